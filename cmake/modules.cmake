@@ -1,0 +1,28 @@
+# herald_module(<name> SOURCES ... DEPS ...)
+#   Static library herald_<name>; it links only the layers below it (DEPS),
+#   so an upward include fails to link and shows in review.
+function(herald_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(herald_${name} STATIC ${M_SOURCES})
+  target_include_directories(herald_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(herald_${name} PUBLIC ${M_DEPS} PRIVATE herald_warnings)
+endfunction()
+
+# herald_test(<name> SOURCES ... DEPS ... LABELS ...)
+#   A GoogleTest binary registered with CTest under the given labels.
+function(herald_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main GTest::gmock herald_warnings)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  include(GoogleTest)
+  gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
+endfunction()
+
+# herald_bench(<name> SOURCES ... DEPS ...)
+function(herald_bench name)
+  cmake_parse_arguments(B "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${B_SOURCES})
+  target_link_libraries(${name} PRIVATE ${B_DEPS} benchmark::benchmark herald_warnings)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src)
+endfunction()
