@@ -1,0 +1,432 @@
+#include "herald/client.hpp"
+
+#include <random>
+#include <stdexcept>
+
+#include <gtest/gtest.h>
+
+#include "testing/fake_herald_server.hpp"
+#include "testing/run_until.hpp"
+
+namespace herald::sdk {
+namespace {
+using namespace std::chrono_literals;
+using testing::FakeConnection;
+using testing::FakeHeraldServer;
+using testing::make_welcome;
+using testing::run_until;
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    seed_ = std::random_device{}();
+    // By default: welcome in epoch e1, nothing else; tests add messages.
+    server_.on_open = [](FakeConnection& c) { c.send_welcome(make_welcome("e1")); };
+  }
+
+  void TearDown() override {
+    for (auto& c : clients_) c->stop();
+    for (auto& c : clients_) {
+      EXPECT_TRUE(run_until(ioc_, [&] { return c->state() == ClientState::closed; }))
+          << "jitter seed " << seed_;
+    }
+    server_.stop();
+  }
+
+  ClientOptions options() {
+    ClientOptions o;
+    o.url = server_.url();
+    o.device = "d1";
+    o.token_provider = [this] { return "tok-" + std::to_string(++tokens_); };
+    o.backoff_initial = 5ms;
+    o.backoff_max = 20ms;
+    o.jitter_seed = seed_;
+    return o;
+  }
+
+  std::shared_ptr<Client> start(ClientOptions o) {
+    auto c = Client::create(ioc_.get_executor(), std::move(o));
+    c->on_message([this](const Message& m) { messages_.push_back(m); });
+    c->on_state([this](ClientState s, const CloseInfo& i) { states_.emplace_back(s, i); });
+    c->start();
+    clients_.push_back(c);
+    return c;
+  }
+
+  std::vector<std::uint64_t> seqs() const {
+    std::vector<std::uint64_t> out;
+    for (const auto& m : messages_) out.push_back(m.seq);
+    return out;
+  }
+
+  bool saw_state(ClientState s, int code) const {
+    for (const auto& [state, info] : states_) {
+      if (state == s && info.code == code) return true;
+    }
+    return false;
+  }
+
+  FakeConnection& conn(std::size_t i) { return *server_.connections.at(i); }
+
+  bool wait_connections(std::size_t n) {
+    return run_until(ioc_, [&] { return server_.connections.size() >= n; });
+  }
+
+  std::uint64_t seed_ = 0;
+  boost::asio::io_context ioc_;
+  FakeHeraldServer server_{ioc_};
+  std::vector<std::shared_ptr<Client>> clients_;
+  std::vector<Message> messages_;
+  std::vector<std::pair<ClientState, CloseInfo>> states_;
+  int tokens_ = 0;
+};
+
+TEST_F(ClientTest, HandshakeCarriesBearerTokenDeviceAndSubprotocol) {
+  auto client = start(options());
+  ASSERT_TRUE(wait_connections(1));
+  EXPECT_EQ(conn(0).authorization, "Bearer tok-1");
+  EXPECT_EQ(conn(0).subprotocol, "herald.v1");
+  EXPECT_EQ(conn(0).query.at("device"), "d1");
+  EXPECT_EQ(conn(0).query.count("last_seq"), 0u);
+  EXPECT_EQ(conn(0).query.count("epoch"), 0u);
+  EXPECT_EQ(conn(0).target.substr(0, 6), "/v1/ws");
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  EXPECT_EQ(client->epoch(), "e1");
+}
+
+TEST_F(ClientTest, HandsOutMessagesInOrderAndAcksEachAfterItsHandlerReturns) {
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1"));
+    for (std::uint64_t s = 1; s <= 5; ++s) c.send_msg(s, 1, R"({"n":)" + std::to_string(s) + "}");
+  };
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] {
+    return !server_.connections.empty() && conn(0).acked_seqs().size() == 5;
+  }));
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(conn(0).acked_seqs(), (std::vector<std::uint64_t>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(messages_[2].id, "m-3");
+  EXPECT_EQ(messages_[2].event, "test.event");
+  EXPECT_EQ(messages_[2].data_json, R"({"n":3})");
+  EXPECT_EQ(messages_[2].trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+  EXPECT_EQ(messages_[2].attempt, 1u);
+  EXPECT_EQ(client->last_seq(), 5u);
+}
+
+TEST_F(ClientTest, HandlerThatThrowsLeavesItsMessageUnackedAndGetsItAgainAfterReconnect) {
+  server_.on_open = [this](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1", server_.connections.size() == 1 ? 1 : 2));
+    if (server_.connections.size() == 1) {
+      c.send_msg(1);
+      c.send_msg(2);
+    } else {
+      c.send_msg(2);
+    }
+  };
+  auto client = Client::create(ioc_.get_executor(), options());
+  bool thrown = false;
+  client->on_message([&](const Message& m) {
+    if (m.seq == 2 && !thrown) {
+      thrown = true;
+      throw std::runtime_error("application not ready");
+    }
+    messages_.push_back(m);
+  });
+  client->start();
+  clients_.push_back(client);
+  ASSERT_TRUE(wait_connections(2));
+  ASSERT_TRUE(run_until(ioc_, [&] { return messages_.size() == 2; }));
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(conn(0).acked_seqs(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(conn(1).query.at("last_seq"), "1");
+}
+
+TEST_F(ClientTest, DuplicateSeqIsAckedAgainButNotHandedOut) {
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1"));
+    c.send_msg(1);
+    c.send_msg(2);
+    c.send_msg(2, 2);
+    c.send_msg(1, 3);
+    c.send_msg(3);
+  };
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] {
+    return !server_.connections.empty() && conn(0).acked_seqs().size() == 5;
+  }));
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2, 3}));
+  EXPECT_EQ(conn(0).acked_seqs(), (std::vector<std::uint64_t>{1, 2, 2, 1, 3}));
+  EXPECT_EQ(client->duplicates(), 2u);
+}
+
+TEST_F(ClientTest, ReconnectsAfterTheSocketDiesAndResumesWithLastSeqAndEpoch) {
+  server_.on_open = [this](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1", server_.connections.size() == 1 ? 1 : 4));
+    if (server_.connections.size() == 1) {
+      for (std::uint64_t s = 1; s <= 3; ++s) c.send_msg(s);
+    }
+  };
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] {
+    return !server_.connections.empty() && conn(0).acked_seqs().size() == 3;
+  }));
+  conn(0).drop();
+  ASSERT_TRUE(wait_connections(2));
+  EXPECT_EQ(conn(1).query.at("last_seq"), "3");
+  EXPECT_EQ(conn(1).query.at("epoch"), "e1");
+  EXPECT_EQ(conn(1).query.at("device"), "d1");
+  EXPECT_EQ(conn(1).authorization, "Bearer tok-2");  // the provider is asked before every connect
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->reconnects() == 1; }));
+  EXPECT_TRUE(saw_state(ClientState::waiting_to_reconnect, 0));
+  EXPECT_EQ(client->state(), ClientState::open);
+}
+
+TEST_F(ClientTest, ReconnectsAfterCloseCode4008AndReportsIt) {
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  conn(0).close(4008, "unresponsive");
+  ASSERT_TRUE(wait_connections(2));
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->reconnects() == 1; }));
+  ASSERT_TRUE(saw_state(ClientState::waiting_to_reconnect, 4008));
+  for (const auto& [s, info] : states_) {
+    if (info.code == 4008) {
+      EXPECT_EQ(info.reason, "unresponsive");
+    }
+  }
+}
+
+TEST_F(ClientTest, AsksTheTokenProviderForANewTokenAfterCloseCode4001) {
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  conn(0).close(4001, "token expired");
+  ASSERT_TRUE(wait_connections(2));
+  EXPECT_EQ(conn(0).authorization, "Bearer tok-1");
+  EXPECT_EQ(conn(1).authorization, "Bearer tok-2");
+  EXPECT_TRUE(saw_state(ClientState::waiting_to_reconnect, 4001));
+}
+
+class ClientNoReconnectTest : public ClientTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(ClientNoReconnectTest, DoesNotReconnectAfterThisCloseCode) {
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  conn(0).close(GetParam(), "bye");
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::closed; }));
+  ioc_.restart();
+  ioc_.poll();
+  EXPECT_EQ(server_.connections.size(), 1u);
+  ASSERT_FALSE(states_.empty());
+  EXPECT_EQ(states_.back().first, ClientState::closed);
+  EXPECT_EQ(states_.back().second.code, GetParam());
+  EXPECT_FALSE(saw_state(ClientState::waiting_to_reconnect, GetParam()));
+}
+
+INSTANTIATE_TEST_SUITE_P(KickedAndReplaced, ClientNoReconnectTest, ::testing::Values(4010, 4011));
+
+TEST_F(ClientTest, RefusedUpgradeIsReportedWithItsHttpStatusAndRetried) {
+  const std::string body = R"({"error":{"code":"draining","message":"draining"}})";
+  server_.refuse_next(503, body, 2);
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  EXPECT_EQ(server_.refused, 2);
+  ASSERT_TRUE(saw_state(ClientState::waiting_to_reconnect, 503));
+  for (const auto& [s, info] : states_) {
+    if (info.code == 503) {
+      EXPECT_EQ(info.reason, body);
+    }
+  }
+  EXPECT_EQ(conn(0).authorization, "Bearer tok-3");
+}
+
+TEST_F(ClientTest, GoingAwayWaitsAtMostTheRetryAfterOfTheCloseReason) {
+  auto o = options();
+  o.backoff_max = 60s;  // without retry_after the wait would be drawn from 0..60 s
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  conn(0).close(1001, "draining; retry_after=30");
+  ASSERT_TRUE(wait_connections(2)) << "jitter seed " << seed_;
+  EXPECT_TRUE(saw_state(ClientState::waiting_to_reconnect, 1001));
+}
+
+TEST_F(ClientTest, HeartbeatPingsCarryIdAndTsAndRttComesFromThePong) {
+  auto o = options();
+  o.heartbeat = 20ms;
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->last_rtt().has_value(); }));
+  const auto pings = conn(0).pings();
+  ASSERT_FALSE(pings.empty());
+  EXPECT_TRUE(pings[0].id.is_int64());
+  EXPECT_GT(pings[0].id.as_int64(), 0);
+  ASSERT_TRUE(pings[0].ts.is_int64());
+  EXPECT_GT(pings[0].ts.as_int64(), 1700000000000);  // unix ms
+  EXPECT_LT(*client->last_rtt(), std::chrono::microseconds(5s));
+}
+
+TEST_F(ClientTest, UsesTheWelcomeHeartbeatWhenNoneIsConfigured) {
+  server_.on_open = [](FakeConnection& c) { c.send_welcome(make_welcome("e1", 1, 20)); };
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->last_rtt().has_value(); }));
+  EXPECT_FALSE(conn(0).pings().empty());
+}
+
+TEST_F(ClientTest, SilentServerIsDroppedAfterTwoHeartbeatIntervals) {
+  server_.on_open = [this](FakeConnection& c) {
+    c.answer_pings = server_.connections.size() > 1;
+    c.send_welcome(make_welcome("e1"));
+  };
+  auto o = options();
+  o.heartbeat = 20ms;
+  auto client = start(o);
+  ASSERT_TRUE(wait_connections(2));
+  ASSERT_TRUE(saw_state(ClientState::waiting_to_reconnect, 0));
+  bool heartbeat_reason = false;
+  for (const auto& [s, info] : states_) {
+    heartbeat_reason = heartbeat_reason || info.reason.find("heartbeat") != std::string::npos;
+  }
+  EXPECT_TRUE(heartbeat_reason);
+}
+
+TEST_F(ClientTest, NoWelcomeWithinConnectTimeoutIsARetriedFailure) {
+  server_.on_open = [this](FakeConnection& c) {
+    if (server_.connections.size() > 1) c.send_welcome(make_welcome("e1"));
+  };
+  auto o = options();
+  o.connect_timeout = 50ms;
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  EXPECT_EQ(server_.connections.size(), 2u);
+  EXPECT_TRUE(saw_state(ClientState::waiting_to_reconnect, 0));
+}
+
+TEST_F(ClientTest, StopFlushesAcksThenClosesWith1000AndDoesNotReconnect) {
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1"));
+    c.send_msg(1);
+  };
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] { return messages_.size() == 1; }));
+  client->stop();
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::closed; }));
+  ASSERT_TRUE(run_until(ioc_, [&] { return conn(0).ended; }));
+  EXPECT_EQ(conn(0).client_close_code, 1000);
+  EXPECT_EQ(conn(0).acked_seqs(), (std::vector<std::uint64_t>{1}));
+  ioc_.restart();
+  ioc_.poll();
+  EXPECT_EQ(server_.connections.size(), 1u);
+}
+
+TEST_F(ClientTest, SameEpochKeepsDedupAcrossReconnects) {
+  server_.on_open = [this](FakeConnection& c) {
+    if (server_.connections.size() == 1) {
+      c.send_welcome(make_welcome("e1", 1));
+      for (std::uint64_t s = 1; s <= 3; ++s) c.send_msg(s);
+    } else {
+      c.send_welcome(make_welcome("e1", 2));  // the server's cursor is behind
+      for (std::uint64_t s = 2; s <= 4; ++s) c.send_msg(s);
+    }
+  };
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] {
+    return !server_.connections.empty() && conn(0).acked_seqs().size() == 3;
+  }));
+  conn(0).drop();
+  ASSERT_TRUE(wait_connections(2));
+  ASSERT_TRUE(run_until(ioc_, [&] { return conn(1).acked_seqs().size() == 3; }));
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  EXPECT_EQ(conn(1).acked_seqs(), (std::vector<std::uint64_t>{2, 3, 4}));
+  EXPECT_EQ(client->duplicates(), 2u);
+}
+
+TEST_F(ClientTest, NewEpochMeansSeqsStartedAgainAndTheyAreHandedOut) {
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("new", 1));
+    c.send_msg(1);
+    c.send_msg(2);
+  };
+  auto o = options();
+  o.last_seq = 10;
+  o.epoch = "old";
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return messages_.size() == 2; }));
+  EXPECT_EQ(conn(0).query.at("last_seq"), "10");
+  EXPECT_EQ(conn(0).query.at("epoch"), "old");
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2}));
+  EXPECT_EQ(client->last_seq(), 2u);
+  EXPECT_EQ(client->epoch(), "new");
+}
+
+TEST_F(ClientTest, WithoutAutoAckNothingIsAckedUntilTheApplicationAcks) {
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1"));
+    for (std::uint64_t s = 1; s <= 3; ++s) c.send_msg(s);
+    c.send_msg(2, 2);
+  };
+  auto o = options();
+  o.auto_ack = false;
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->duplicates() == 1; }));
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2, 3}));
+  client->ack(2);
+  client->ack_upto(3);
+  ASSERT_TRUE(run_until(ioc_, [&] { return conn(0).acked_upto().size() == 1; }));
+  EXPECT_EQ(conn(0).acked_seqs(), (std::vector<std::uint64_t>{2}));
+  EXPECT_EQ(conn(0).acked_upto(), (std::vector<std::uint64_t>{3}));
+}
+
+TEST_F(ClientTest, SendTextAndRefreshGoOutAsFramesAndRawFramesAreSeen) {
+  auto client = Client::create(ioc_.get_executor(), options());
+  std::vector<std::string> raw;
+  std::vector<protocol::ErrorFrame> errors;
+  client->on_raw_frame([&](std::string_view t) { raw.emplace_back(t); });
+  client->on_error_frame([&](const protocol::ErrorFrame& e) { errors.push_back(e); });
+  client->on_state([&](ClientState s, const CloseInfo&) {
+    if (s == ClientState::open) {
+      client->send_text(R"({"type":"hello"})");
+      client->refresh("tok-new");
+    }
+  });
+  client->start();
+  clients_.push_back(client);
+  ASSERT_TRUE(run_until(ioc_, [&] { return !server_.connections.empty() && conn(0).received.size() == 2; }));
+  EXPECT_EQ(conn(0).received[0], R"({"type":"hello"})");
+  EXPECT_EQ(conn(0).received[1], R"({"type":"refresh","token":"tok-new"})");
+  conn(0).send(R"({"type":"error","code":"unknown_type","message":"unknown frame type: hello"})");
+  ASSERT_TRUE(run_until(ioc_, [&] { return errors.size() == 1; }));
+  EXPECT_EQ(errors[0].code, "unknown_type");
+  ASSERT_EQ(raw.size(), 2u);
+  EXPECT_NE(raw[0].find("welcome"), std::string::npos);
+}
+
+TEST_F(ClientTest, ManyClientsShareOneIoContext) {
+  constexpr int client_count = 50;
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1"));
+    for (std::uint64_t s = 1; s <= 3; ++s) c.send_msg(s);
+  };
+  for (int i = 0; i < client_count; ++i) {
+    auto o = options();
+    o.device = "d" + std::to_string(i);
+    start(o);
+  }
+  ASSERT_TRUE(run_until(ioc_, [&] {
+    if (server_.connections.size() < client_count) return false;
+    for (auto& c : server_.connections) {
+      if (c->acked_seqs().size() < 3) return false;
+    }
+    return true;
+  }));
+  EXPECT_EQ(messages_.size(), 3u * client_count);
+  for (auto& c : clients_) EXPECT_EQ(c->last_seq(), 3u);
+}
+
+TEST(ClientCreate, RefusesAUrlItCannotConnectTo) {
+  boost::asio::io_context ioc;
+  ClientOptions o;
+  o.url = "wss://example.com/v1/ws";
+  EXPECT_THROW(Client::create(ioc.get_executor(), o), std::invalid_argument);
+  o.url = "not a url";
+  EXPECT_THROW(Client::create(ioc.get_executor(), o), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace herald::sdk

@@ -1,0 +1,54 @@
+#include "herald/endpoint.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+
+namespace herald::sdk {
+namespace urls = boost::urls;
+
+namespace {
+
+boost::system::result<urls::url> parse_supported(std::string_view text) {
+  auto parsed = urls::parse_uri(text);
+  if (!parsed) return parsed.error();
+  urls::url u(*parsed);
+  if (u.scheme_id() != urls::scheme::ws && u.scheme_id() != urls::scheme::http) {
+    return boost::system::error_code(std::make_error_code(std::errc::protocol_not_supported));
+  }
+  if (u.encoded_host().empty()) {
+    return boost::system::error_code(std::make_error_code(std::errc::invalid_argument));
+  }
+  return u;
+}
+
+Endpoint to_endpoint(const urls::url& u) {
+  Endpoint e;
+  e.host = u.host_address();
+  e.port = u.has_port() ? std::string(u.port()) : std::string("80");
+  e.host_header = u.encoded_host_and_port();
+  e.target = u.encoded_target();
+  if (e.target.empty() || e.target.front() != '/') e.target.insert(0, "/");
+  return e;
+}
+
+}  // namespace
+
+boost::system::result<Endpoint> parse_endpoint(std::string_view url) {
+  auto u = parse_supported(url);
+  if (!u) return u.error();
+  return to_endpoint(*u);
+}
+
+boost::system::result<Endpoint> connect_endpoint(std::string_view url, std::string_view device,
+                                                 std::optional<std::uint64_t> last_seq,
+                                                 std::string_view epoch) {
+  auto u = parse_supported(url);
+  if (!u) return u.error();
+  auto params = u->params();
+  if (!device.empty()) params.set("device", device);
+  if (last_seq) params.set("last_seq", std::to_string(*last_seq));
+  if (!epoch.empty()) params.set("epoch", epoch);
+  return to_endpoint(*u);
+}
+
+}  // namespace herald::sdk

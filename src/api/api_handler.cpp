@@ -1,0 +1,530 @@
+#include "api/api_handler.hpp"
+
+#include <charconv>
+#include <cmath>
+
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+
+#include "core/clock.hpp"
+
+namespace herald::api {
+namespace json = boost::json;
+namespace http = boost::beast::http;
+using transport::HttpRequest;
+using transport::HttpResponse;
+
+namespace {
+
+HttpResponse json_response(http::status status, std::string body) {
+  HttpResponse res{status, 11};
+  res.set(http::field::content_type, "application/json");
+  res.set(http::field::cache_control, "no-store");
+  res.body() = std::move(body);
+  return res;
+}
+
+HttpResponse json_response(http::status status, const json::value& v) {
+  return json_response(status, json::serialize(v));
+}
+
+HttpResponse error(errc code, std::string_view message, std::string_view field = {}) {
+  return json_response(static_cast<http::status>(error_info(code).http_status),
+                       error_body(code, message, field));
+}
+
+json::object error_object(const ItemError& e) {
+  json::object err;
+  err["code"] = error_info(e.code).name;
+  err["message"] = e.message;
+  if (!e.field.empty()) err["field"] = e.field;
+  return json::object{{"error", std::move(err)}};
+}
+
+// Query parameter as an unsigned integer (nullopt when absent; error when malformed).
+struct UintParam {
+  std::optional<std::uint64_t> value;
+  bool bad = false;
+};
+UintParam uint_param(const boost::urls::params_view& params, std::string_view name) {
+  auto it = params.find(name);
+  if (it == params.end()) return {};
+  const std::string v = (*it).value;
+  std::uint64_t n = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+  if (v.empty() || ec != std::errc{} || end != v.data() + v.size()) return {std::nullopt, true};
+  return {n, false};
+}
+
+json::value data_value(const std::string& data_json) {
+  json::error_code ec;
+  auto v = json::parse(data_json, ec);
+  return ec ? json::value(nullptr) : v;
+}
+
+constexpr std::size_t kDefaultPageLimit = 100;
+constexpr std::size_t kMaxPageLimit = 1000;
+
+}  // namespace
+
+ApiHandler::ApiHandler(gateway::GatewayContext& ctx, gateway::PublishService& publisher,
+                       gateway::DelayedMessages& delayed, const auth::ApiKeys& keys,
+                       std::function<bool()> ready)
+    : ctx_(ctx),
+      publisher_(publisher),
+      delayed_(delayed),
+      keys_(keys),
+      ready_(std::move(ready)),
+      connect_(ctx),
+      started_ms_(unix_ms_now()) {}
+
+void ApiHandler::add_static(std::string path, std::string content_type, std::string body) {
+  static_[std::move(path)] = StaticPage{std::move(content_type), std::move(body)};
+}
+
+transport::WsLimits ApiHandler::ws_limits() const {
+  transport::WsLimits l;
+  l.max_message_bytes = ctx_.config.max_message_bytes;
+  l.max_send_queue_bytes = ctx_.config.max_send_queue_bytes;
+  return l;
+}
+
+std::variant<std::shared_ptr<transport::WsHandler>, HttpResponse> ApiHandler::upgrade(
+    const HttpRequest& request, const transport::RequestContext& rc) {
+  return connect_.upgrade(request, rc);
+}
+
+void ApiHandler::handle(HttpRequest req, const transport::RequestContext&,
+                        transport::Responder respond) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  if (!url) return respond(error(errc::bad_request, "malformed request target"));
+  const std::string path = url->path();
+  const auto method = req.method();
+
+  // ---- unauthenticated operations routes
+  if (path == "/healthz") {
+    return respond(json_response(http::status::ok, json::object{{"status", "ok"}}));
+  }
+  if (path == "/readyz") {
+    const bool draining = ctx_.draining.load(std::memory_order_relaxed);
+    const bool store_ok = ctx_.store.healthy();
+    if (!draining && store_ok && ready_()) {
+      return respond(json_response(http::status::ok, json::object{{"ready", true}}));
+    }
+    json::object body{{"ready", false}, {"draining", draining}, {"store", store_ok}};
+    return respond(json_response(http::status::service_unavailable, body));
+  }
+  if (path == "/metrics") {
+    HttpResponse res{http::status::ok, 11};
+    res.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    res.body() = ctx_.metrics.registry.expose();
+    return respond(std::move(res));
+  }
+  if (auto page = static_.find(path); page != static_.end() && method == http::verb::get) {
+    HttpResponse res{http::status::ok, 11};
+    res.set(http::field::content_type, page->second.content_type);
+    res.body() = page->second.body;
+    return respond(std::move(res));
+  }
+  if (!path.starts_with("/v1/")) return respond(error(errc::not_found, "no such route"));
+
+  // ---- everything under /v1/ needs a key (PROTOCOL.md 7, 8)
+  auto auth = req.find(http::field::authorization);
+  if (auth == req.end() || !keys_.check_authorization(auth->value())) {
+    return respond(error(errc::unauthorized, auth == req.end() ? "missing API key" : "invalid API key"));
+  }
+
+  if (path == "/v1/publish" || path == "/v1/publish/batch") {
+    if (method != http::verb::post) return respond(error(errc::method_not_allowed, "use POST"));
+    return publish(req, path == "/v1/publish/batch", std::move(respond));
+  }
+  if (path == "/v1/stats") {
+    if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+    return respond(stats());
+  }
+  if (path == "/v1/dead-letters") {
+    if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+    return respond(dead_letters(req));
+  }
+  // /v1/users/{user}/...
+  const auto segs = url->segments();  // percent-decoded
+  std::vector<std::string> parts(segs.begin(), segs.end());
+  if (parts.size() >= 4 && parts[0] == "v1" && parts[1] == "users") {
+    const std::string& user = parts[2];
+    if (parts.size() == 4 && parts[3] == "presence") {
+      if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+      return respond(presence(user));
+    }
+    if (parts.size() == 4 && parts[3] == "messages") {
+      if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+      return respond(messages(user, req));
+    }
+    if (parts.size() == 5 && parts[3] == "messages") {
+      if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+      return respond(message(user, parts[4]));
+    }
+    if (parts.size() == 4 && parts[3] == "connections") {
+      if (method != http::verb::delete_) return respond(error(errc::method_not_allowed, "use DELETE"));
+      return respond(kick(user, req));
+    }
+  }
+  respond(error(errc::not_found, "no such route"));
+}
+
+// ---- publishing -----------------------------------------------------------------
+
+std::optional<double> ApiHandler::publish_rate_wait(std::string_view key) {
+  if (ctx_.config.publish_rate <= 0) return std::nullopt;
+  std::lock_guard lock(rate_mu_);
+  auto it = rate_.find(key);
+  if (it == rate_.end()) {
+    const double rate = ctx_.config.publish_rate;
+    it = rate_.emplace(std::string(key), TokenBucket(rate, std::max(1.0, rate))).first;
+  }
+  if (it->second.try_take()) return std::nullopt;
+  return it->second.seconds_until_available();
+}
+
+void ApiHandler::publish(const HttpRequest& req, bool batch, transport::Responder respond) {
+  ctx_.metrics.publish_requests.inc();
+  auto reject = [this, &respond](HttpResponse res) {
+    ctx_.metrics.publish_rejected.inc();
+    respond(std::move(res));
+  };
+  if (ctx_.draining.load(std::memory_order_relaxed)) {
+    return reject(error(errc::draining, "server is draining"));
+  }
+  std::string_view key = req[http::field::authorization];
+  key.remove_prefix(std::min<std::size_t>(7, key.size()));
+  if (auto wait = publish_rate_wait(key)) {
+    auto res = error(errc::rate_limited, "publish rate limit exceeded");
+    res.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(*wait)))));
+    return reject(std::move(res));
+  }
+
+  json::error_code ec;
+  json::value body = json::parse(req.body(), ec);
+  if (ec) return reject(error(errc::invalid_json, "body is not valid JSON"));
+  if (!body.is_object()) return reject(error(errc::bad_request, "body must be a JSON object"));
+
+  std::string traceparent;
+  if (auto tp = req.find("traceparent"); tp != req.end()) traceparent = trace_id_from_traceparent(tp->value());
+
+  PublishLimits limits{ctx_.config.max_message_bytes, ctx_.config.max_publish_users};
+  const std::int64_t now = unix_ms_now();
+
+  // Each item: parsed publish, or its error; results keep input order.
+  std::vector<std::variant<PublishItem, ItemError>> items;
+  if (batch) {
+    const json::value* msgs = body.as_object().if_contains("messages");
+    if (msgs == nullptr || !msgs->is_array()) {
+      return reject(error(errc::bad_request, "messages must be an array", "messages"));
+    }
+    if (msgs->as_array().size() > ctx_.config.max_batch_messages) {
+      return reject(error(errc::bad_request,
+                          "at most " + std::to_string(ctx_.config.max_batch_messages) + " messages per batch",
+                          "messages"));
+    }
+    for (const auto& m : msgs->as_array()) {
+      if (!m.is_object()) {
+        items.emplace_back(ItemError{errc::bad_request, "each message must be a JSON object", ""});
+        continue;
+      }
+      items.push_back(parse_publish(m.as_object(), limits, traceparent, now));
+    }
+  } else {
+    auto item = parse_publish(body.as_object(), limits, traceparent, now);
+    if (auto* e = std::get_if<ItemError>(&item)) return reject(error(e->code, e->message, e->field));
+    items.push_back(std::move(item));
+  }
+
+  // Scheduled items answer now; the rest go to the store in one commit.
+  struct Slot {
+    std::size_t item;
+    std::size_t count;
+  };
+  auto results = std::make_shared<std::vector<json::value>>(items.size());
+  std::vector<store::NewMessage> to_append;
+  auto users = std::make_shared<std::vector<std::string>>();
+  std::vector<Slot> slots;
+  bool overloaded = false;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (auto* e = std::get_if<ItemError>(&items[i])) {
+      (*results)[i] = error_object(*e);
+      continue;
+    }
+    auto& item = std::get<PublishItem>(items[i]);
+    if (item.deliver_at) {
+      json::array per_user;
+      for (auto& m : item.messages) {
+        json::object r{{"user", m.user}, {"id", m.id}};
+        std::string user = m.user, id = m.id;
+        switch (delayed_.schedule(std::move(m), *item.deliver_at)) {
+          case gateway::DelayedMessages::Result::scheduled: r["scheduled"] = true; break;
+          case gateway::DelayedMessages::Result::duplicate:
+            r["scheduled"] = true;
+            r["duplicate"] = true;
+            break;
+          case gateway::DelayedMessages::Result::full:
+            overloaded = true;
+            r = error_object(ItemError{errc::overloaded, "too many scheduled messages", ""});
+            break;
+        }
+        per_user.push_back(std::move(r));
+      }
+      if (item.multi_user) (*results)[i] = json::object{{"results", std::move(per_user)}};
+      else (*results)[i] = std::move(per_user[0]);
+      continue;
+    }
+    slots.push_back({i, item.messages.size()});
+    for (auto& m : item.messages) {
+      users->push_back(m.user);
+      to_append.push_back(std::move(m));
+    }
+  }
+  // multi_user flags by item index, for shaping results later.
+  auto multi = std::make_shared<std::vector<bool>>(items.size(), false);
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (auto* it = std::get_if<PublishItem>(&items[i])) (*multi)[i] = it->multi_user;
+  }
+
+  auto finish = [this, results, batch, respond](bool rejected) {
+    if (!batch) {
+      const json::value& only = (*results)[0];
+      if (only.is_object() && only.as_object().contains("error")) {
+        ctx_.metrics.publish_rejected.inc();
+        const auto& code = only.as_object().at("error").as_object().at("code").as_string();
+        const int status = code == "overloaded" ? 429 : code == "store_unavailable" ? 503 : 400;
+        auto res = json_response(static_cast<http::status>(status), json::serialize(only));
+        if (status == 429) res.set(http::field::retry_after, "1");
+        return respond(std::move(res));
+      }
+      if (only.is_object() && only.as_object().contains("results")) {
+        return respond(json_response(http::status::ok, only));
+      }
+      return respond(json_response(http::status::ok, json::object{{"results", json::array{only}}}));
+    }
+    (void)rejected;
+    json::array arr(results->begin(), results->end());
+    respond(json_response(http::status::ok, json::object{{"results", std::move(arr)}}));
+  };
+
+  if (to_append.empty()) return finish(overloaded);
+
+  const bool queued = publisher_.publish(
+      std::move(to_append),
+      [results, users, slots = std::move(slots), multi, finish](std::vector<store::AppendOutcome> outcomes) {
+        std::size_t pos = 0;
+        for (const auto& slot : slots) {
+          json::array per_user;
+          for (std::size_t k = 0; k < slot.count; ++k, ++pos) {
+            const auto& o = outcomes[pos];
+            if (const auto* r = std::get_if<store::AppendResult>(&o)) {
+              per_user.push_back(json::object{});
+              auto& obj = per_user.back().as_object();
+              obj["user"] = (*users)[pos];
+              obj["seq"] = r->seq;
+              obj["id"] = r->id;
+              obj["duplicate"] = r->duplicate;
+            } else {
+              per_user.push_back(error_object(ItemError{std::get<errc>(o), "store unavailable", ""}));
+            }
+          }
+          (*results)[slot.item] = (*multi)[slot.item] ? json::value(json::object{{"results", std::move(per_user)}})
+                                                      : std::move(per_user[0]);
+        }
+        finish(false);
+      });
+  if (!queued) {
+    auto res = error(errc::overloaded, "store queue is full, retry later");
+    res.set(http::field::retry_after, "1");
+    return reject(std::move(res));
+  }
+}
+
+// ---- inspection ---------------------------------------------------------------
+
+HttpResponse ApiHandler::presence(std::string_view user) {
+  json::array devices;
+  for (const auto& c : ctx_.hub.connections(user)) {
+    const auto i = c->info();
+    json::object d{{"device", i.device},
+                   {"conn_id", i.conn_id},
+                   {"node", ctx_.config.node_id},
+                   {"connected_at", i.connected_at_ms},
+                   {"cursor", i.cursor}};
+    d["rtt_ms"] = i.rtt_ms ? json::value(*i.rtt_ms) : json::value(nullptr);
+    devices.push_back(std::move(d));
+  }
+  return json_response(http::status::ok, json::object{{"user", user}, {"devices", std::move(devices)}});
+}
+
+HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  const auto params = url->params();
+  auto after = uint_param(params, "after");
+  auto limit = uint_param(params, "limit");
+  if (after.bad) return error(errc::bad_request, "after must be a non-negative integer", "after");
+  if (limit.bad || (limit.value && *limit.value == 0)) {
+    return error(errc::bad_request, "limit must be a positive integer", "limit");
+  }
+  const std::size_t n = std::min<std::size_t>(limit.value.value_or(kDefaultPageLimit), kMaxPageLimit);
+  const auto msgs = ctx_.store.read_after(user, after.value.value_or(0), n, unix_ms_now());
+  const auto cursors = ctx_.store.cursors(user);
+  const auto live = ctx_.hub.connections(user);
+
+  json::array out;
+  for (const auto& m : msgs) {
+    json::array devices;
+    json::array acked_by;
+    for (const auto& dc : cursors) {
+      std::uint64_t cursor = dc.cursor;
+      bool online = false;
+      for (const auto& c : live) {
+        if (c->device() == dc.device) {
+          online = true;
+          cursor = std::max(cursor, c->info().cursor);
+        }
+      }
+      const char* state = m->seq <= cursor ? "acked" : (online ? "inflight" : "pending");
+      if (m->seq <= cursor) acked_by.push_back(json::string(dc.device));
+      devices.push_back(json::object{{"device", dc.device}, {"state", state}});
+    }
+    json::object o{{"seq", m->seq},       {"id", m->id},         {"event", m->event},
+                   {"data", data_value(m->data_json)}, {"ts", m->ts_ms}, {"trace_id", m->trace_id},
+                   {"expires_at", m->expires_at_ms}, {"acked_by", std::move(acked_by)},
+                   {"devices", std::move(devices)}};
+    if (!m->collapse_key.empty()) o["collapse_key"] = m->collapse_key;
+    out.push_back(std::move(o));
+  }
+  const std::uint64_t next = msgs.empty() ? after.value.value_or(0) : msgs.back()->seq;
+  return json_response(http::status::ok, json::object{{"messages", std::move(out)}, {"next_after", next}});
+}
+
+HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_text) {
+  std::uint64_t seq = 0;
+  auto [end, ec] = std::from_chars(seq_text.data(), seq_text.data() + seq_text.size(), seq);
+  if (ec != std::errc{} || end != seq_text.data() + seq_text.size()) {
+    return error(errc::bad_request, "seq must be a positive integer", "seq");
+  }
+  const auto inbox = ctx_.store.state(user);
+  if (seq == 0 || seq > inbox.head_seq) return error(errc::not_found, "no such message in this inbox");
+  const auto m = ctx_.store.get(user, seq);
+  const auto cursors = ctx_.store.cursors(user);
+  const auto live = ctx_.hub.connections(user);
+
+  // States from least to most advanced; the top level is the least advanced.
+  static constexpr const char* kOrder[] = {"dead", "expired", "pending", "inflight", "acked"};
+  auto rank = [](std::string_view s) {
+    for (int i = 0; i < 5; ++i) {
+      if (s == kOrder[i]) return i;
+    }
+    return 0;
+  };
+  bool dead = false;
+  if (!m) {
+    for (const auto& d : ctx_.store.dead_letters(0, 100000)) {
+      if (d.user == user && d.seq == seq) dead = true;
+    }
+  }
+  json::array devices;
+  json::array acked_by;
+  int least = 4;
+  for (const auto& dc : cursors) {
+    std::uint64_t cursor = dc.cursor;
+    bool online = false;
+    for (const auto& c : live) {
+      if (c->device() == dc.device) {
+        online = true;
+        cursor = std::max(cursor, c->info().cursor);
+      }
+    }
+    const char* state = seq <= cursor ? "acked" : !m ? (dead ? "dead" : "expired") : online ? "inflight" : "pending";
+    if (seq <= cursor) acked_by.push_back(json::string(dc.device));
+    least = std::min(least, rank(state));
+    devices.push_back(json::object{{"device", dc.device}, {"state", state}, {"attempts", nullptr}});
+  }
+  if (cursors.empty()) least = !m ? (dead ? 0 : 1) : 2;
+  json::object o{{"seq", seq}, {"state", kOrder[least]}, {"acked_by", std::move(acked_by)},
+                 {"devices", std::move(devices)}};
+  if (m) {
+    o["id"] = m->id;
+    o["event"] = m->event;
+    o["data"] = data_value(m->data_json);
+    o["ts"] = m->ts_ms;
+    o["trace_id"] = m->trace_id;
+  }
+  return json_response(http::status::ok, o);
+}
+
+HttpResponse ApiHandler::kick(std::string_view user, const HttpRequest& req) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  const auto params = url->params();
+  std::optional<std::string> device;
+  if (auto it = params.find("device"); it != params.end()) device = std::string((*it).value);
+  std::size_t closed = 0;
+  for (const auto& c : ctx_.hub.connections(user)) {
+    if (device && c->device() != *device) continue;
+    c->kick(CloseReason::kicked);
+    ++closed;
+  }
+  return json_response(http::status::ok, json::object{{"user", user}, {"closed", closed}});
+}
+
+HttpResponse ApiHandler::dead_letters(const HttpRequest& req) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  const auto params = url->params();
+  auto after = uint_param(params, "after");
+  auto limit = uint_param(params, "limit");
+  if (after.bad) return error(errc::bad_request, "after must be a non-negative integer", "after");
+  if (limit.bad || (limit.value && *limit.value == 0)) {
+    return error(errc::bad_request, "limit must be a positive integer", "limit");
+  }
+  const std::size_t n = std::min<std::size_t>(limit.value.value_or(kDefaultPageLimit), kMaxPageLimit);
+  const auto list = ctx_.store.dead_letters(after.value.value_or(0), n);
+  json::array out;
+  for (const auto& d : list) {
+    out.push_back(json::object{{"id", d.id},
+                               {"user", d.user},
+                               {"seq", d.seq},
+                               {"message_id", d.message_id},
+                               {"reason", store::dead_reason_name(d.reason)},
+                               {"event", d.event},
+                               {"data", data_value(d.data_json)},
+                               {"ts", d.ts_ms},
+                               {"dead_at", d.dead_at_ms}});
+  }
+  const std::uint64_t next = list.empty() ? after.value.value_or(0) : list.back().id;
+  return json_response(http::status::ok, json::object{{"dead_letters", std::move(out)}, {"next_after", next}});
+}
+
+HttpResponse ApiHandler::stats() {
+  auto& m = ctx_.metrics;
+  json::object o;
+  o["node"] = ctx_.config.node_id;
+  o["uptime_ms"] = unix_ms_now() - started_ms_;
+  o["draining"] = ctx_.draining.load(std::memory_order_relaxed);
+  o["connections"] = m.connections_active.value();
+  o["users_online"] = ctx_.hub.users();
+  o["messages"] = json::object{{"published", m.messages_published.value()},
+                               {"duplicates", m.messages_duplicate.value()},
+                               {"delivered", m.messages_delivered.value()},
+                               {"redelivered", m.messages_redelivered.value()},
+                               {"acked", m.messages_acked.value()},
+                               {"inflight", m.inflight.value()},
+                               {"scheduled", delayed_.pending()},
+                               {"dead_letters", ctx_.store.dead_letter_count()}};
+  auto pct = [](const metrics::Histogram& h) {
+    return json::object{{"count", h.count()},
+                        {"p50_ms", h.quantile(0.5) * 1000},
+                        {"p90_ms", h.quantile(0.9) * 1000},
+                        {"p99_ms", h.quantile(0.99) * 1000}};
+  };
+  o["push_latency"] = pct(m.push_latency);
+  o["ack_latency"] = pct(m.ack_latency);
+  o["heartbeat_rtt"] = pct(m.heartbeat_rtt);
+  o["ack_timeouts"] = m.ack_timeouts.value();
+  return json_response(http::status::ok, o);
+}
+
+}  // namespace herald::api

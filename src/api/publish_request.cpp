@@ -1,0 +1,172 @@
+#include "api/publish_request.hpp"
+
+#include <boost/json.hpp>
+
+#include "core/ids.hpp"
+
+namespace herald::api {
+namespace json = boost::json;
+
+namespace {
+
+bool is_hex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    if (c < 0x80) n = 0;
+    else if ((c >> 5) == 0x6) n = 1;
+    else if ((c >> 4) == 0xe) n = 2;
+    else if ((c >> 3) == 0x1e) n = 3;
+    else return false;
+    if (i + n >= s.size() && n > 0) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::optional<std::int64_t> as_int(const json::value& v) {
+  if (v.is_int64()) return v.as_int64();
+  if (v.is_uint64() && v.as_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+    return static_cast<std::int64_t>(v.as_uint64());
+  }
+  if (v.is_double()) {
+    const double d = v.as_double();
+    if (d == static_cast<double>(static_cast<std::int64_t>(d))) return static_cast<std::int64_t>(d);
+  }
+  return std::nullopt;
+}
+
+ItemError bad(std::string message, std::string field) {
+  return ItemError{errc::bad_request, std::move(message), std::move(field)};
+}
+
+}  // namespace
+
+bool valid_user_id(std::string_view user) {
+  if (user.empty() || user.size() > 128) return false;
+  for (char ch : user) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) return false;
+  }
+  return valid_utf8(user);
+}
+
+std::string trace_id_from_traceparent(std::string_view h) {
+  // version "-" trace-id(32) "-" parent-id(16) "-" flags(2)
+  if (h.size() < 55 || h[2] != '-' || h[35] != '-' || h[52] != '-') return {};
+  std::string_view id = h.substr(3, 32);
+  if (!is_hex(id) || id == "00000000000000000000000000000000") return {};
+  return std::string(id);
+}
+
+std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
+                                                   const PublishLimits& limits,
+                                                   std::string_view header_trace_id,
+                                                   std::int64_t now_ms) {
+  PublishItem item;
+  std::vector<std::string> users;
+  const json::value* user = body.if_contains("user");
+  const json::value* many = body.if_contains("users");
+  if (user != nullptr && many != nullptr) return bad("give user or users, not both", "users");
+  if (user != nullptr) {
+    if (!user->is_string() || !valid_user_id(user->as_string())) {
+      return bad("user must be 1..128 bytes of UTF-8 without control characters", "user");
+    }
+    users.emplace_back(user->as_string());
+  } else if (many != nullptr) {
+    if (!many->is_array() || many->as_array().empty()) return bad("users must be a non-empty array", "users");
+    const auto& arr = many->as_array();
+    if (arr.size() > limits.max_users) {
+      return bad("at most " + std::to_string(limits.max_users) + " users per publish", "users");
+    }
+    for (const auto& u : arr) {
+      if (!u.is_string() || !valid_user_id(u.as_string())) {
+        return bad("every user must be 1..128 bytes of UTF-8 without control characters", "users");
+      }
+      users.emplace_back(u.as_string());
+    }
+    item.multi_user = true;
+  } else {
+    return bad("user or users is required", "user");
+  }
+
+  const json::value* data = body.if_contains("data");
+  if (data == nullptr) return bad("data is required", "data");
+  std::string data_json = json::serialize(*data);
+  if (data_json.size() > limits.max_message_bytes) {
+    return ItemError{errc::payload_too_large,
+                     "data is " + std::to_string(data_json.size()) + " bytes, over the limit of " +
+                         std::to_string(limits.max_message_bytes),
+                     "data"};
+  }
+
+  auto optional_string = [&](std::string_view key, std::size_t max_len,
+                             std::string& out) -> std::optional<ItemError> {
+    const json::value* v = body.if_contains(key);
+    if (v == nullptr || v->is_null()) return std::nullopt;
+    if (!v->is_string()) return bad(std::string(key) + " must be a string", std::string(key));
+    if (v->as_string().size() > max_len || !valid_utf8(v->as_string())) {
+      return bad(std::string(key) + " must be at most " + std::to_string(max_len) + " bytes of UTF-8",
+                 std::string(key));
+    }
+    out = std::string(v->as_string());
+    return std::nullopt;
+  };
+
+  store::NewMessage proto;
+  proto.data_json = std::move(data_json);
+  proto.accepted_at_ms = now_ms;
+  if (auto e = optional_string("event", 256, proto.event)) return *e;
+  if (auto e = optional_string("id", 256, proto.id)) return *e;
+  if (body.contains("id") && proto.id.empty()) return bad("id must not be empty", "id");
+  if (auto e = optional_string("collapse_key", 256, proto.collapse_key)) return *e;
+  std::string trace_field;
+  if (auto e = optional_string("trace_id", 128, trace_field)) return *e;
+
+  if (const json::value* v = body.if_contains("ttl_ms"); v != nullptr && !v->is_null()) {
+    auto ttl = as_int(*v);
+    if (!ttl || *ttl <= 0) return bad("ttl_ms must be a positive integer", "ttl_ms");
+    proto.ttl_ms = *ttl;
+  }
+  if (const json::value* v = body.if_contains("priority"); v != nullptr && !v->is_null()) {
+    if (!v->is_string()) return bad("priority must be high, normal or low", "priority");
+    const auto& p = v->as_string();
+    if (p == "high") proto.priority = store::Priority::high;
+    else if (p == "normal") proto.priority = store::Priority::normal;
+    else if (p == "low") proto.priority = store::Priority::low;
+    else return bad("priority must be high, normal or low", "priority");
+  }
+  if (const json::value* v = body.if_contains("deliver_at"); v != nullptr && !v->is_null()) {
+    auto at = as_int(*v);
+    if (!at || *at < 0) return bad("deliver_at must be unix milliseconds", "deliver_at");
+    // PROTOCOL.md 10: a deliver_at in the past appends at once.
+    if (*at > now_ms) item.deliver_at = *at;
+  }
+
+  // PROTOCOL.md 10: traceparent wins over trace_id; else a new one.
+  proto.trace_id = !header_trace_id.empty() ? std::string(header_trace_id)
+                   : !trace_field.empty()   ? trace_field
+                                            : new_trace_id();
+  if (proto.id.empty()) proto.id = "m-" + random_hex(12);
+
+  item.messages.reserve(users.size());
+  for (auto& u : users) {
+    store::NewMessage m = proto;
+    m.user = std::move(u);
+    item.messages.push_back(std::move(m));
+  }
+  return item;
+}
+
+}  // namespace herald::api

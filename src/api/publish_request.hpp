@@ -1,0 +1,46 @@
+#pragma once
+// Turns a publish JSON object (PROTOCOL.md 7, 10) into inbox messages, one
+// per addressed user, or the error that refuses it. Pure: no I/O.
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "core/errc.hpp"
+#include "store/message.hpp"
+
+namespace herald::api {
+
+struct PublishLimits {
+  std::size_t max_message_bytes = 65536;
+  std::size_t max_users = 1000;
+};
+
+struct ItemError {
+  errc code = errc::bad_request;
+  std::string message;
+  std::string field;
+};
+
+struct PublishItem {
+  std::vector<store::NewMessage> messages;  // one per user, in the order given
+  bool multi_user = false;                  // addressed with `users`
+  std::optional<std::int64_t> deliver_at;   // in the future: schedule instead of append
+};
+
+// header_trace_id: from a traceparent header (it wins over the field).
+std::variant<PublishItem, ItemError> parse_publish(const boost::json::object& body,
+                                                   const PublishLimits& limits,
+                                                   std::string_view header_trace_id,
+                                                   std::int64_t now_ms);
+
+// The trace id of a W3C traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"),
+// empty if malformed.
+std::string trace_id_from_traceparent(std::string_view header);
+
+// PROTOCOL.md 2: 1..128 bytes of UTF-8 without control characters.
+bool valid_user_id(std::string_view user);
+
+}  // namespace herald::api

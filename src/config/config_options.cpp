@@ -1,0 +1,272 @@
+#include "config/config_options.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+extern char** environ;
+
+namespace herald::config {
+namespace {
+
+// ---- value parsers (each throws ConfigError naming the key) -----------------
+
+std::int64_t parse_int(std::string_view key, std::string_view text, std::int64_t min,
+                       std::int64_t max) {
+  std::int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size()) {
+    throw ConfigError(std::string(key) + ": expected an integer, got '" + std::string(text) + "'");
+  }
+  if (v < min || v > max) {
+    throw ConfigError(std::string(key) + ": " + std::string(text) + " is out of range [" +
+                      std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  return v;
+}
+
+double parse_double(std::string_view key, std::string_view text, double min) {
+  try {
+    std::size_t used = 0;
+    const std::string s(text);
+    const double v = std::stod(s, &used);
+    if (used != s.size() || v < min) throw std::invalid_argument("range");
+    return v;
+  } catch (const std::exception&) {
+    throw ConfigError(std::string(key) + ": expected a number >= " + std::to_string(min) +
+                      ", got '" + std::string(text) + "'");
+  }
+}
+
+bool parse_bool(std::string_view key, std::string_view text) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  throw ConfigError(std::string(key) + ": expected true or false, got '" + std::string(text) + "'");
+}
+
+std::vector<std::string> parse_list(std::string_view text) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream in{std::string(text)};
+  while (std::getline(in, item, ',')) {
+    const auto b = item.find_first_not_of(" \t");
+    const auto e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+  }
+  return out;
+}
+
+constexpr std::int64_t kMaxMs = 365LL * 24 * 3600 * 1000;
+
+// Row builders keep the table one line per option.
+template <typename T>
+OptionSpec str(std::string key, std::string def, std::string help, T ServerConfig::*field) {
+  return {key, std::move(def), std::move(help),
+          [field](ServerConfig& c, std::string_view v) { c.*field = std::string(v); }};
+}
+
+OptionSpec ms(std::string key, std::string def, std::string help,
+              std::chrono::milliseconds ServerConfig::*field, std::int64_t min = 1) {
+  return {key, std::move(def), std::move(help), [key, field, min](ServerConfig& c, std::string_view v) {
+            c.*field = std::chrono::milliseconds(parse_int(key, v, min, kMaxMs));
+          }};
+}
+
+template <typename T>
+OptionSpec num(std::string key, std::string def, std::string help, T ServerConfig::*field,
+               std::int64_t min, std::int64_t max) {
+  return {key, std::move(def), std::move(help), [key, field, min, max](ServerConfig& c, std::string_view v) {
+            c.*field = static_cast<T>(parse_int(key, v, min, max));
+          }};
+}
+
+OptionSpec list(std::string key, std::string def, std::string help,
+                std::vector<std::string> ServerConfig::*field) {
+  return {key, std::move(def), std::move(help),
+          [field](ServerConfig& c, std::string_view v) { c.*field = parse_list(v); }};
+}
+
+std::vector<OptionSpec> build_table() {
+  using C = ServerConfig;
+  std::vector<OptionSpec> t;
+  t.push_back(str("listen", "127.0.0.1:8080", "host:port for HTTP and WebSocket; port 0 picks a free port", &C::listen));
+  t.push_back(str("ready_file", "", "once listening, write {\"url\",\"pid\"} here (atomically)", &C::ready_file));
+  t.push_back(num("io_threads", "0", "I/O threads, each owning its connections; 0 = one per core", &C::io_threads, 0, 256));
+  t.push_back(list("allowed_origins", "", "comma-separated Origin values accepted on /v1/ws (403 otherwise); empty accepts any", &C::allowed_origins));
+  t.push_back(str("data_dir", "./herald-data", "data directory (inboxes, generated secrets)", &C::data_dir));
+  t.push_back({"store", "rocksdb", "inbox store: memory, rocksdb or redis", [](C& c, std::string_view v) {
+                 if (v == "memory") c.store = StoreKind::memory;
+                 else if (v == "rocksdb") c.store = StoreKind::rocksdb;
+                 else if (v == "redis") c.store = StoreKind::redis;
+                 else throw ConfigError("store: expected memory, rocksdb or redis, got '" + std::string(v) + "'");
+               }});
+  t.push_back({"sync", "always", "durability before a publish gets 200: always, batch or none", [](C& c, std::string_view v) {
+                 if (v == "always") c.sync = SyncPolicy::always;
+                 else if (v == "batch") c.sync = SyncPolicy::batch;
+                 else if (v == "none") c.sync = SyncPolicy::none;
+                 else throw ConfigError("sync: expected always, batch or none, got '" + std::string(v) + "'");
+               }});
+  t.push_back(ms("sync_batch_ms", "5", "longest fsync delay under sync=batch", &C::sync_batch));
+  t.push_back(str("redis_url", "", "redis://host:port for the redis store and several nodes", &C::redis_url));
+  t.push_back(str("node_id", "(host name)", "this node's name in presence", &C::node_id));
+  t.push_back(num("retention_max_messages", "10000", "messages kept per user inbox; oldest trimmed first", &C::retention_max_messages, 1, 100000000));
+  t.push_back(ms("retention_ttl_ms", "259200000", "default message TTL (72 h)", &C::retention_ttl));
+  t.push_back(ms("dedup_window_ms", "86400000", "idempotency window of a publish id (24 h)", &C::dedup_window));
+  t.push_back(str("jwt_alg", "HS256", "the only JWT algorithm accepted: HS256, RS256 or ES256", &C::jwt_alg));
+  t.push_back(str("jwt_secret", "(generated)", "HS256 secret; generated into DATA_DIR/secrets.toml when unset, with a warning", &C::jwt_secret));
+  t.push_back(str("jwt_public_key_file", "", "PEM public key file for RS256/ES256", &C::jwt_public_key_file));
+  t.push_back(str("jwt_issuer", "", "required iss claim when set", &C::jwt_issuer));
+  t.push_back(str("jwt_audience", "", "required aud claim when set", &C::jwt_audience));
+  t.push_back(ms("jwt_leeway_ms", "30000", "clock leeway for exp/nbf", &C::jwt_leeway, 0));
+  t.push_back(list("api_keys", "(generated)", "comma-separated keys for the HTTP API; generated into DATA_DIR/secrets.toml when unset, with a warning", &C::api_keys));
+  t.push_back(ms("heartbeat_ms", "25000", "heartbeat_ms in welcome; server WebSocket ping after this much silence", &C::heartbeat));
+  t.push_back(ms("idle_timeout_ms", "75000", "close 4008 after this long with nothing from the client", &C::idle_timeout));
+  t.push_back(ms("ack_timeout_ms", "2000", "first redelivery after this long without an ack", &C::ack_timeout));
+  t.push_back(ms("retry_initial_ms", "500", "redelivery backoff start (x2 each time, +/-20 % jitter)", &C::retry_initial));
+  t.push_back(ms("retry_max_ms", "10000", "redelivery backoff cap", &C::retry_max));
+  t.push_back(num("max_attempts", "4", "sends of one message on one connection before 4008", &C::max_attempts, 1, 1000));
+  t.push_back(num("max_inflight", "64", "unacknowledged messages per connection", &C::max_inflight, 1, 65536));
+  t.push_back(num("max_message_bytes", "65536", "largest publish data (413) and largest client frame (1009)", &C::max_message_bytes, 64, 64LL << 20));
+  t.push_back(num("max_connections_per_user", "16", "429 before the upgrade beyond this many connections of one user", &C::max_connections_per_user, 1, 1000000));
+  t.push_back(num("max_connections_per_ip", "10000", "429 before the upgrade beyond this many connections from one IP", &C::max_connections_per_ip, 1, 100000000));
+  t.push_back(num("max_connections", "1000000", "429 before the upgrade beyond this many connections in total", &C::max_connections, 1, 100000000));
+  t.push_back(num("max_send_queue_bytes", "1048576", "pending bytes to one client before close 4009", &C::max_send_queue_bytes, 1024, 1LL << 32));
+  t.push_back({"client_frame_rate", "100", "frames per second one connection may send (burst twice that) before close 4029",
+               [](C& c, std::string_view v) { c.client_frame_rate = parse_double("client_frame_rate", v, 0.001); }});
+  t.push_back({"publish_rate", "0", "publish requests per second per API key before 429 with Retry-After (0: no limit)",
+               [](C& c, std::string_view v) { c.publish_rate = parse_double("publish_rate", v, 0); }});
+  t.push_back(num("max_http_body_bytes", "33554432", "largest HTTP request body (413 beyond)", &C::max_http_body_bytes, 1024, 1LL << 32));
+  t.push_back(ms("handshake_timeout_ms", "10000", "a WebSocket upgrade request must be complete within this", &C::handshake_timeout));
+  t.push_back(ms("http_header_timeout_ms", "10000", "an HTTP request must be complete within this (slow clients do not hold sockets)", &C::http_header_timeout));
+  t.push_back(ms("http_idle_timeout_ms", "60000", "a keep-alive HTTP connection with no request is closed after this", &C::http_idle_timeout));
+  t.push_back(num("max_http_connections", "10000", "concurrent HTTP API connections (beyond: refused)", &C::max_http_connections, 1, 10000000));
+  t.push_back(ms("drain_timeout_ms", "10000", "longest graceful-shutdown wait for pending writes", &C::drain_timeout, 0));
+  t.push_back(ms("drain_retry_after_ms", "5000", "upper bound of the jittered retry_after sent with close 1001", &C::drain_retry_after, 0));
+  t.push_back(str("log_level", "info", "trace, debug, info, warn, error", &C::log_level));
+  t.push_back(ms("wheel_tick_ms", "10", "timer wheel resolution", &C::wheel_tick));
+  t.push_back({"demo", "false", "serve the /demo page", [](C& c, std::string_view v) { c.demo = parse_bool("demo", v); }});
+  return t;
+}
+
+std::string toml_to_text(std::string_view key, const toml::node& node) {
+  if (auto s = node.value<std::string>()) return *s;
+  if (node.is_integer()) return std::to_string(*node.value<std::int64_t>());
+  if (node.is_floating_point()) {
+    std::ostringstream o;
+    o << *node.value<double>();
+    return o.str();
+  }
+  if (node.is_boolean()) return *node.value<bool>() ? "true" : "false";
+  if (auto* arr = node.as_array()) {
+    std::string out;
+    for (const auto& item : *arr) {
+      if (!out.empty()) out += ',';
+      out += toml_to_text(key, item);
+    }
+    return out;
+  }
+  throw ConfigError(std::string(key) + ": unsupported TOML value type");
+}
+
+const OptionSpec* find_option(std::string_view key) {
+  for (const auto& o : option_table()) {
+    if (o.key == key) return &o;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& option_table() {
+  static const std::vector<OptionSpec> table = build_table();
+  return table;
+}
+
+std::string env_name(std::string_view key) {
+  std::string out = "HERALD_";
+  for (char ch : key) out += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return out;
+}
+
+std::string flag_name(std::string_view key) {
+  std::string out = "--";
+  for (char ch : key) out += ch == '_' ? '-' : ch;
+  return out;
+}
+
+ServerConfig load_config(const std::string& config_file, const FlagValues& flags,
+                         const std::map<std::string, std::string>* env) {
+  ServerConfig c;
+  if (!config_file.empty()) {
+    toml::table doc;
+    try {
+      doc = toml::parse_file(config_file);
+    } catch (const toml::parse_error& e) {
+      std::ostringstream msg;
+      msg << config_file << ": " << e.description() << " (line " << e.source().begin.line << ")";
+      throw ConfigError(msg.str());
+    }
+    for (const auto& [k, node] : doc) {
+      const auto* opt = find_option(k.str());
+      if (opt == nullptr) {
+        throw ConfigError(config_file + ": unknown option '" + std::string(k.str()) + "'");
+      }
+      opt->apply(c, toml_to_text(k.str(), node));
+    }
+  }
+  std::map<std::string, std::string> process_env;
+  if (env == nullptr) {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      std::string_view kv(*e);
+      const auto eq = kv.find('=');
+      if (eq != std::string_view::npos && kv.starts_with("HERALD_")) {
+        process_env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+      }
+    }
+    env = &process_env;
+  }
+  for (const auto& opt : option_table()) {
+    if (auto it = env->find(env_name(opt.key)); it != env->end()) opt.apply(c, it->second);
+  }
+  for (const auto& [k, v] : flags) {
+    const auto* opt = find_option(k);
+    if (opt == nullptr) throw ConfigError("unknown option '" + k + "'");
+    opt->apply(c, v);
+  }
+  validate(c);
+  return c;
+}
+
+void validate(const ServerConfig& c) {
+  const auto colon = c.listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == c.listen.size()) {
+    throw ConfigError("listen: expected host:port, got '" + c.listen + "'");
+  }
+  {
+    std::string_view port(c.listen);
+    port.remove_prefix(colon + 1);
+    int p = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc{} || ptr != port.data() + port.size() || p < 0 || p > 65535) {
+      throw ConfigError("listen: bad port in '" + c.listen + "'");
+    }
+  }
+  if (c.jwt_alg != "HS256" && c.jwt_alg != "RS256" && c.jwt_alg != "ES256") {
+    throw ConfigError("jwt_alg: expected HS256, RS256 or ES256, got '" + c.jwt_alg + "'");
+  }
+  if (c.jwt_alg != "HS256" && c.jwt_public_key_file.empty()) {
+    throw ConfigError("jwt_alg " + c.jwt_alg + " needs jwt_public_key_file");
+  }
+  if (c.store == StoreKind::redis && c.redis_url.empty()) {
+    throw ConfigError("store=redis needs redis_url");
+  }
+  if (c.retry_max < c.retry_initial) {
+    throw ConfigError("retry_max_ms must be >= retry_initial_ms");
+  }
+  if (c.data_dir.empty()) throw ConfigError("data_dir must not be empty");
+}
+
+}  // namespace herald::config

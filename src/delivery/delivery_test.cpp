@@ -1,0 +1,90 @@
+#include <gtest/gtest.h>
+
+#include "delivery/inflight_window.hpp"
+#include "delivery/resume_position.hpp"
+#include "delivery/retry_schedule.hpp"
+
+namespace herald::delivery {
+namespace {
+using std::chrono::milliseconds;
+
+store::MessagePtr msg(std::uint64_t seq) {
+  auto m = std::make_shared<store::StoredMessage>();
+  m->seq = seq;
+  return m;
+}
+
+TEST(RetrySchedule, FirstRedeliveryAfterTheAckTimeoutThenDoublesUntilTheCap) {
+  RetryPolicy p;  // 2000 ack timeout, 500 initial, 10000 cap
+  EXPECT_EQ(retry_delay(p, 2, 0.5), milliseconds(2000));
+  EXPECT_EQ(retry_delay(p, 3, 0.5), milliseconds(1000));
+  EXPECT_EQ(retry_delay(p, 4, 0.5), milliseconds(2000));
+  EXPECT_EQ(retry_delay(p, 7, 0.5), milliseconds(10000));
+  EXPECT_EQ(retry_delay(p, 40, 0.5), milliseconds(10000));
+}
+
+TEST(RetrySchedule, JitterStaysWithinTwentyPercent) {
+  RetryPolicy p;
+  EXPECT_EQ(retry_delay(p, 3, 0.0), milliseconds(800));
+  EXPECT_EQ(retry_delay(p, 3, 0.999999), milliseconds(1200));
+}
+
+TEST(ResumePosition, LastSeqWinsWithMatchingOrNoEpoch) {
+  store::InboxState inbox{"e1", 100, 0};
+  auto d = decide_resume({50, "e1"}, inbox, 70, {});
+  EXPECT_EQ(d.position, 50u);
+  EXPECT_TRUE(d.recovered);
+  d = decide_resume({50, std::nullopt}, inbox, 70, {});
+  EXPECT_EQ(d.position, 50u);
+}
+
+TEST(ResumePosition, OtherEpochFallsBackToTheCursorAndIsNotRecovered) {
+  store::InboxState inbox{"e2", 100, 0};
+  auto d = decide_resume({50, "e1"}, inbox, 70, {});
+  EXPECT_EQ(d.position, 70u);
+  EXPECT_FALSE(d.recovered);
+}
+
+TEST(ResumePosition, NewDeviceStartsAtTheHighestCursorOfTheUser) {
+  store::InboxState inbox{"e1", 100, 0};
+  auto d = decide_resume({}, inbox, std::nullopt, {{"a", 30}, {"b", 60}});
+  EXPECT_EQ(d.position, 60u);
+  EXPECT_FALSE(d.known_device);
+  EXPECT_TRUE(d.recovered);
+}
+
+TEST(ResumePosition, LossAfterThePositionIsNotRecovered) {
+  store::InboxState inbox{"e1", 100, 40};
+  EXPECT_FALSE(decide_resume({30, "e1"}, inbox, 10, {}).recovered);
+  EXPECT_TRUE(decide_resume({40, "e1"}, inbox, 10, {}).recovered);
+  // The device had acked the lost message before it left.
+  EXPECT_TRUE(decide_resume({30, "e1"}, inbox, 45, {}).recovered);
+}
+
+TEST(InflightWindow, CursorFollowsTheAckedPrefix) {
+  InflightWindow w(3, 10);
+  w.on_sent(msg(11), 0);
+  w.on_sent(msg(13), 0);  // 12 was collapsed: never sent
+  w.on_sent(msg(14), 0);
+  EXPECT_FALSE(w.has_room());
+  EXPECT_EQ(w.ack(13).size(), 1u);
+  EXPECT_EQ(w.cursor(), 10u);
+  EXPECT_EQ(w.ack(11).size(), 1u);
+  EXPECT_EQ(w.cursor(), 13u);
+  EXPECT_TRUE(w.ack(11).empty());  // already acked: ignored
+  EXPECT_TRUE(w.ack(99).empty());  // never sent: ignored
+  EXPECT_EQ(w.ack_upto(14).size(), 1u);
+  EXPECT_EQ(w.cursor(), 14u);
+}
+
+TEST(InflightWindow, AckUptoCoversOnlyWhatWasSent) {
+  InflightWindow w(8, 0);
+  w.on_sent(msg(1), 0);
+  w.on_sent(msg(2), 0);
+  EXPECT_EQ(w.ack_upto(100).size(), 2u);
+  EXPECT_EQ(w.cursor(), 2u);
+  EXPECT_EQ(w.last_sent(), 2u);
+}
+
+}  // namespace
+}  // namespace herald::delivery

@@ -1,0 +1,33 @@
+#include "delivery/resume_position.hpp"
+
+#include <algorithm>
+
+namespace herald::delivery {
+
+ResumeDecision decide_resume(const ResumeRequest& req, const store::InboxState& inbox,
+                             const std::optional<std::uint64_t>& device_cursor,
+                             const std::vector<store::DeviceCursor>& user_cursors) {
+  ResumeDecision d;
+  d.known_device = device_cursor.has_value();
+  const bool epoch_matches = !req.epoch || req.epoch->empty() || *req.epoch == inbox.epoch;
+  if (req.last_seq && epoch_matches) {
+    d.position = *req.last_seq;
+  } else if (device_cursor) {
+    d.position = *device_cursor;
+  } else {
+    for (const auto& c : user_cursors) d.position = std::max(d.position, c.cursor);
+  }
+  // A client claiming more than the inbox ever had is resumed at the head.
+  d.position = std::min(d.position, inbox.head_seq);
+  if (!epoch_matches) {
+    d.recovered = false;
+  } else {
+    // Something after the position left by expiry or trim, and this device
+    // had not acked it (its cursor was below).
+    const std::uint64_t acked = std::max(d.position, device_cursor.value_or(0));
+    d.recovered = inbox.max_lost_seq <= acked;
+  }
+  return d;
+}
+
+}  // namespace herald::delivery

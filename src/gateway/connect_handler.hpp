@@ -1,0 +1,31 @@
+#pragma once
+// Decides a WebSocket upgrade at /v1/ws before it happens (PROTOCOL.md 2):
+// draining 503, token 401 (header, then query, then cookie; checked before
+// the parameters), parameters 400, Origin 403, limits 429. On success it
+// builds the Connection and registers it in the hub, replacing the device's
+// older connection (4011).
+#include <memory>
+#include <variant>
+
+#include "gateway/gateway_context.hpp"
+#include "transport/http_handler.hpp"
+
+namespace herald::gateway {
+
+class ConnectHandler {
+ public:
+  explicit ConnectHandler(GatewayContext& ctx) : ctx_(ctx) {}
+
+  std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> upgrade(
+      const transport::HttpRequest& request, const transport::RequestContext& rc);
+
+ private:
+  transport::HttpResponse refuse(RefuseReason why, errc code, std::string_view message,
+                                 std::string_view field = {});
+  GatewayContext& ctx_;
+};
+
+// PROTOCOL.md 2: 1..64 chars of [A-Za-z0-9._:-].
+bool valid_device_id(std::string_view d);
+
+}  // namespace herald::gateway

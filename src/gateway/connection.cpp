@@ -1,0 +1,336 @@
+#include "gateway/connection.hpp"
+
+#include <random>
+
+#include <boost/asio/post.hpp>
+
+#include "core/clock.hpp"
+#include "protocol/frame_codec.hpp"
+
+namespace herald::gateway {
+using std::chrono::milliseconds;
+
+Connection::Connection(GatewayContext& ctx, transport::IoWorker& worker, ConnectionParams params)
+    : ctx_(ctx),
+      worker_(worker),
+      params_(std::move(params)),
+      connected_at_ms_(unix_ms_now()),
+      token_exp_(params_.token_exp),
+      // Burst of twice the rate (PROTOCOL.md 9, HERALD_CLIENT_FRAME_RATE).
+      frame_rate_(ctx.config.client_frame_rate, 2 * ctx.config.client_frame_rate),
+      last_activity_(SteadyClock::now()) {}
+
+Connection::~Connection() = default;
+
+double Connection::unit_random() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+// ---- opening ----------------------------------------------------------------
+
+void Connection::on_open(const std::shared_ptr<transport::WsSession>& session) {
+  session_ = session;
+  if (pending_close_) {
+    session_->close(pending_close_->first, pending_close_->second);
+    return;
+  }
+  open_ = true;
+  ctx_.metrics.connections_accepted.inc();
+  ctx_.metrics.connections_active.add(1);
+  last_activity_ = SteadyClock::now();
+  send_welcome();
+  if (closed_) return;
+  schedule_liveness(std::min(ctx_.config.heartbeat, ctx_.config.idle_timeout));
+  schedule_token_expiry();
+  // One probe right away so presence has an RTT before the first heartbeat.
+  ping_sent_ = SteadyClock::now();
+  ping_outstanding_ = true;
+  session_->ping();
+  pump();
+}
+
+void Connection::send_welcome() {
+  store::InboxState inbox = ctx_.store.state(params_.user);
+  std::optional<std::uint64_t> device_cursor = ctx_.store.cursor(params_.user, params_.device);
+  std::vector<store::DeviceCursor> user_cursors;
+  if (!device_cursor) user_cursors = ctx_.store.cursors(params_.user);
+  delivery::ResumeDecision d = delivery::decide_resume(params_.resume, inbox, device_cursor, user_cursors);
+  if (!d.known_device) {
+    // Known from its first welcome on (PROTOCOL.md 10).
+    ctx_.store.register_device(params_.user, params_.device, d.position);
+  }
+  committed_cursor_ = std::max(d.position, device_cursor.value_or(0));
+  cursor_.store(committed_cursor_, std::memory_order_relaxed);
+  window_.emplace(ctx_.config.max_inflight, d.position);
+
+  const auto first = ctx_.store.read_after(params_.user, d.position, 1, unix_ms_now());
+  protocol::WelcomeFrame w;
+  w.conn_id = params_.conn_id;
+  w.user = params_.user;
+  w.device = params_.device;
+  w.epoch = inbox.epoch;
+  w.head_seq = inbox.head_seq;
+  w.resume_from = first.empty() ? inbox.head_seq + 1 : first.front()->seq;
+  w.recovered = d.recovered;
+  w.heartbeat_ms = ctx_.config.heartbeat.count();
+  w.idle_timeout_ms = ctx_.config.idle_timeout.count();
+  w.max_inflight = ctx_.config.max_inflight;
+  w.server_time = unix_ms_now();
+  send_frame(protocol::encode(w));
+}
+
+// ---- delivery ---------------------------------------------------------------
+
+void Connection::notify() {
+  // Coalesce: many publishes for a busy user cost one post.
+  if (notify_pending_.exchange(true, std::memory_order_acq_rel)) return;
+  boost::asio::post(worker_.context(), [self = shared_from_this()] {
+    self->notify_pending_.store(false, std::memory_order_release);
+    self->pump();
+  });
+}
+
+void Connection::pump() {
+  if (!open_ || closed_ || session_->closing()) return;
+  const std::int64_t now = unix_ms_now();
+  while (window_->has_room()) {
+    const std::size_t room = window_->room();
+    auto batch = ctx_.store.read_after(params_.user, window_->last_sent(), room, now);
+    for (auto& m : batch) {
+      auto& entry = window_->on_sent(std::move(m), now);
+      ctx_.metrics.inflight.add(1);
+      send_attempt(entry);
+      if (closed_ || session_->closing()) return;
+    }
+    if (batch.size() < room) break;
+  }
+  inflight_.store(window_->size(), std::memory_order_relaxed);
+}
+
+void Connection::send_attempt(delivery::InflightEntry& entry) {
+  const auto& m = *entry.message;
+  protocol::MsgFrame f{m.seq, m.id, m.event, m.data_json, m.ts_ms, entry.attempt, m.trace_id};
+  if (entry.attempt == 1) {
+    ctx_.metrics.messages_delivered.inc();
+    ctx_.metrics.push_latency.observe(static_cast<double>(unix_ms_now() - m.ts_ms) / 1000.0);
+  } else {
+    ctx_.metrics.messages_redelivered.inc();
+  }
+  const std::uint64_t seq = m.seq;
+  // PROTOCOL.md 10: redelivery after the ack timeout, then initial x 2^(k-2);
+  // after the last attempt, one more ack timeout before 4008.
+  const milliseconds wait = entry.attempt < ctx_.retry.max_attempts
+                                ? delivery::retry_delay(ctx_.retry, entry.attempt + 1, unit_random())
+                                : ctx_.retry.ack_timeout;
+  std::weak_ptr<Connection> weak = weak_from_this();
+  entry.retry_timer = worker_.wheel().schedule_after(wait, [weak, seq] {
+    if (auto self = weak.lock()) self->on_retry_due(seq);
+  });
+  send_frame(protocol::encode(f));
+}
+
+void Connection::on_retry_due(std::uint64_t seq) {
+  if (closed_ || !window_) return;
+  auto* entry = window_->find(seq);
+  if (entry == nullptr) return;
+  if (entry->attempt >= ctx_.retry.max_attempts) {
+    ctx_.metrics.ack_timeouts.inc();
+    close(CloseReason::unresponsive, "ack timeout");
+    return;
+  }
+  entry->attempt += 1;
+  send_attempt(*entry);
+}
+
+void Connection::handle(const protocol::AckFrame& f) {
+  if (!window_) return;
+  std::vector<delivery::InflightEntry> acked;
+  if (f.seq) acked = window_->ack(*f.seq);
+  if (f.upto) {
+    auto more = window_->ack_upto(*f.upto);
+    acked.insert(acked.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  if (acked.empty()) return;
+  const std::int64_t now = unix_ms_now();
+  for (auto& e : acked) {
+    worker_.wheel().cancel(e.retry_timer);
+    ctx_.metrics.ack_latency.observe(static_cast<double>(now - e.message->ts_ms) / 1000.0);
+  }
+  ctx_.metrics.messages_acked.inc(acked.size());
+  ctx_.metrics.inflight.sub(static_cast<std::int64_t>(acked.size()));
+  inflight_.store(window_->size(), std::memory_order_relaxed);
+  cursor_advanced();
+  pump();
+}
+
+void Connection::cursor_advanced() {
+  const std::uint64_t c = window_->cursor();
+  if (c <= committed_cursor_) return;  // a stored cursor never moves backwards
+  committed_cursor_ = c;
+  cursor_.store(c, std::memory_order_relaxed);
+  ctx_.flushers[worker_.index()]->update(params_.user, params_.device, c);
+}
+
+// ---- other frames -----------------------------------------------------------
+
+void Connection::on_text(std::string_view text) {
+  if (closed_) return;
+  if (!frame_rate_.try_take()) {
+    close(CloseReason::rate_limited, "too many frames");
+    return;
+  }
+  auto frame = protocol::decode_client_frame(text);
+  if (!frame) {
+    close(CloseReason::protocol_error, std::string(protocol::frame_error_message(frame.error())));
+    return;
+  }
+  std::visit([this](const auto& f) { handle(f); }, *frame);
+}
+
+void Connection::handle(const protocol::PingFrame& f) {
+  send_frame(protocol::encode(protocol::PongFrame{f.id, f.ts, unix_ms_now()}));
+}
+
+void Connection::handle(const protocol::RefreshFrame& f) {
+  auto claims = ctx_.jwt.verify(f.token, unix_ms_now());
+  if (!claims) {
+    send_frame(protocol::encode(protocol::ErrorFrame{
+        "invalid_token", std::string(auth::jwt_error_message(claims.error()))}));
+    return;
+  }
+  if (claims->sub != params_.user) {
+    send_frame(protocol::encode(
+        protocol::ErrorFrame{"invalid_token", "refresh token is for another user"}));
+    return;
+  }
+  token_exp_ = claims->exp;
+  schedule_token_expiry();
+  send_frame(protocol::encode(protocol::RefreshedFrame{token_exp_}));
+}
+
+void Connection::handle(const protocol::UnusableFrame& f) {
+  send_frame(protocol::encode(protocol::ErrorFrame{f.error_code, f.message}));
+}
+
+void Connection::send_frame(std::string text) {
+  if (closed_ || !session_) return;
+  switch (session_->send(std::move(text))) {
+    case transport::SendResult::queued:
+    case transport::SendResult::closed:
+      return;
+    case transport::SendResult::queue_full:
+      close(CloseReason::slow_consumer, "send queue over limit");
+      return;
+  }
+}
+
+// ---- liveness and token expiry ------------------------------------------------
+
+void Connection::on_activity() { last_activity_ = SteadyClock::now(); }
+
+void Connection::on_pong() {
+  if (!ping_outstanding_) return;
+  ping_outstanding_ = false;
+  const auto rtt = SteadyClock::now() - ping_sent_;
+  rtt_us_.store(std::chrono::duration_cast<std::chrono::microseconds>(rtt).count(),
+                std::memory_order_relaxed);
+  ctx_.metrics.heartbeat_rtt.observe(std::chrono::duration<double>(rtt).count());
+}
+
+void Connection::schedule_liveness(milliseconds after) {
+  std::weak_ptr<Connection> weak = weak_from_this();
+  liveness_timer_ = worker_.wheel().schedule_after(after, [weak] {
+    if (auto self = weak.lock()) self->on_liveness_check();
+  });
+}
+
+void Connection::on_liveness_check() {
+  if (closed_) return;
+  const auto now = SteadyClock::now();
+  const auto silent = std::chrono::duration_cast<milliseconds>(now - last_activity_);
+  const auto& cfg = ctx_.config;
+  if (silent >= cfg.idle_timeout) {
+    close(CloseReason::unresponsive, "idle timeout");
+    return;
+  }
+  // PROTOCOL.md 5: a WebSocket ping when the client has been silent for heartbeat_ms.
+  if (silent >= cfg.heartbeat && !ping_outstanding_) {
+    ping_sent_ = now;
+    ping_outstanding_ = true;
+    session_->ping();
+  }
+  const milliseconds next_ping = silent < cfg.heartbeat ? cfg.heartbeat - silent : cfg.heartbeat;
+  schedule_liveness(std::max(milliseconds(1), std::min(cfg.idle_timeout - silent, next_ping)));
+}
+
+void Connection::schedule_token_expiry() {
+  worker_.wheel().cancel(token_timer_);
+  // PROTOCOL.md 10: close 4001 at exp plus the leeway unless refreshed.
+  const std::int64_t deadline_ms = token_exp_ * 1000 + ctx_.config.jwt_leeway.count();
+  const std::int64_t delay = std::max<std::int64_t>(0, deadline_ms - unix_ms_now());
+  std::weak_ptr<Connection> weak = weak_from_this();
+  token_timer_ = worker_.wheel().schedule_after(milliseconds(delay), [weak] {
+    if (auto self = weak.lock()) self->close(CloseReason::token_invalid, "token expired");
+  });
+}
+
+// ---- closing ----------------------------------------------------------------
+
+void Connection::kick(CloseReason reason) {
+  boost::asio::post(worker_.context(), [self = shared_from_this(), reason] {
+    std::string text;
+    if (reason == CloseReason::going_away) {
+      // Spread reconnects of a draining node (PROTOCOL.md 6).
+      const auto bound = self->ctx_.config.drain_retry_after.count();
+      text = "retry_after=" + std::to_string(static_cast<std::int64_t>(self->unit_random() * static_cast<double>(bound)));
+    } else if (reason == CloseReason::kicked) {
+      text = "kicked by operator";
+    } else if (reason == CloseReason::replaced) {
+      text = "replaced by a newer connection";
+    }
+    self->close(reason, std::move(text));
+  });
+}
+
+void Connection::close(CloseReason reason, std::string text) {
+  if (closed_) return;
+  if (!session_) {
+    // Not open yet: close once the upgrade completes.
+    if (!pending_close_) pending_close_.emplace(reason, std::move(text));
+    return;
+  }
+  session_->close(reason, std::move(text), reason == CloseReason::going_away);
+}
+
+void Connection::on_closed(CloseReason reason) {
+  if (closed_) return;
+  closed_ = true;
+  worker_.wheel().cancel(liveness_timer_);
+  worker_.wheel().cancel(token_timer_);
+  if (window_) {
+    auto left = window_->take_all();
+    for (auto& e : left) worker_.wheel().cancel(e.retry_timer);
+    ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left.size()));
+  }
+  ctx_.hub.remove(params_.user, this);
+  ctx_.limits.release(params_.remote_ip);
+  ctx_.metrics.closed_counter(reason).inc();
+  if (open_) ctx_.metrics.connections_active.sub(1);
+  session_.reset();
+}
+
+hub::ConnectionInfo Connection::info() const {
+  hub::ConnectionInfo i;
+  i.user = params_.user;
+  i.device = params_.device;
+  i.conn_id = params_.conn_id;
+  i.connected_at_ms = connected_at_ms_;
+  const auto rtt = rtt_us_.load(std::memory_order_relaxed);
+  if (rtt >= 0) i.rtt_ms = static_cast<double>(rtt) / 1000.0;
+  i.cursor = cursor_.load(std::memory_order_relaxed);
+  i.inflight = inflight_.load(std::memory_order_relaxed);
+  return i;
+}
+
+}  // namespace herald::gateway

@@ -1,0 +1,98 @@
+#pragma once
+// One device's live WebSocket: the protocol of PROTOCOL.md 3-5 on top of a
+// transport::WsSession. Sends the welcome, delivers the inbox from the
+// resume position through an inflight window, retries unacked messages with
+// backoff, tracks acks into the cursor, answers pings and refreshes, and
+// closes on idle, token expiry, rate abuse or slow consumption.
+//
+// Owned by its I/O worker: WsHandler callbacks run there; LiveConnection
+// calls from other threads post to it.
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/clock.hpp"
+#include "core/token_bucket.hpp"
+#include "delivery/inflight_window.hpp"
+#include "delivery/resume_position.hpp"
+#include "gateway/gateway_context.hpp"
+#include "hub/live_connection.hpp"
+#include "protocol/frames.hpp"
+#include "transport/ws_session.hpp"
+
+namespace herald::gateway {
+
+struct ConnectionParams {
+  std::string user;
+  std::string device;
+  std::string conn_id;
+  std::string remote_ip;
+  std::int64_t token_exp = 0;  // unix seconds
+  delivery::ResumeRequest resume;
+};
+
+class Connection final : public transport::WsHandler,
+                         public hub::LiveConnection,
+                         public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(GatewayContext& ctx, transport::IoWorker& worker, ConnectionParams params);
+  ~Connection() override;
+
+  // transport::WsHandler (owner thread)
+  void on_open(const std::shared_ptr<transport::WsSession>& session) override;
+  void on_text(std::string_view text) override;
+  void on_activity() override;
+  void on_pong() override;
+  void on_closed(CloseReason reason) override;
+
+  // hub::LiveConnection (any thread)
+  void notify() override;
+  void kick(CloseReason reason) override;
+  hub::ConnectionInfo info() const override;
+  const std::string& device() const override { return params_.device; }
+  const std::string& user() const { return params_.user; }
+
+ private:
+  void send_welcome();
+  void pump();
+  void send_attempt(delivery::InflightEntry& entry);
+  void on_retry_due(std::uint64_t seq);
+  void handle(const protocol::AckFrame& f);
+  void handle(const protocol::PingFrame& f);
+  void handle(const protocol::RefreshFrame& f);
+  void handle(const protocol::UnusableFrame& f);
+  void send_frame(std::string text);
+  void close(CloseReason reason, std::string text = {});
+  void schedule_liveness(std::chrono::milliseconds after);
+  void on_liveness_check();
+  void schedule_token_expiry();
+  void cursor_advanced();
+  double unit_random();
+
+  GatewayContext& ctx_;
+  transport::IoWorker& worker_;
+  const ConnectionParams params_;
+  const std::int64_t connected_at_ms_;
+  std::shared_ptr<transport::WsSession> session_;
+
+  std::optional<delivery::InflightWindow> window_;
+  std::int64_t token_exp_;
+  TokenBucket frame_rate_;
+  SteadyClock::time_point last_activity_;
+  SteadyClock::time_point ping_sent_{};
+  bool ping_outstanding_ = false;
+  timers::TimerId liveness_timer_;
+  timers::TimerId token_timer_;
+  bool open_ = false;
+  std::optional<std::pair<CloseReason, std::string>> pending_close_;  // asked before the upgrade finished
+  bool closed_ = false;
+  std::uint64_t committed_cursor_ = 0;
+
+  std::atomic<bool> notify_pending_{false};
+  std::atomic<std::int64_t> rtt_us_{-1};
+  std::atomic<std::uint64_t> cursor_{0};
+  std::atomic<std::uint64_t> inflight_{0};
+};
+
+}  // namespace herald::gateway

@@ -1,0 +1,70 @@
+#include "gateway/gateway_metrics.hpp"
+
+namespace herald::gateway {
+namespace {
+
+constexpr std::array<CloseReason, 11> kCloseReasons{
+    CloseReason::normal,        CloseReason::going_away,   CloseReason::message_too_big,
+    CloseReason::token_invalid, CloseReason::protocol_error, CloseReason::unresponsive,
+    CloseReason::slow_consumer, CloseReason::kicked,       CloseReason::replaced,
+    CloseReason::rate_limited,  CloseReason::transport_error};
+
+constexpr std::array<const char*, static_cast<std::size_t>(RefuseReason::count_)> kRefuseNames{
+    "unauthorized", "bad_request", "forbidden_origin", "user_limit", "ip_limit",
+    "global_limit", "draining",    "store_unavailable", "not_found"};
+
+std::vector<double> size_buckets() { return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096}; }
+
+}  // namespace
+
+GatewayMetrics::GatewayMetrics(metrics::Registry& r)
+    : registry(r),
+      connections_active(r.gauge("herald_connections_active", "Open WebSocket connections")),
+      connections_accepted(r.counter("herald_connections_accepted_total", "WebSocket upgrades accepted")),
+      messages_published(r.counter("herald_messages_published_total", "Messages appended to inboxes")),
+      messages_duplicate(r.counter("herald_messages_duplicate_total", "Publishes answered as duplicates (same user and id)")),
+      messages_delivered(r.counter("herald_messages_delivered_total", "First attempts written to a connection")),
+      messages_redelivered(r.counter("herald_messages_redelivered_total", "Redeliveries (attempt > 1)")),
+      messages_acked(r.counter("herald_messages_acked_total", "Messages acknowledged by a device")),
+      ack_timeouts(r.counter("herald_ack_timeouts_total", "Connections closed 4008 after max_attempts unacked sends")),
+      inflight(r.gauge("herald_inflight_messages", "Sent and not yet acknowledged messages (retry queue)")),
+      push_latency(r.histogram("herald_push_latency_seconds", "From publish accepted to frame queued on the socket",
+                               metrics::latency_buckets_seconds())),
+      ack_latency(r.histogram("herald_ack_latency_seconds", "From publish accepted to ack",
+                              metrics::latency_buckets_seconds())),
+      heartbeat_rtt(r.histogram("herald_heartbeat_rtt_seconds", "WebSocket ping to pong round trip",
+                                metrics::latency_buckets_seconds())),
+      store_append_latency(r.histogram("herald_store_append_seconds", "Duration of one group commit",
+                                       metrics::latency_buckets_seconds())),
+      group_commit_size(r.histogram("herald_group_commit_messages", "Messages per group commit", size_buckets())),
+      publish_requests(r.counter("herald_publish_requests_total", "Publish HTTP requests")),
+      publish_rejected(r.counter("herald_publish_rejected_total", "Publish requests answered with an error")),
+      cursor_commits(r.counter("herald_cursor_commits_total", "Cursor updates written to the store")) {
+  for (std::size_t i = 0; i < kRefuseNames.size(); ++i) {
+    refused[i] = &r.counter("herald_connections_refused_total", "WebSocket upgrades refused, by reason",
+                            {{"reason", kRefuseNames[i]}});
+  }
+  for (std::size_t i = 0; i < kCloseReasons.size(); ++i) {
+    closed[i] = &r.counter("herald_connections_closed_total", "WebSocket connections closed, by reason",
+                           {{"reason", std::string(close_reason_name(kCloseReasons[i]))}});
+  }
+  ws.frames_in = &r.counter("herald_frames_in_total", "WebSocket frames received");
+  ws.frames_out = &r.counter("herald_frames_out_total", "WebSocket frames sent");
+  ws.bytes_in = &r.counter("herald_bytes_in_total", "WebSocket payload bytes received");
+  ws.bytes_out = &r.counter("herald_bytes_out_total", "WebSocket payload bytes sent");
+  ws.send_queue_bytes = &r.gauge("herald_send_queue_bytes", "Bytes queued to clients, all connections");
+  ws.send_queue_full = &r.counter("herald_send_queue_full_total", "Sends refused because a client's queue was full");
+  http.requests = &r.counter("herald_http_requests_total", "HTTP requests read");
+  http.timeouts = &r.counter("herald_http_timeouts_total", "HTTP connections closed by header or idle timeout");
+  http.bad_requests = &r.counter("herald_http_bad_requests_total", "Malformed or oversized HTTP requests");
+  http.open = &r.gauge("herald_http_connections", "Open HTTP connections (before upgrade)");
+}
+
+metrics::Counter& GatewayMetrics::closed_counter(CloseReason reason) {
+  for (std::size_t i = 0; i < kCloseReasons.size(); ++i) {
+    if (kCloseReasons[i] == reason) return *closed[i];
+  }
+  return *closed[10];
+}
+
+}  // namespace herald::gateway

@@ -1,0 +1,47 @@
+#pragma once
+// The gateway's metrics (issue "Operations"): registered once per server in
+// its own Registry, then bumped lock-free from any thread.
+#include <array>
+
+#include "core/close_reason.hpp"
+#include "metrics/registry.hpp"
+#include "transport/http_session.hpp"
+#include "transport/ws_counters.hpp"
+
+namespace herald::gateway {
+
+enum class RefuseReason { unauthorized, bad_request, forbidden_origin, user_limit, ip_limit,
+                          global_limit, draining, store_unavailable, not_found, count_ };
+
+struct GatewayMetrics {
+  explicit GatewayMetrics(metrics::Registry& r);
+
+  metrics::Registry& registry;
+  metrics::Gauge& connections_active;
+  metrics::Counter& connections_accepted;
+  std::array<metrics::Counter*, static_cast<std::size_t>(RefuseReason::count_)> refused{};
+  std::array<metrics::Counter*, 11> closed{};  // by CloseReason, see closed_counter()
+  metrics::Counter& messages_published;
+  metrics::Counter& messages_duplicate;
+  metrics::Counter& messages_delivered;    // first attempts written to a connection
+  metrics::Counter& messages_redelivered;  // attempts > 1
+  metrics::Counter& messages_acked;
+  metrics::Counter& ack_timeouts;          // connections closed after max_attempts
+  metrics::Gauge& inflight;                // unacked messages over all connections
+  metrics::Histogram& push_latency;        // accept -> queued to the socket, seconds
+  metrics::Histogram& ack_latency;         // accept -> ack, seconds
+  metrics::Histogram& heartbeat_rtt;       // WebSocket ping -> pong, seconds
+  metrics::Histogram& store_append_latency;
+  metrics::Histogram& group_commit_size;
+  metrics::Counter& publish_requests;
+  metrics::Counter& publish_rejected;      // 4xx/5xx answers to publish
+  metrics::Counter& cursor_commits;
+
+  transport::WsCounters ws;
+  transport::HttpCounters http;
+
+  metrics::Counter& closed_counter(CloseReason r);
+  metrics::Counter& refused_counter(RefuseReason r) { return *refused[static_cast<std::size_t>(r)]; }
+};
+
+}  // namespace herald::gateway

@@ -1,0 +1,82 @@
+#include "hub/hub.hpp"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace herald::hub {
+namespace {
+
+class FakeConnection : public LiveConnection {
+ public:
+  explicit FakeConnection(std::string device) : device_(std::move(device)) {}
+  void notify() override { ++notified; }
+  void kick(CloseReason r) override { kicked = r; }
+  ConnectionInfo info() const override { return {"u", device_, "c", 0, std::nullopt, 0, 0}; }
+  const std::string& device() const override { return device_; }
+  int notified = 0;
+  std::optional<CloseReason> kicked;
+
+ private:
+  std::string device_;
+};
+
+TEST(Hub, NewerConnectionOfADeviceReplacesTheOlder) {
+  Hub hub;
+  auto a = std::make_shared<FakeConnection>("d1");
+  auto b = std::make_shared<FakeConnection>("d1");
+  EXPECT_EQ(hub.add("u1", a, 16).result, Hub::AddResult::added);
+  auto r = hub.add("u1", b, 16);
+  EXPECT_EQ(r.result, Hub::AddResult::replaced);
+  EXPECT_EQ(r.replaced.get(), a.get());
+  EXPECT_EQ(hub.size(), 1u);
+  // The replaced connection's late removal must not unregister its successor.
+  hub.remove("u1", a.get());
+  EXPECT_EQ(hub.connections("u1").size(), 1u);
+}
+
+TEST(Hub, RefusesBeyondThePerUserLimitButNotAReplacement) {
+  Hub hub;
+  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d1"), 2).result, Hub::AddResult::added);
+  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d2"), 2).result, Hub::AddResult::added);
+  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d3"), 2).result, Hub::AddResult::user_limit);
+  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d2"), 2).result, Hub::AddResult::replaced);
+  EXPECT_EQ(hub.add("u2", std::make_shared<FakeConnection>("d1"), 2).result, Hub::AddResult::added);
+  EXPECT_EQ(hub.users(), 2u);
+}
+
+TEST(Hub, NotifiesEveryDeviceOfTheUserOnly) {
+  Hub hub;
+  auto a = std::make_shared<FakeConnection>("d1");
+  auto b = std::make_shared<FakeConnection>("d2");
+  auto c = std::make_shared<FakeConnection>("d1");
+  hub.add("u1", a, 16);
+  hub.add("u1", b, 16);
+  hub.add("u2", c, 16);
+  EXPECT_EQ(hub.notify("u1"), 2u);
+  EXPECT_EQ(a->notified, 1);
+  EXPECT_EQ(b->notified, 1);
+  EXPECT_EQ(c->notified, 0);
+  EXPECT_EQ(hub.notify("nobody"), 0u);
+}
+
+TEST(Hub, ConcurrentAddAndRemoveKeepCountsExact) {
+  Hub hub;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&hub, t] {
+      for (int i = 0; i < 2000; ++i) {
+        auto user = "u" + std::to_string(i % 50);
+        auto c = std::make_shared<FakeConnection>("d" + std::to_string(t));
+        hub.add(user, c, 100);
+        hub.remove(user, c.get());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(hub.size(), 0u);
+  EXPECT_EQ(hub.users(), 0u);
+}
+
+}  // namespace
+}  // namespace herald::hub

@@ -1,0 +1,81 @@
+#include "protocol/frame_codec.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace herald::protocol {
+namespace {
+
+TEST(FrameCodec, DecodesAckBySeqAndUpto) {
+  auto one = decode_client_frame(R"({"type":"ack","seq":121})");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(std::get<AckFrame>(*one).seq, 121u);
+  auto all = decode_client_frame(R"({"type":"ack","upto":130,"extra":true})");
+  ASSERT_TRUE(all);
+  EXPECT_EQ(std::get<AckFrame>(*all).upto, 130u);
+}
+
+TEST(FrameCodec, AckWithoutUsableSeqIsAnErrorFrameNotAClose) {
+  auto r = decode_client_frame(R"({"type":"ack","seq":"x"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(std::get<UnusableFrame>(*r).error_code, "invalid_frame");
+}
+
+TEST(FrameCodec, RefusesFramesThatCloseWith4003) {
+  EXPECT_EQ(decode_client_frame("not json").error(), FrameError::not_json);
+  EXPECT_EQ(decode_client_frame("[1,2]").error(), FrameError::not_object);
+  EXPECT_EQ(decode_client_frame(R"({"seq":1})").error(), FrameError::missing_type);
+  EXPECT_EQ(decode_client_frame(R"({"type":5})").error(), FrameError::type_not_string);
+  EXPECT_EQ(decode_client_frame("").error(), FrameError::not_json);
+}
+
+TEST(FrameCodec, UnknownTypeIsKeptForAnErrorFrame) {
+  auto r = decode_client_frame(R"({"type":"subscribe"})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(std::get<UnusableFrame>(*r).error_code, "unknown_type");
+}
+
+TEST(FrameCodec, PongEchoesPingIdAndTs) {
+  auto r = decode_client_frame(R"({"type":"ping","id":7,"ts":1764000000000})");
+  ASSERT_TRUE(r);
+  const auto& ping = std::get<PingFrame>(*r);
+  auto text = encode(PongFrame{ping.id, ping.ts, 1764000000004});
+  auto v = boost::json::parse(text).as_object();
+  EXPECT_EQ(v["type"], "pong");
+  EXPECT_EQ(v["id"], 7);
+  EXPECT_EQ(v["ts"], 1764000000000);
+  EXPECT_EQ(v["server_time"], 1764000000004);
+}
+
+TEST(FrameCodec, MsgCarriesDataTextUnchanged) {
+  MsgFrame m{121, "ord-77", "order.status", R"({"big":9007199254740993,"s":"\u00e9"})", 5, 2, "abc"};
+  auto text = encode(m);
+  EXPECT_NE(text.find(R"("data":{"big":9007199254740993,"s":"\u00e9"})"), std::string::npos);
+  auto back = decode_server_frame(text);
+  ASSERT_TRUE(back);
+  const auto& d = std::get<MsgFrame>(*back);
+  EXPECT_EQ(d.seq, 121u);
+  EXPECT_EQ(d.attempt, 2u);
+  EXPECT_EQ(d.event, "order.status");
+  EXPECT_EQ(d.trace_id, "abc");
+}
+
+TEST(FrameCodec, WelcomeRoundTrips) {
+  WelcomeFrame w{"c-1", "u1", "d1", "e7", 130, 121, false, 25000, 75000, 64, 99};
+  auto back = decode_server_frame(encode(w));
+  ASSERT_TRUE(back);
+  const auto& d = std::get<WelcomeFrame>(*back);
+  EXPECT_EQ(d.conn_id, "c-1");
+  EXPECT_EQ(d.head_seq, 130u);
+  EXPECT_EQ(d.resume_from, 121u);
+  EXPECT_FALSE(d.recovered);
+  EXPECT_EQ(d.max_inflight, 64u);
+}
+
+TEST(FrameCodec, QuotesAndEscapesStrings) {
+  EXPECT_EQ(json_quote("a\"b\n"), R"("a\"b\n")");
+}
+
+}  // namespace
+}  // namespace herald::protocol

@@ -1,0 +1,239 @@
+#include "server/server.hpp"
+
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+
+#include "api/api_handler.hpp"
+#include "auth/api_keys.hpp"
+#include "auth/jwt.hpp"
+#include "config/config_options.hpp"
+#include "core/clock.hpp"
+#include "core/log.hpp"
+#include "gateway/gateway_context.hpp"
+#include "gateway/delayed_messages.hpp"
+#include "gateway/publish_service.hpp"
+#include "metrics/registry.hpp"
+#include "server/store_factory.hpp"
+#include "transport/listener.hpp"
+
+namespace herald::server {
+namespace asio = boost::asio;
+
+namespace {
+
+auth::JwtConfig jwt_config(const config::ServerConfig& c) {
+  auth::JwtConfig j;
+  j.alg = auth::parse_jwt_alg(c.jwt_alg).value_or(auth::JwtAlg::hs256);
+  j.secret = c.jwt_secret;
+  if (!c.jwt_public_key_file.empty()) {
+    std::ifstream in(c.jwt_public_key_file);
+    if (!in) throw config::ConfigError("jwt_public_key_file: cannot read " + c.jwt_public_key_file);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    j.public_key_pem = ss.str();
+  }
+  j.issuer = c.jwt_issuer;
+  j.audience = c.jwt_audience;
+  j.leeway = c.jwt_leeway;
+  return j;
+}
+
+asio::ip::tcp::endpoint parse_listen(const std::string& listen) {
+  const auto colon = listen.rfind(':');
+  std::string host = listen.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host == "localhost") host = "127.0.0.1";
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) throw config::ConfigError("listen: '" + host + "' is not an IP address");
+  return {addr, static_cast<unsigned short>(std::stoi(listen.substr(colon + 1)))};
+}
+
+void write_ready_file(const std::string& path, const std::string& url) {
+  boost::json::object o{{"url", url}, {"pid", static_cast<std::int64_t>(::getpid())}};
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) throw std::runtime_error("ready_file: cannot write " + tmp);
+    out << boost::json::serialize(o) << "\n";
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace
+
+struct Server::Impl {
+  config::ServerConfig config;
+  metrics::Registry registry;
+  gateway::GatewayMetrics metrics{registry};
+  std::unique_ptr<store::InboxStore> store;
+  std::unique_ptr<store::StoreWorker> store_worker;
+  hub::Hub hub;
+  auth::JwtVerifier jwt;
+  auth::ApiKeys keys;
+  gateway::ConnectionLimits limits;
+  std::vector<std::unique_ptr<transport::IoWorker>> workers;
+  std::unique_ptr<gateway::GatewayContext> ctx;
+  std::unique_ptr<gateway::PublishService> publisher;
+  std::unique_ptr<gateway::DelayedMessages> delayed;
+  std::unique_ptr<api::ApiHandler> api;
+  std::unique_ptr<transport::Listener> listener;
+  std::string url;
+
+  // Background housekeeping: scheduled messages and TTL expiry, in bounded
+  // slices so it never stalls delivery.
+  std::thread housekeeper;
+  std::mutex hk_mu;
+  std::condition_variable hk_cv;
+  bool hk_stop = false;
+  std::atomic<bool> started{false};
+  std::atomic<bool> stopped{false};
+
+  explicit Impl(config::ServerConfig c)
+      : config(std::move(c)),
+        jwt(jwt_config(config)),
+        keys(config.api_keys),
+        limits(config.max_connections, config.max_connections_per_ip) {}
+
+  void run_housekeeper() {
+    std::unique_lock lock(hk_mu);
+    while (!hk_stop) {
+      hk_cv.wait_for(lock, std::chrono::milliseconds(20));
+      if (hk_stop) break;
+      lock.unlock();
+      const std::int64_t now = unix_ms_now();
+      delayed->release_due(now);
+      store->expire(now, 1000);
+      lock.lock();
+    }
+  }
+};
+
+Server::Server(config::ServerConfig config) {
+  config::validate(config);
+  impl_ = std::make_unique<Impl>(std::move(config));
+  auto& d = *impl_;
+  const auto& cfg = d.config;
+  log::set_level(cfg.log_level);
+
+  d.store = make_store(cfg);
+  d.store_worker = std::make_unique<store::StoreWorker>(
+      *d.store, 1'000'000, [&d](std::size_t n, double seconds) {
+        d.metrics.group_commit_size.observe(static_cast<double>(n));
+        d.metrics.store_append_latency.observe(seconds);
+      });
+
+  const int threads = cfg.io_threads > 0 ? cfg.io_threads
+                                         : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  for (int i = 0; i < threads; ++i) {
+    d.workers.push_back(std::make_unique<transport::IoWorker>(static_cast<std::size_t>(i), cfg.wheel_tick));
+  }
+
+  delivery::RetryPolicy retry{cfg.ack_timeout, cfg.retry_initial, cfg.retry_max, cfg.max_attempts, 0.2};
+  d.ctx.reset(new gateway::GatewayContext{cfg, *d.store, d.hub, d.jwt, d.metrics, d.limits, retry, {}, {}});
+  for (auto& w : d.workers) {
+    d.ctx->flushers.push_back(std::make_unique<gateway::CursorFlusher>(
+        *d.store, *w, std::chrono::milliseconds(100), &d.metrics.cursor_commits));
+  }
+  d.publisher = std::make_unique<gateway::PublishService>(*d.ctx, *d.store_worker);
+  d.delayed = std::make_unique<gateway::DelayedMessages>(*d.publisher, 1'000'000);
+  d.api = std::make_unique<api::ApiHandler>(*d.ctx, *d.publisher, *d.delayed, d.keys,
+                                            [&d] { return d.started.load(); });
+
+  d.registry.gauge_fn("herald_store_queue_messages", "Messages waiting for the store worker",
+                      [&d] { return static_cast<double>(d.store_worker->queued_messages()); });
+  d.registry.gauge_fn("herald_scheduled_messages", "Messages held for a future deliver_at",
+                      [&d] { return static_cast<double>(d.delayed->pending()); });
+  d.registry.gauge_fn("herald_users_online", "Users with at least one live connection",
+                      [&d] { return static_cast<double>(d.hub.users()); });
+  d.registry.counter_fn("herald_dead_letters_total", "Messages moved to the dead-letter log",
+                        [&d] { return static_cast<double>(d.store->dead_letter_count()); });
+
+  std::vector<transport::IoWorker*> raw;
+  for (auto& w : d.workers) raw.push_back(w.get());
+  transport::HttpLimits http_limits;
+  http_limits.max_body_bytes = cfg.max_http_body_bytes;
+  http_limits.header_timeout = cfg.http_header_timeout;
+  http_limits.idle_timeout = cfg.http_idle_timeout;
+  try {
+    d.listener = std::make_unique<transport::Listener>(raw, parse_listen(cfg.listen), *d.api, http_limits,
+                                                       &d.metrics.http, &d.metrics.ws);
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("listen " + cfg.listen + ": " + e.code().message());
+  }
+  const auto ep = d.listener->local_endpoint();
+  std::string host = ep.address().is_unspecified() ? "127.0.0.1" : ep.address().to_string();
+  if (ep.address().is_v6()) host = "[" + host + "]";
+  d.url = "http://" + host + ":" + std::to_string(ep.port());
+}
+
+Server::~Server() {
+  if (impl_ && impl_->started.load()) drain_and_stop();
+}
+
+const config::ServerConfig& Server::config() const { return impl_->config; }
+std::string Server::url() const { return impl_->url; }
+
+void Server::start() {
+  auto& d = *impl_;
+  for (auto& w : d.workers) w->start();
+  for (std::size_t i = 0; i < d.workers.size(); ++i) {
+    auto* flusher = d.ctx->flushers[i].get();
+    asio::post(d.workers[i]->context(), [flusher] { flusher->start(); });
+  }
+  d.housekeeper = std::thread([&d] { d.run_housekeeper(); });
+  d.listener->start();
+  d.started = true;
+  if (!d.config.ready_file.empty()) write_ready_file(d.config.ready_file, d.url);
+  log::info("herald listening", {{"url", d.url},
+                                 {"node", d.config.node_id},
+                                 {"io_threads", d.workers.size()},
+                                 {"pid", static_cast<std::int64_t>(::getpid())}});
+}
+
+void Server::drain_and_stop() {
+  auto& d = *impl_;
+  if (d.stopped.exchange(true)) return;
+  log::info("draining", {{"connections", d.hub.size()}});
+  d.ctx->draining = true;  // readiness turns false first
+  d.listener->stop();
+  d.hub.for_each([](const auto& c) { c->kick(CloseReason::going_away); });
+  const auto deadline = SteadyClock::now() + d.config.drain_timeout;
+  while (d.hub.size() > 0 && SteadyClock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    std::lock_guard lock(d.hk_mu);
+    d.hk_stop = true;
+  }
+  d.hk_cv.notify_all();
+  if (d.housekeeper.joinable()) d.housekeeper.join();
+  d.store_worker->stop();  // appends already accepted finish first
+  // Cursors are flushed on graceful shutdown (PROTOCOL.md 10).
+  for (std::size_t i = 0; i < d.workers.size(); ++i) {
+    std::promise<void> done;
+    auto fut = done.get_future();
+    auto* flusher = d.ctx->flushers[i].get();
+    asio::post(d.workers[i]->context(), [flusher, &done] {
+      flusher->flush();
+      done.set_value();
+    });
+    fut.wait_for(std::chrono::seconds(5));
+  }
+  for (auto& w : d.workers) w->stop();
+  for (auto& w : d.workers) w->join();
+  log::info("stopped", {});
+}
+
+}  // namespace herald::server

@@ -1,0 +1,81 @@
+#pragma once
+// The one interface to users' inboxes (ARCHITECTURE.md "store"). Backends:
+// memory (tests, ephemeral runs), rocksdb (embedded default), redis (nodes
+// sharing Redis). Every backend passes the same contract suite
+// (tests/store_contract_test.cpp).
+//
+// Threading: every method may be called from any thread concurrently;
+// backends synchronise internally (per user where they can). Methods block
+// on I/O: callers on I/O threads go through the StoreWorker for writes.
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "core/errc.hpp"
+#include "store/message.hpp"
+
+namespace herald::store {
+
+// Retention and dedup rules shared by all backends (PROTOCOL.md 1, 7).
+struct StorePolicy {
+  std::uint64_t retention_max_messages = 10000;
+  std::int64_t retention_ttl_ms = 259200000;
+  std::int64_t dedup_window_ms = 86400000;
+};
+
+using AppendOutcome = std::variant<AppendResult, errc>;
+
+class InboxStore {
+ public:
+  virtual ~InboxStore() = default;
+
+  // Appends each message to its user's inbox, assigning the next seq. Per
+  // item atomic: dedup by (user, id) within the window (returns the original
+  // seq, duplicate=true), collapse (an older message with the same
+  // collapse_key leaves the inbox, not as a dead letter), retention trim
+  // (oldest beyond the cap leave; unacked ones become dead letters). When this
+  // returns, the items are durable under the backend's sync policy. Results
+  // are in input order; a failed item is an errc (store_unavailable).
+  virtual std::vector<AppendOutcome> append(std::span<const NewMessage> batch,
+                                            std::int64_t now_ms) = 0;
+
+  // Retained, unexpired messages with seq > after_seq, ascending, at most limit.
+  virtual std::vector<MessagePtr> read_after(std::string_view user, std::uint64_t after_seq,
+                                             std::size_t limit, std::int64_t now_ms) = 0;
+
+  // One retained message (nullptr: not retained).
+  virtual MessagePtr get(std::string_view user, std::uint64_t seq) = 0;
+
+  // Epoch, head seq and loss mark of a user's inbox; creates the epoch on
+  // first use. The memory backend starts a new epoch at every start.
+  virtual InboxState state(std::string_view user) = 0;
+
+  // Stored cursor of a device (nullopt: device never seen).
+  virtual std::optional<std::uint64_t> cursor(std::string_view user, std::string_view device) = 0;
+  // Every known device of the user with its cursor.
+  virtual std::vector<DeviceCursor> cursors(std::string_view user) = 0;
+  // Registers a device (cursor kept if known) so that it is "known" from its
+  // first welcome on (PROTOCOL.md 10).
+  virtual void register_device(std::string_view user, std::string_view device,
+                               std::uint64_t initial_cursor) = 0;
+  // Raises cursors; a cursor never moves backwards. Losing an update on a
+  // crash causes a redelivery, never a loss.
+  virtual void commit_cursors(std::span<const CursorUpdate> updates) = 0;
+
+  // Removes up to `budget` expired messages (moving unacked ones to the dead
+  // letter log) and returns how many it removed. Called in bounded slices.
+  virtual std::size_t expire(std::int64_t now_ms, std::size_t budget) = 0;
+
+  // The dead-letter log, ids ascending, after the given id.
+  virtual std::vector<DeadLetter> dead_letters(std::uint64_t after_id, std::size_t limit) = 0;
+  virtual std::uint64_t dead_letter_count() = 0;
+
+  // True when the backend can serve (readiness).
+  virtual bool healthy() = 0;
+};
+
+}  // namespace herald::store

@@ -1,0 +1,702 @@
+#include "store/rocksdb/rocksdb_inbox_store.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/utilities/write_batch_with_index.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <limits>
+#include <map>
+#include <stdexcept>
+#include <unordered_map>
+
+#include "core/ids.hpp"
+#include "store/rocksdb/inbox_layout.hpp"
+#include "store/rocksdb/wal_syncer.hpp"
+
+namespace herald::store {
+
+namespace {
+
+using layout::UserMeta;
+
+constexpr std::size_t kShards = 64;
+// 64 x 8192 inboxes (~300 bytes each with a few devices) stay cached; the
+// rest reload from disk on use.
+constexpr std::size_t kCachedInboxesPerShard = 8192;
+// Expiry-index entries of messages already gone that one expire() call may
+// drop beyond its budget, so a call stays bounded.
+constexpr std::size_t kExpireStaleScan = 4096;
+// Shared by every column family: hot inbox tails and meta stay in memory.
+constexpr std::size_t kBlockCacheBytes = 64u << 20;
+// All memtables together; eight column families must not each take 64 MiB.
+constexpr std::size_t kWriteBufferBytes = 128u << 20;
+// A rarely written family (dead letters) must not pin old WAL files forever.
+constexpr std::uint64_t kMaxWalBytes = 256u << 20;
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+using DeviceMap = std::map<std::string, std::uint64_t, std::less<>>;
+
+// Drops dedup entries whose window has passed (PROTOCOL.md 7) when their
+// files are compacted, so the dedup family does not grow without bound.
+// Judged by the newest append time, the same clock append() compares with.
+class DedupWindowFilter final : public rocksdb::CompactionFilter {
+ public:
+  DedupWindowFilter(const std::atomic<std::int64_t>& latest_now_ms, std::int64_t window_ms)
+      : latest_now_ms_(latest_now_ms), window_ms_(window_ms) {}
+
+  bool Filter(int /*level*/, const rocksdb::Slice& /*key*/, const rocksdb::Slice& value,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    const std::int64_t now = latest_now_ms_.load(std::memory_order_relaxed);
+    const auto d = layout::decode_dedup(view(value));
+    return now > 0 && d && d->accepted_ms + window_ms_ < now;
+  }
+  const char* Name() const override { return "herald.DedupWindowFilter"; }
+
+ private:
+  const std::atomic<std::int64_t>& latest_now_ms_;
+  const std::int64_t window_ms_;
+};
+
+}  // namespace
+
+// ---- cache and mutation state ----
+
+struct RocksDbInboxStore::CachedInbox {
+  UserMeta meta;                   // as last written
+  DeviceMap devices;               // device -> cursor, as last written
+  std::uint64_t visible_head = 0;  // highest seq readers may see: durable under the policy
+  std::uint32_t pins = 0;          // mutations in flight holding it: not evictable
+};
+
+struct RocksDbInboxStore::Shard {
+  std::mutex mu;
+  std::unordered_map<std::string, CachedInbox, StringHash, std::equal_to<>> inboxes;
+};
+
+// One user's state inside a mutation: a copy of the cache, changed freely,
+// applied to the cache only once the write succeeded.
+struct RocksDbInboxStore::Staged {
+  std::string user;
+  UserMeta meta;
+  DeviceMap devices;
+  bool created = false;     // no inbox before this mutation (no cache entry pinned)
+  bool meta_dirty = false;  // meta must be written
+};
+
+// Everything one mutation reads and writes. The indexed batch lets later
+// items of a batch see earlier ones (dedup, collapse, trim of the same user).
+class RocksDbInboxStore::Mutation {
+ public:
+  Mutation(rocksdb::DB* db, std::uint64_t first_dead_id) : db_(db), next_dead_id(first_dead_id) {}
+
+  // Reads key through the batch, then the database. A read error marks the
+  // mutation failed.
+  bool get(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string* value) {
+    const auto s = batch.GetFromBatchAndDB(db_, rocksdb::ReadOptions(), cf, slice(key), value);
+    if (!s.ok() && !s.IsNotFound()) failed = true;
+    return s.ok();
+  }
+  bool changed() { return batch.GetWriteBatch()->Count() > 0; }
+
+ private:
+  rocksdb::DB* const db_;
+
+ public:
+  rocksdb::WriteBatchWithIndex batch{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
+  std::unordered_map<std::string, Staged, StringHash, std::equal_to<>> users;
+  std::uint64_t next_dead_id;  // the id the next dead letter of this mutation gets
+  bool dead_written = false;   // next_dead_id must be written
+  bool failed = false;         // a read or the write failed: nothing is applied
+};
+
+// ---- open and close ----
+
+namespace {
+
+rocksdb::ColumnFamilyOptions family_options(const rocksdb::BlockBasedTableOptions& table,
+                                            rocksdb::CompressionType compression) {
+  rocksdb::ColumnFamilyOptions o;
+  o.compression = compression;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return o;
+}
+
+rocksdb::CompressionType best_compression() {
+  const auto supported = rocksdb::GetSupportedCompressions();
+  const bool lz4 = std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) !=
+                   supported.end();
+  return lz4 ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
+}
+
+}  // namespace
+
+RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncMode sync,
+                                     std::chrono::milliseconds sync_batch,
+                                     std::size_t max_dead_letters)
+    : path_(std::move(path)),
+      policy_(policy),
+      sync_(sync),
+      max_dead_letters_(std::max<std::size_t>(max_dead_letters, 1)),
+      dedup_filter_(std::make_unique<DedupWindowFilter>(latest_now_ms_, policy.dedup_window_ms)),
+      shards_(std::make_unique<Shard[]>(kShards)) {
+  const auto fail = [&](const std::string& why) {
+    throw std::runtime_error("rocksdb store: cannot open '" + path_ + "': " + why);
+  };
+  std::error_code ec;
+  std::filesystem::create_directories(path_, ec);
+  if (ec) fail(ec.message());
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  rocksdb::BlockBasedTableOptions point_lookups = table;  // meta, dedup, collapse: Get-heavy
+  point_lookups.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  const auto compression = best_compression();
+  const auto plain = family_options(table, compression);
+  const auto bloom = family_options(point_lookups, compression);
+  auto dedup = bloom;
+  dedup.compaction_filter = dedup_filter_.get();
+
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.max_background_jobs = 2;
+  options.db_write_buffer_size = kWriteBufferBytes;
+  options.max_total_wal_size = kMaxWalBytes;
+  options.keep_log_file_num = 4;
+
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, plain}, {layout::kMetaCf, bloom},
+      {layout::kMessagesCf, plain},               {layout::kDedupCf, dedup},
+      {layout::kCollapseCf, bloom},               {layout::kCursorsCf, plain},
+      {layout::kExpiryCf, plain},                 {layout::kDeadCf, plain}};
+  const auto status = rocksdb::DB::Open(options, path_, families, &handles_, &db_);
+  if (!status.ok()) {
+    db_ = nullptr;
+    handles_.clear();
+    std::string why = status.ToString();
+    if (why.find("lock") != std::string::npos || why.find("LOCK") != std::string::npos) {
+      why += " (the data directory is in use by another herald store)";
+    }
+    fail(why);
+  }
+  default_cf_ = handles_[0];
+  meta_cf_ = handles_[1];
+  messages_cf_ = handles_[2];
+  dedup_cf_ = handles_[3];
+  collapse_cf_ = handles_[4];
+  cursors_cf_ = handles_[5];
+  expiry_cf_ = handles_[6];
+  dead_cf_ = handles_[7];
+
+  const auto close_and_fail = [&](const std::string& why) {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    handles_.clear();
+    (void)db_->Close();
+    delete db_;
+    db_ = nullptr;
+    fail(why);
+  };
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), default_cf_, slice(layout::kFormatKey), &value);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db_->Put(wo, default_cf_, slice(layout::kFormatKey), slice(layout::kFormatValue));
+    if (!s.ok()) close_and_fail(s.ToString());
+  } else if (!s.ok()) {
+    close_and_fail(s.ToString());
+  } else if (value != layout::kFormatValue) {
+    close_and_fail("unknown store format '" + value + "'");
+  }
+  s = db_->Get(rocksdb::ReadOptions(), default_cf_, slice(layout::kNextDeadIdKey), &value);
+  if (s.ok() && value.size() == 8) {
+    next_dead_id_ = layout::get_be64(value);
+  } else if (!s.IsNotFound()) {
+    close_and_fail("next dead-letter id: " + s.ToString());
+  }
+  dead_count_.store(next_dead_id_ - 1);
+
+  if (sync_ == SyncMode::batch) {
+    syncer_ = std::make_unique<WalSyncer>([this] { return db_->FlushWAL(true).ok(); }, sync_batch);
+  }
+}
+
+RocksDbInboxStore::~RocksDbInboxStore() {
+  syncer_.reset();  // syncs what batch-mode writers were waiting for
+  if (db_ == nullptr) return;
+  (void)db_->SyncWAL();  // under none too: a clean shutdown loses nothing
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+  (void)db_->Close();
+  delete db_;
+}
+
+// ---- cache ----
+
+RocksDbInboxStore::Shard& RocksDbInboxStore::shard_of(std::string_view user) {
+  return shards_[std::hash<std::string_view>{}(user) % kShards];
+}
+
+RocksDbInboxStore::CachedInbox* RocksDbInboxStore::find_or_load_locked(Shard& s,
+                                                                       std::string_view user,
+                                                                       bool& io_error) {
+  if (auto it = s.inboxes.find(user); it != s.inboxes.end()) return &it->second;
+  std::string value;
+  auto status = db_->Get(rocksdb::ReadOptions(), meta_cf_, slice(user), &value);
+  if (status.IsNotFound()) return nullptr;
+  auto meta = status.ok() ? layout::decode_meta(value) : std::nullopt;
+  if (!meta) {
+    // An unreadable meta must not look like a new inbox: that would restart
+    // seqs under the old epoch.
+    io_error = true;
+    return nullptr;
+  }
+  CachedInbox e;
+  e.visible_head = meta->head_seq;  // no write of it is in flight, or it would be cached (pinned)
+  e.meta = std::move(*meta);
+
+  const std::string prefix = layout::user_prefix(user);
+  const std::string end = layout::user_prefix_end(user);
+  const rocksdb::Slice upper = slice(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cursors_cf_));
+  for (it->Seek(slice(prefix)); it->Valid(); it->Next()) {
+    if (it->value().size() != 8) continue;
+    e.devices.emplace(view(it->key()).substr(prefix.size()), layout::get_be64(view(it->value())));
+  }
+  if (!it->status().ok()) {
+    io_error = true;
+    return nullptr;
+  }
+  CachedInbox* out = &s.inboxes.emplace(std::string(user), std::move(e)).first->second;
+  evict_locked(s, user);
+  return out;
+}
+
+void RocksDbInboxStore::evict_locked(Shard& s, std::string_view keep) {
+  for (auto it = s.inboxes.begin(); s.inboxes.size() > kCachedInboxesPerShard && it != s.inboxes.end();) {
+    if (it->second.pins == 0 && it->first != keep) {
+      it = s.inboxes.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---- mutations ----
+
+RocksDbInboxStore::Staged* RocksDbInboxStore::stage(Mutation& m, std::string_view user,
+                                                    bool create) {
+  if (auto it = m.users.find(user); it != m.users.end()) return &it->second;
+  Staged st;
+  st.user = std::string(user);
+  {
+    Shard& s = shard_of(user);
+    std::lock_guard lock(s.mu);
+    bool io_error = false;
+    if (CachedInbox* e = find_or_load_locked(s, user, io_error)) {
+      ++e->pins;
+      st.meta = e->meta;
+      st.devices = e->devices;
+    } else if (io_error) {
+      m.failed = true;
+      return nullptr;
+    } else if (!create) {
+      return nullptr;
+    } else {
+      st.created = true;
+      st.meta_dirty = true;
+      st.meta.epoch = random_hex(8);  // PROTOCOL.md 1: a new inbox, a new epoch
+    }
+  }
+  return &m.users.emplace(st.user, std::move(st)).first->second;
+}
+
+AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
+                                           std::int64_t now_ms) {
+  Staged* u = stage(m, msg.user, true);
+  if (u == nullptr) return {};
+
+  // Dedup window (PROTOCOL.md 7); the batch is searched too.
+  const std::string dedup_key = layout::user_key(msg.user, msg.id);
+  std::string value;
+  if (m.get(dedup_cf_, dedup_key, &value)) {
+    const auto d = layout::decode_dedup(value);
+    if (d && d->accepted_ms + policy_.dedup_window_ms >= now_ms) return {d->seq, msg.id, true};
+  }
+
+  StoredMessage rec;
+  rec.seq = ++u->meta.head_seq;
+  rec.id = msg.id;
+  rec.event = msg.event;
+  rec.data_json = msg.data_json;
+  rec.collapse_key = msg.collapse_key;
+  rec.trace_id = msg.trace_id;
+  rec.ts_ms = msg.accepted_at_ms;
+  rec.expires_at_ms = msg.accepted_at_ms + (msg.ttl_ms > 0 ? msg.ttl_ms : policy_.retention_ttl_ms);
+  const std::uint64_t seq = rec.seq;
+  u->meta_dirty = true;
+  ++u->meta.count;
+  m.batch.Put(messages_cf_, layout::message_key(msg.user, seq), layout::encode_message(rec));
+  m.batch.Put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
+  m.batch.Put(expiry_cf_, layout::expiry_key(rec.expires_at_ms, msg.user, seq), rocksdb::Slice());
+
+  // Collapse (PROTOCOL.md 1c): the older message with this key leaves, silently.
+  if (!msg.collapse_key.empty()) {
+    const std::string collapse_key = layout::user_key(msg.user, msg.collapse_key);
+    if (m.get(collapse_cf_, collapse_key, &value) && value.size() == 8) {
+      remove_message(m, *u, layout::get_be64(value), std::nullopt, now_ms);
+    }
+    m.batch.Put(collapse_cf_, collapse_key, layout::be64(seq));
+  }
+
+  // Retention cap (PROTOCOL.md 1b): oldest first.
+  while (u->meta.count > policy_.retention_max_messages && !m.failed) {
+    const auto oldest = oldest_seq(m, *u);
+    if (!oldest) {
+      if (!m.failed) u->meta.count = 0;  // the count was ahead of the disk: trust the disk
+      break;
+    }
+    remove_message(m, *u, *oldest, DeadReason::trimmed, now_ms);
+    u->meta.low_seq = *oldest + 1;
+  }
+  return {seq, msg.id, false};
+}
+
+std::optional<std::uint64_t> RocksDbInboxStore::oldest_seq(Mutation& m, const Staged& u) {
+  const std::string prefix = layout::user_prefix(u.user);
+  const std::string end = layout::user_prefix_end(u.user);
+  const rocksdb::Slice upper = slice(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(
+      m.batch.NewIteratorWithBase(messages_cf_, db_->NewIterator(ro, messages_cf_), &ro));
+  it->Seek(layout::message_key(u.user, u.meta.low_seq));
+  if (!it->Valid()) {
+    if (!it->status().ok()) m.failed = true;
+    return std::nullopt;
+  }
+  const std::string_view key = view(it->key());
+  if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) return std::nullopt;
+  return layout::get_be64(key.substr(prefix.size()));
+}
+
+bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq,
+                                       std::optional<DeadReason> reason, std::int64_t now_ms) {
+  const std::string key = layout::message_key(u.user, seq);
+  std::string value;
+  if (!m.get(messages_cf_, key, &value)) return false;
+  m.batch.Delete(messages_cf_, key);
+  u.meta.count -= std::min<std::uint64_t>(u.meta.count, 1);
+  u.meta_dirty = true;
+  const auto rec = layout::decode_message(value, seq);
+  if (!rec) return true;  // unreadable: gone, with nothing left to tell about it
+
+  m.batch.Delete(expiry_cf_, layout::expiry_key(rec->expires_at_ms, u.user, seq));
+  if (!rec->collapse_key.empty()) {
+    const std::string collapse_key = layout::user_key(u.user, rec->collapse_key);
+    std::string current;
+    if (m.get(collapse_cf_, collapse_key, &current) && current.size() == 8 &&
+        layout::get_be64(current) == seq) {
+      m.batch.Delete(collapse_cf_, collapse_key);
+    }
+  }
+  if (!reason) return true;
+
+  // Dead only if some device had not acked it (PROTOCOL.md 10); with no
+  // device at all, nobody did.
+  bool unacked = u.devices.empty();
+  for (const auto& [device, cursor] : u.devices) {
+    if (cursor < seq) unacked = true;
+  }
+  if (!unacked) return true;
+  u.meta.max_lost_seq = std::max(u.meta.max_lost_seq, seq);
+  const DeadLetter d{m.next_dead_id++, u.user,  seq,       rec->id, rec->event, rec->data_json,
+                     *reason,          rec->ts_ms, now_ms};
+  m.batch.Put(dead_cf_, layout::be64(d.id), layout::encode_dead_letter(d));
+  if (d.id > max_dead_letters_) m.batch.Delete(dead_cf_, layout::be64(d.id - max_dead_letters_));
+  m.dead_written = true;
+  return true;
+}
+
+bool RocksDbInboxStore::commit(Mutation& m, bool sync) {
+  if (!m.failed) {
+    if (m.dead_written) {
+      m.batch.Put(default_cf_, slice(layout::kNextDeadIdKey), layout::be64(m.next_dead_id));
+    }
+    for (const auto& [user, st] : m.users) {
+      if (st.meta_dirty) m.batch.Put(meta_cf_, user, layout::encode_meta(st.meta));
+    }
+    if (m.changed()) {
+      rocksdb::WriteOptions wo;
+      wo.sync = sync;
+      const bool ok = db_->Write(wo, m.batch.GetWriteBatch()).ok();
+      write_ok_.store(ok);
+      m.failed = !ok;
+    }
+  }
+  if (m.failed) {
+    for (const auto& [user, st] : m.users) {
+      if (st.created) continue;
+      Shard& s = shard_of(user);
+      std::lock_guard lock(s.mu);
+      if (auto it = s.inboxes.find(user); it != s.inboxes.end()) --it->second.pins;
+    }
+    m.users.clear();
+    return false;
+  }
+  if (m.dead_written) {
+    next_dead_id_ = m.next_dead_id;
+    dead_count_.store(m.next_dead_id - 1);
+  }
+  for (const auto& [user, st] : m.users) {
+    Shard& s = shard_of(user);
+    std::lock_guard lock(s.mu);
+    CachedInbox& e = s.inboxes.try_emplace(user).first->second;
+    e.meta = st.meta;
+    e.devices = st.devices;
+    if (st.created) ++e.pins;  // every staged entry stays pinned until publish()
+    evict_locked(s, user);
+  }
+  return true;
+}
+
+void RocksDbInboxStore::publish(Mutation& m, bool durable) {
+  for (const auto& [user, st] : m.users) {
+    Shard& s = shard_of(user);
+    std::lock_guard lock(s.mu);
+    auto it = s.inboxes.find(user);
+    if (it == s.inboxes.end()) continue;
+    if (durable) it->second.visible_head = std::max(it->second.visible_head, st.meta.head_seq);
+    if (it->second.pins > 0) --it->second.pins;
+  }
+}
+
+std::vector<AppendOutcome> RocksDbInboxStore::append(std::span<const NewMessage> batch,
+                                                     std::int64_t now_ms) {
+  std::vector<AppendOutcome> out;
+  if (batch.empty()) return out;
+  std::unique_lock lock(write_mu_);
+  if (now_ms > latest_now_ms_.load(std::memory_order_relaxed)) latest_now_ms_.store(now_ms);
+  Mutation m(db_, next_dead_id_);
+  std::vector<AppendResult> results;
+  results.reserve(batch.size());
+  for (const auto& msg : batch) {
+    results.push_back(append_one(m, msg, now_ms));
+    if (m.failed) break;
+  }
+  // One WriteBatch for the whole group; under always, one fsync.
+  bool ok = commit(m, sync_ == SyncMode::always);
+  if (ok && sync_ == SyncMode::batch) {
+    // A batch of duplicates only still waits: their originals may be unsynced.
+    const std::uint64_t generation = m.changed() ? syncer_->note_write() : syncer_->last_write();
+    lock.unlock();
+    ok = syncer_->wait_synced(generation);
+  }
+  publish(m, ok);
+  if (!ok) {
+    out.assign(batch.size(), AppendOutcome{errc::store_unavailable});
+    return out;
+  }
+  out.reserve(results.size());
+  for (auto& r : results) out.emplace_back(std::move(r));
+  return out;
+}
+
+void RocksDbInboxStore::register_device(std::string_view user, std::string_view device,
+                                        std::uint64_t initial_cursor) {
+  std::lock_guard lock(write_mu_);
+  Mutation m(db_, next_dead_id_);
+  if (Staged* st = stage(m, user, true)) {
+    if (st->devices.try_emplace(std::string(device), initial_cursor).second) {
+      m.batch.Put(cursors_cf_, layout::user_key(user, device), layout::be64(initial_cursor));
+    }
+  }
+  commit(m, false);
+  publish(m, true);
+}
+
+void RocksDbInboxStore::commit_cursors(std::span<const CursorUpdate> updates) {
+  if (updates.empty()) return;
+  std::lock_guard lock(write_mu_);
+  Mutation m(db_, next_dead_id_);
+  for (const auto& u : updates) {
+    Staged* st = stage(m, u.user, true);
+    if (st == nullptr) break;
+    auto [it, inserted] = st->devices.try_emplace(u.device, u.cursor);
+    if (!inserted) {
+      if (u.cursor <= it->second) continue;  // a cursor never moves backwards (PROTOCOL.md 10)
+      it->second = u.cursor;
+    }
+    m.batch.Put(cursors_cf_, layout::user_key(u.user, u.device), layout::be64(it->second));
+  }
+  commit(m, false);
+  publish(m, true);
+}
+
+std::size_t RocksDbInboxStore::expire(std::int64_t now_ms, std::size_t budget) {
+  if (budget == 0) return 0;
+  std::lock_guard lock(write_mu_);
+  Mutation m(db_, next_dead_id_);
+  // Entries with expires_at <= now: the bound is the first key of now + 1.
+  std::string end;
+  rocksdb::Slice upper;
+  rocksdb::ReadOptions ro;
+  if (now_ms < std::numeric_limits<std::int64_t>::max()) {
+    end = layout::expiry_time_key(now_ms + 1);
+    upper = slice(end);
+    ro.iterate_upper_bound = &upper;
+  }
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, expiry_cf_));
+  std::size_t removed = 0;
+  std::size_t scanned = 0;
+  for (it->SeekToFirst(); it->Valid() && removed < budget && scanned < budget + kExpireStaleScan;
+       it->Next(), ++scanned) {
+    m.batch.Delete(expiry_cf_, it->key());
+    const auto entry = layout::parse_expiry_key(view(it->key()));
+    if (!entry) continue;
+    Staged* u = stage(m, entry->user, false);
+    if (u != nullptr && remove_message(m, *u, entry->seq, DeadReason::expired, now_ms)) ++removed;
+    if (m.failed) break;
+  }
+  if (!it->status().ok()) m.failed = true;
+  if (!commit(m, false)) return 0;
+  publish(m, true);
+  return removed;
+}
+
+// ---- reads ----
+
+std::vector<MessagePtr> RocksDbInboxStore::read_after(std::string_view user,
+                                                      std::uint64_t after_seq, std::size_t limit,
+                                                      std::int64_t now_ms) {
+  std::vector<MessagePtr> out;
+  if (limit == 0) return out;
+  std::uint64_t visible = 0;
+  std::uint64_t low = 0;
+  {
+    Shard& s = shard_of(user);
+    std::lock_guard lock(s.mu);
+    bool io_error = false;
+    const CachedInbox* e = find_or_load_locked(s, user, io_error);
+    if (e == nullptr) return out;
+    visible = e->visible_head;
+    low = e->meta.low_seq;
+  }
+  if (after_seq >= visible) return out;
+  const std::string end = layout::message_key(user, visible + 1);
+  const rocksdb::Slice upper = slice(end);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &upper;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, messages_cf_));
+  const std::size_t prefix_size = end.size() - 8;
+  for (it->Seek(layout::message_key(user, std::max(after_seq + 1, low)));
+       it->Valid() && out.size() < limit; it->Next()) {
+    const std::uint64_t seq = layout::get_be64(view(it->key()).substr(prefix_size));
+    auto rec = layout::decode_message(view(it->value()), seq);
+    if (rec && rec->expires_at_ms > now_ms) {
+      out.push_back(std::make_shared<const StoredMessage>(std::move(*rec)));
+    }
+  }
+  return out;
+}
+
+MessagePtr RocksDbInboxStore::get(std::string_view user, std::uint64_t seq) {
+  {
+    Shard& s = shard_of(user);
+    std::lock_guard lock(s.mu);
+    bool io_error = false;
+    const CachedInbox* e = find_or_load_locked(s, user, io_error);
+    if (e == nullptr || seq == 0 || seq > e->visible_head) return nullptr;
+  }
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions(), messages_cf_, layout::message_key(user, seq), &value).ok()) {
+    return nullptr;
+  }
+  auto rec = layout::decode_message(value, seq);
+  return rec ? std::make_shared<const StoredMessage>(std::move(*rec)) : nullptr;
+}
+
+InboxState RocksDbInboxStore::state(std::string_view user) {
+  Shard& s = shard_of(user);
+  {
+    std::lock_guard lock(s.mu);
+    bool io_error = false;
+    if (const CachedInbox* e = find_or_load_locked(s, user, io_error)) {
+      return InboxState{e->meta.epoch, e->visible_head, e->meta.max_lost_seq};
+    }
+    if (io_error) return InboxState{};
+  }
+  // First use: make the epoch and write it, so that it is stable from the
+  // first welcome on, across restarts too.
+  std::lock_guard write_lock(write_mu_);
+  Mutation m(db_, next_dead_id_);
+  const Staged* st = stage(m, user, true);
+  if (st == nullptr) return InboxState{};
+  const InboxState fresh{st->meta.epoch, 0, 0};
+  const bool ok = commit(m, false);
+  publish(m, true);
+  if (!ok) return fresh;
+  std::lock_guard lock(s.mu);
+  bool io_error = false;
+  const CachedInbox* e = find_or_load_locked(s, user, io_error);
+  return e ? InboxState{e->meta.epoch, e->visible_head, e->meta.max_lost_seq} : fresh;
+}
+
+std::optional<std::uint64_t> RocksDbInboxStore::cursor(std::string_view user,
+                                                       std::string_view device) {
+  Shard& s = shard_of(user);
+  std::lock_guard lock(s.mu);
+  bool io_error = false;
+  const CachedInbox* e = find_or_load_locked(s, user, io_error);
+  if (e == nullptr) return std::nullopt;
+  auto it = e->devices.find(device);
+  if (it == e->devices.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<DeviceCursor> RocksDbInboxStore::cursors(std::string_view user) {
+  std::vector<DeviceCursor> out;
+  Shard& s = shard_of(user);
+  std::lock_guard lock(s.mu);
+  bool io_error = false;
+  const CachedInbox* e = find_or_load_locked(s, user, io_error);
+  if (e == nullptr) return out;
+  for (const auto& [device, cursor] : e->devices) out.push_back({device, cursor});
+  return out;
+}
+
+std::vector<DeadLetter> RocksDbInboxStore::dead_letters(std::uint64_t after_id, std::size_t limit) {
+  std::vector<DeadLetter> out;
+  if (limit == 0 || after_id == std::numeric_limits<std::uint64_t>::max()) return out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), dead_cf_));
+  for (it->Seek(layout::be64(after_id + 1)); it->Valid() && out.size() < limit; it->Next()) {
+    if (it->key().size() != 8) continue;
+    auto d = layout::decode_dead_letter(view(it->value()), layout::get_be64(view(it->key())));
+    if (d) out.push_back(std::move(*d));
+  }
+  return out;
+}
+
+std::uint64_t RocksDbInboxStore::dead_letter_count() { return dead_count_.load(); }
+
+bool RocksDbInboxStore::healthy() {
+  return write_ok_.load() && (syncer_ == nullptr || syncer_->healthy());
+}
+
+}  // namespace herald::store

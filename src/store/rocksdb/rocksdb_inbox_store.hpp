@@ -1,0 +1,140 @@
+#pragma once
+// InboxStore on an embedded RocksDB: the default backend, a data directory
+// and nothing else to run (ARCHITECTURE.md "Storage and durability"). Epochs,
+// seqs, dedup keys, cursors and the dead-letter log survive restarts
+// (PROTOCOL.md 10). Layout and encodings: store/rocksdb/inbox_layout.hpp.
+//
+// Owns the database, a bounded cache of per-user inbox state (meta and
+// device cursors; evicted entries reload from disk) and, under
+// SyncMode::batch, the WalSyncer thread.
+//
+// Threading: every method is thread-safe. Mutations (append, expire,
+// register_device, commit_cursors, state() creating an inbox) are
+// serialized by one write mutex, held while they read what they change and
+// write one WriteBatch; appends come from the single StoreWorker anyway.
+// Reads take only a short per-shard mutex for the cached state, then read
+// RocksDB without locks. Lock order: write mutex, then a shard mutex, then
+// the WalSyncer's. Under SyncMode::batch the write mutex is released before
+// an append waits for its WAL sync, so other writers go on meanwhile.
+//
+// Visibility: readers see an append's messages only once it is durable
+// under the sync policy, so a message is never sent, then lost in a crash,
+// then its seq reused for another one.
+//
+// A crash: every mutation is one atomic WriteBatch, so on restart each is
+// wholly there or wholly absent. An append that returned is on disk under
+// always and batch; under none it survives a process crash, not a power
+// loss. Cursor writes and expiry are never synced on their own (a lost
+// cursor means a redelivery; a lost expiry runs again).
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "store/inbox_store.hpp"
+#include "store/sync_mode.hpp"
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class CompactionFilter;
+}  // namespace rocksdb
+
+namespace herald::store {
+
+class WalSyncer;
+
+class RocksDbInboxStore final : public InboxStore {
+ public:
+  // Opens (or creates) the database at path. Throws std::runtime_error
+  // naming the path and the cause when it cannot: locked by another process
+  // or instance, unreadable, or written by an unknown format.
+  RocksDbInboxStore(std::string path, StorePolicy policy, SyncMode sync,
+                    std::chrono::milliseconds sync_batch,
+                    std::size_t max_dead_letters = kDefaultMaxDeadLetters);
+  // Syncs the WAL and closes the database.
+  ~RocksDbInboxStore() override;
+  RocksDbInboxStore(const RocksDbInboxStore&) = delete;
+  RocksDbInboxStore& operator=(const RocksDbInboxStore&) = delete;
+
+  // The whole batch is one WriteBatch (group commit): every item is stored,
+  // or every item fails with store_unavailable.
+  std::vector<AppendOutcome> append(std::span<const NewMessage> batch, std::int64_t now_ms) override;
+  std::vector<MessagePtr> read_after(std::string_view user, std::uint64_t after_seq,
+                                     std::size_t limit, std::int64_t now_ms) override;
+  MessagePtr get(std::string_view user, std::uint64_t seq) override;
+  // The epoch of a new inbox is made and written here on first use.
+  InboxState state(std::string_view user) override;
+  std::optional<std::uint64_t> cursor(std::string_view user, std::string_view device) override;
+  std::vector<DeviceCursor> cursors(std::string_view user) override;
+  void register_device(std::string_view user, std::string_view device,
+                       std::uint64_t initial_cursor) override;
+  // All updates in one unsynced WriteBatch.
+  void commit_cursors(std::span<const CursorUpdate> updates) override;
+  // Walks the expiry index in time order; also drops index entries of
+  // messages already gone (bounded per call as well).
+  std::size_t expire(std::int64_t now_ms, std::size_t budget) override;
+  std::vector<DeadLetter> dead_letters(std::uint64_t after_id, std::size_t limit) override;
+  std::uint64_t dead_letter_count() override;
+  // False after a failed write or WAL sync.
+  bool healthy() override;
+
+  // Bounded disk for the dead-letter log; the oldest entries are dropped.
+  static constexpr std::size_t kDefaultMaxDeadLetters = 1'000'000;
+
+ private:
+  struct CachedInbox;
+  struct Shard;
+  struct Staged;
+  class Mutation;
+
+  Shard& shard_of(std::string_view user);
+  // The cached state of a user, loaded from disk on a miss; nullptr when the
+  // user has no inbox, or (io_error set) when it could not be read. Shard
+  // mutex held.
+  CachedInbox* find_or_load_locked(Shard& s, std::string_view user, bool& io_error);
+  void evict_locked(Shard& s, std::string_view keep);
+
+  // Write-mutex-held steps of a mutation. stage() copies a user's state
+  // into the mutation (pinning its cache entry), creating a new inbox when
+  // asked; nullptr when absent and not created, or on a read error.
+  Staged* stage(Mutation& m, std::string_view user, bool create);
+  AppendResult append_one(Mutation& m, const NewMessage& msg, std::int64_t now_ms);
+  // Removes a retained message; unacked ones become dead letters when a
+  // reason is given (collapse gives none). False when it was not retained.
+  bool remove_message(Mutation& m, Staged& u, std::uint64_t seq,
+                      std::optional<DeadReason> reason, std::int64_t now_ms);
+  std::optional<std::uint64_t> oldest_seq(Mutation& m, const Staged& u);
+  // Writes the mutation and, on success, applies it to the cache. False
+  // (cache untouched) when the write failed.
+  bool commit(Mutation& m, bool sync);
+  // Makes an append's messages visible once durable; drops the staging pins.
+  void publish(Mutation& m, bool durable);
+
+  const std::string path_;
+  const StorePolicy policy_;
+  const SyncMode sync_;
+  const std::size_t max_dead_letters_;
+  std::atomic<std::int64_t> latest_now_ms_{0};  // newest append time, for the dedup compaction filter
+  std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; destroyed before db_
+  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* messages_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* dedup_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* collapse_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* cursors_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* expiry_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* dead_cf_ = nullptr;
+  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+
+  std::mutex write_mu_;                        // serializes mutations
+  std::uint64_t next_dead_id_ = 1;             // write_mu_
+  std::atomic<std::uint64_t> dead_count_{0};   // ids handed out and written
+  std::atomic<bool> write_ok_{true};           // last write succeeded
+  std::unique_ptr<Shard[]> shards_;
+  std::unique_ptr<WalSyncer> syncer_;          // SyncMode::batch only
+};
+
+}  // namespace herald::store

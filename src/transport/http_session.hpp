@@ -1,0 +1,66 @@
+#pragma once
+// One HTTP/1.1 connection: reads requests with Beast (header and idle
+// timeouts from the worker's timing wheel, so slow clients cannot hold
+// sockets), passes each to the HttpHandler, writes answers in order, keeps
+// the connection alive, and hands the socket to a WsSession on upgrade.
+//
+// Lives on one IoWorker; all of its work runs on that thread.
+#include <memory>
+#include <optional>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include "metrics/registry.hpp"
+#include "transport/http_handler.hpp"
+
+namespace herald::transport {
+
+struct HttpLimits {
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_body_bytes = 32u << 20;
+  std::chrono::milliseconds header_timeout{10000};
+  std::chrono::milliseconds idle_timeout{60000};
+};
+
+struct HttpCounters {
+  metrics::Counter* requests = nullptr;
+  metrics::Counter* timeouts = nullptr;
+  metrics::Counter* bad_requests = nullptr;
+  metrics::Gauge* open = nullptr;
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(IoWorker& worker, boost::asio::ip::tcp::socket socket, HttpHandler& handler,
+              HttpLimits limits, HttpCounters* counters, WsCounters* ws_counters);
+  ~HttpSession();
+  void start();
+
+ private:
+  void do_wait_for_request();
+  void do_read();
+  void on_read(boost::system::error_code ec);
+  void on_response(HttpResponse response);
+  void on_write(boost::system::error_code ec, bool keep_alive);
+  void arm_timer(std::chrono::milliseconds after);
+  void close_socket();
+
+  IoWorker& worker_;
+  boost::asio::ip::tcp::socket socket_;
+  HttpHandler& handler_;
+  HttpLimits limits_;
+  HttpCounters* counters_;
+  WsCounters* ws_counters_;
+  RequestContext ctx_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  std::shared_ptr<HttpResponse> response_;
+  timers::TimerId timer_;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+  bool closed_ = false;
+};
+
+}  // namespace herald::transport

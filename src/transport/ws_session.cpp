@@ -1,0 +1,229 @@
+#include "transport/ws_session.hpp"
+
+#include <boost/asio/buffer.hpp>
+
+#include "transport/ws_counters.hpp"
+
+namespace herald::transport {
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace http = beast::http;
+
+namespace {
+
+// The subprotocol we speak, offered only when the client asks (PROTOCOL.md 2).
+bool asks_for_herald_v1(const WsSession::Request& req) {
+  auto it = req.find(http::field::sec_websocket_protocol);
+  if (it == req.end()) return false;
+  std::string_view list = it->value();
+  while (!list.empty()) {
+    auto comma = list.find(',');
+    std::string_view item = list.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item == "herald.v1") return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+void bump(metrics::Counter* c, std::uint64_t n = 1) {
+  if (c != nullptr) c->inc(n);
+}
+
+}  // namespace
+
+WsSession::WsSession(IoWorker& worker, boost::asio::ip::tcp::socket socket, WsLimits limits,
+                     std::shared_ptr<WsHandler> handler, WsCounters* counters)
+    : worker_(worker),
+      ws_(std::move(socket)),
+      limits_(limits),
+      handler_(std::move(handler)),
+      counters_(counters) {
+  boost::system::error_code ec;
+  auto ep = ws_.next_layer().remote_endpoint(ec);
+  if (!ec) remote_ip_ = ep.address().to_string();
+  ws_.read_message_max(limits_.max_message_bytes);
+  ws_.auto_fragment(false);
+  ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+    bump(counters_ ? counters_->frames_in : nullptr);
+    if (!handler_) return;
+    handler_->on_activity();
+    if (kind == websocket::frame_type::pong) handler_->on_pong();
+  });
+}
+
+WsSession::~WsSession() {
+  if (counters_ != nullptr && counters_->send_queue_bytes != nullptr && queued_bytes_ > 0) {
+    counters_->send_queue_bytes->sub(static_cast<std::int64_t>(queued_bytes_));
+  }
+}
+
+void WsSession::accept(Request request) {
+  const bool subprotocol = asks_for_herald_v1(request);
+  ws_.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
+    res.set(http::field::server, "herald");
+    if (subprotocol) res.set(http::field::sec_websocket_protocol, "herald.v1");
+  }));
+  auto req = std::make_shared<Request>(std::move(request));
+  ws_.async_accept(*req, [self = shared_from_this(), req](boost::system::error_code ec) {
+    self->on_accept(ec);
+  });
+}
+
+void WsSession::on_accept(boost::system::error_code ec) {
+  if (ec) return fail(ec, "accept");
+  open_ = true;
+  handler_->on_open(shared_from_this());
+  if (closing_) {
+    if (!writing_ && !pinging_ && !close_sent_) do_close();
+    return;
+  }
+  do_read();
+}
+
+void WsSession::do_read() {
+  ws_.async_read(read_buffer_, [self = shared_from_this()](boost::system::error_code ec,
+                                                           std::size_t bytes) {
+    self->on_read(ec, bytes);
+  });
+}
+
+void WsSession::on_read(boost::system::error_code ec, std::size_t bytes) {
+  if (ec) {
+    if (ec == websocket::error::closed) return finish(closing_ ? close_reason_ : CloseReason::normal);
+    if (ec == websocket::error::message_too_big) return finish(CloseReason::message_too_big);
+    if (ec == websocket::error::bad_frame_payload) return finish(CloseReason::protocol_error);
+    if (closing_) return finish(close_reason_);
+    return fail(ec, "read");
+  }
+  if (finished_) return;
+  bump(counters_ ? counters_->frames_in : nullptr);
+  bump(counters_ ? counters_->bytes_in : nullptr, bytes);
+  handler_->on_activity();
+  if (!ws_.got_text()) {
+    read_buffer_.consume(read_buffer_.size());
+    close(CloseReason::protocol_error, "binary frames are not accepted");
+    return;
+  }
+  const auto data = read_buffer_.cdata();
+  handler_->on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
+  read_buffer_.consume(read_buffer_.size());
+  // An idle connection must not keep a large buffer (ARCHITECTURE.md).
+  if (read_buffer_.capacity() > 8192) read_buffer_.shrink_to_fit();
+  if (!closing_) do_read();
+}
+
+SendResult WsSession::send(std::shared_ptr<const std::string> frame) {
+  if (!open_ || closing_ || finished_) return SendResult::closed;
+  if (!queue_.empty() && queued_bytes_ + frame->size() > limits_.max_send_queue_bytes) {
+    bump(counters_ ? counters_->send_queue_full : nullptr);
+    return SendResult::queue_full;
+  }
+  queued_bytes_ += frame->size();
+  if (counters_ != nullptr && counters_->send_queue_bytes != nullptr) {
+    counters_->send_queue_bytes->add(static_cast<std::int64_t>(frame->size()));
+  }
+  queue_.push_back(std::move(frame));
+  if (!writing_ && !pinging_) do_write();
+  return SendResult::queued;
+}
+
+void WsSession::do_write() {
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(boost::asio::buffer(*queue_.front()),
+                  [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
+                    self->on_write(ec);
+                  });
+}
+
+void WsSession::on_write(boost::system::error_code ec) {
+  writing_ = false;
+  const std::size_t size = queue_.front()->size();
+  queue_.pop_front();
+  queued_bytes_ -= size;
+  if (counters_ != nullptr) {
+    if (counters_->send_queue_bytes != nullptr) counters_->send_queue_bytes->sub(static_cast<std::int64_t>(size));
+    bump(counters_->frames_out);
+    bump(counters_->bytes_out, size);
+  }
+  if (ec) return fail(ec, "write");
+  if (finished_) return;
+  if (!queue_.empty()) return do_write();
+  if (closing_ && !close_sent_ && !pinging_) do_close();
+}
+
+void WsSession::ping() {
+  if (!open_ || closing_ || finished_ || writing_ || pinging_) return;
+  pinging_ = true;
+  ws_.async_ping({}, [self = shared_from_this()](boost::system::error_code ec) {
+    self->pinging_ = false;
+    if (ec) return self->fail(ec, "ping");
+    if (self->finished_) return;
+    if (!self->queue_.empty()) return self->do_write();
+    if (self->closing_ && !self->close_sent_) self->do_close();
+  });
+}
+
+void WsSession::close(CloseReason reason, std::string text, bool flush) {
+  if (finished_ || closing_) return;
+  closing_ = true;
+  close_reason_ = reason;
+  close_text_ = std::move(text);
+  if (!flush) {
+    // Keep only the frame being written: its buffer is in use.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back()->size();
+      if (counters_ != nullptr && counters_->send_queue_bytes != nullptr) {
+        counters_->send_queue_bytes->sub(static_cast<std::int64_t>(queue_.back()->size()));
+      }
+      queue_.pop_back();
+    }
+  }
+  std::weak_ptr<WsSession> weak = weak_from_this();
+  close_timer_ = worker_.wheel().schedule_after(limits_.close_timeout, [weak] {
+    if (auto self = weak.lock()) {
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(self->ws_).close(ignored);
+      self->finish(self->close_reason_);
+    }
+  });
+  if (open_ && !writing_ && !pinging_ && queue_.empty()) do_close();
+}
+
+void WsSession::do_close() {
+  close_sent_ = true;
+  websocket::close_reason cr(static_cast<websocket::close_code>(close_code(close_reason_)), close_text_);
+  ws_.async_close(cr, [self = shared_from_this()](boost::system::error_code ec) {
+    self->on_close_done(ec);
+  });
+}
+
+void WsSession::on_close_done(boost::system::error_code) {
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(ws_).close(ignored);
+  finish(close_reason_);
+}
+
+void WsSession::fail(boost::system::error_code ec, const char*) {
+  // Asio/Beast errors end here (CONVENTIONS.md "Errors"): the peer vanished
+  // or the socket broke; nothing to report to the client.
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(ws_).close(ignored);
+  finish(closing_ ? close_reason_ : (ec == boost::asio::error::operation_aborted
+                                         ? close_reason_
+                                         : CloseReason::transport_error));
+}
+
+void WsSession::finish(CloseReason reason) {
+  if (finished_) return;
+  finished_ = true;
+  closing_ = true;
+  worker_.wheel().cancel(close_timer_);
+  auto handler = std::move(handler_);
+  if (handler) handler->on_closed(reason);
+}
+
+}  // namespace herald::transport

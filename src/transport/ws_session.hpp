@@ -1,0 +1,115 @@
+#pragma once
+// One WebSocket connection's transport: the Beast stream, the read loop, a
+// single-writer send queue bounded in bytes, and the close handshake. Knows
+// frames and close codes, nothing about users or inboxes: what a frame means
+// is the WsHandler's business.
+//
+// Lives on one IoWorker; every method must be called on that worker's thread.
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "core/close_reason.hpp"
+#include "timers/timing_wheel.hpp"
+#include "transport/io_worker.hpp"
+
+namespace herald::transport {
+
+class WsSession;
+
+// What the gateway implements for each WebSocket. Called on the owner thread.
+class WsHandler {
+ public:
+  virtual ~WsHandler() = default;
+  // The upgrade completed; the session is ready to send.
+  virtual void on_open(const std::shared_ptr<WsSession>& session) = 0;
+  // One complete text message.
+  virtual void on_text(std::string_view text) = 0;
+  // Any frame from the client arrived (data or control): liveness.
+  virtual void on_activity() = 0;
+  // A pong control frame arrived (answer to ping()).
+  virtual void on_pong() = 0;
+  // Exactly once, when the connection is gone (or the upgrade failed).
+  virtual void on_closed(CloseReason reason) = 0;
+};
+
+enum class SendResult { queued, queue_full, closed };
+
+struct WsLimits {
+  std::size_t max_message_bytes = 65536;
+  std::size_t max_send_queue_bytes = 1048576;
+  std::chrono::milliseconds close_timeout{3000};  // peer gets this long to answer our close
+};
+
+struct WsCounters;  // metrics hooks, see ws_counters.hpp
+
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  WsSession(IoWorker& worker, boost::asio::ip::tcp::socket socket, WsLimits limits,
+            std::shared_ptr<WsHandler> handler, WsCounters* counters);
+  ~WsSession();
+
+  // Completes the upgrade for an already-read request (offering herald.v1
+  // when the client asked for it), then starts reading.
+  void accept(Request request);
+
+  // Queues a text frame. queue_full means the client is too slow: the caller
+  // closes with 4009. The buffer may be shared by many sessions.
+  SendResult send(std::shared_ptr<const std::string> frame);
+  SendResult send(std::string frame) {
+    return send(std::make_shared<const std::string>(std::move(frame)));
+  }
+  // A WebSocket ping control frame (liveness probe on silent connections).
+  void ping();
+  // Starts the close handshake with this code. flush=true sends what is
+  // queued first (drain); otherwise the queue is dropped.
+  void close(CloseReason reason, std::string text = {}, bool flush = false);
+
+  std::size_t queued_bytes() const { return queued_bytes_; }
+  bool closing() const { return closing_; }
+  IoWorker& worker() { return worker_; }
+  const std::string& remote_ip() const { return remote_ip_; }
+
+ private:
+  void on_accept(boost::system::error_code ec);
+  void do_read();
+  void on_read(boost::system::error_code ec, std::size_t bytes);
+  void do_write();
+  void on_write(boost::system::error_code ec);
+  void do_close();
+  void on_close_done(boost::system::error_code ec);
+  void fail(boost::system::error_code ec, const char* where);
+  void finish(CloseReason reason);
+
+  IoWorker& worker_;
+  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+  WsLimits limits_;
+  std::shared_ptr<WsHandler> handler_;
+  WsCounters* counters_;
+  std::string remote_ip_;
+
+  boost::beast::flat_buffer read_buffer_;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool pinging_ = false;
+
+  bool open_ = false;
+  bool closing_ = false;          // close requested (by us or the peer)
+  bool close_sent_ = false;       // async_close started
+  bool finished_ = false;         // on_closed delivered
+  CloseReason close_reason_ = CloseReason::normal;
+  std::string close_text_;
+  timers::TimerId close_timer_;
+};
+
+}  // namespace herald::transport

@@ -1,0 +1,638 @@
+// The InboxStore contract (store/inbox_store.hpp), run against every
+// backend, then what only a durable backend promises: state survives a
+// restart (PROTOCOL.md 10).
+#include "store/inbox_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <variant>
+
+#include "core/ids.hpp"
+#include "store/memory/memory_inbox_store.hpp"
+#include "store/rocksdb/rocksdb_inbox_store.hpp"
+#include "store/sync_mode.hpp"
+
+namespace herald::store {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+constexpr std::int64_t kT0 = 1764000000000;  // accepted-at of every test message
+
+// ---- helpers shared by both suites ----
+
+// A directory for one test, removed with everything in it.
+class TempDir {
+ public:
+  TempDir() : path_(fs::temp_directory_path() / ("herald-store-test-" + random_hex(8))) {
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+NewMessage msg(std::string user, std::string id, std::string collapse_key = {},
+               std::int64_t ttl_ms = 0) {
+  NewMessage m;
+  m.user = std::move(user);
+  m.id = std::move(id);
+  m.event = "order.status";
+  m.data_json = R"({"id":")" + m.id + R"("})";
+  m.collapse_key = std::move(collapse_key);
+  m.ttl_ms = ttl_ms;
+  m.trace_id = "trace-" + m.id;
+  m.accepted_at_ms = kT0;
+  return m;
+}
+
+std::vector<AppendResult> append_all(InboxStore& store, const std::vector<NewMessage>& batch,
+                                     std::int64_t now_ms = kT0) {
+  const auto out = store.append(batch, now_ms);
+  std::vector<AppendResult> results;
+  EXPECT_EQ(out.size(), batch.size());
+  for (const auto& o : out) {
+    if (const auto* r = std::get_if<AppendResult>(&o)) {
+      results.push_back(*r);
+    } else {
+      ADD_FAILURE() << "append failed: errc " << static_cast<int>(std::get<errc>(o));
+      results.push_back({});
+    }
+  }
+  return results;
+}
+
+AppendResult append_one(InboxStore& store, const NewMessage& m, std::int64_t now_ms = kT0) {
+  return append_all(store, {m}, now_ms).at(0);
+}
+
+std::vector<std::uint64_t> seqs_of(const std::vector<MessagePtr>& messages) {
+  std::vector<std::uint64_t> out;
+  for (const auto& m : messages) out.push_back(m->seq);
+  return out;
+}
+
+std::vector<std::uint64_t> retained(InboxStore& store, std::string_view user,
+                                    std::int64_t now_ms = kT0) {
+  return seqs_of(store.read_after(user, 0, 100000, now_ms));
+}
+
+using Seqs = std::vector<std::uint64_t>;
+
+// ---- the contract, every backend ----
+
+struct Backend {
+  std::string name;
+  std::function<std::unique_ptr<InboxStore>(const fs::path& dir, StorePolicy policy)> open;
+};
+
+void PrintTo(const Backend& b, std::ostream* os) { *os << b.name; }
+
+class InboxStoreContract : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override { store_ = GetParam().open(dir_.path() / "db", StorePolicy{}); }
+
+  // Starts the test over with another policy.
+  void use_policy(StorePolicy policy) {
+    store_.reset();
+    fs::remove_all(dir_.path() / "db");
+    store_ = GetParam().open(dir_.path() / "db", policy);
+  }
+
+  InboxStore& store() { return *store_; }
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<InboxStore> store_;
+};
+
+TEST_P(InboxStoreContract, SeqsStartAtOneAndIncreasePerUserIndependently) {
+  EXPECT_EQ(append_one(store(), msg("alice", "a1")).seq, 1u);
+  EXPECT_EQ(append_one(store(), msg("alice", "a2")).seq, 2u);
+  EXPECT_EQ(append_one(store(), msg("bob", "b1")).seq, 1u);
+  EXPECT_EQ(append_one(store(), msg("alice", "a3")).seq, 3u);
+  EXPECT_EQ(append_one(store(), msg("bob", "b2")).seq, 2u);
+  EXPECT_EQ(retained(store(), "alice"), (Seqs{1, 2, 3}));
+  EXPECT_EQ(retained(store(), "bob"), (Seqs{1, 2}));
+  EXPECT_EQ(store().state("alice").head_seq, 3u);
+}
+
+TEST_P(InboxStoreContract, DuplicateIdWithinWindowReturnsOriginalSeqAndAppendsNothing) {
+  const auto first = append_one(store(), msg("u", "ord-77"));
+  append_one(store(), msg("u", "other"));
+  const auto again = append_one(store(), msg("u", "ord-77"), kT0 + 1000);
+  EXPECT_FALSE(first.duplicate);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.seq, first.seq);
+  EXPECT_EQ(again.id, "ord-77");
+  EXPECT_EQ(retained(store(), "u"), (Seqs{1, 2}));
+  EXPECT_EQ(store().state("u").head_seq, 2u);
+}
+
+TEST_P(InboxStoreContract, DuplicateIdAfterTheWindowIsAppendedAgain) {
+  use_policy(StorePolicy{.dedup_window_ms = 1000});
+  append_one(store(), msg("u", "x"), kT0);
+  EXPECT_TRUE(append_one(store(), msg("u", "x"), kT0 + 1000).duplicate);
+  const auto late = append_one(store(), msg("u", "x"), kT0 + 1001);
+  EXPECT_FALSE(late.duplicate);
+  EXPECT_EQ(late.seq, 2u);
+  EXPECT_TRUE(append_one(store(), msg("u", "x"), kT0 + 1500).duplicate);
+}
+
+TEST_P(InboxStoreContract, SameIdForAnotherUserIsNotADuplicate) {
+  append_one(store(), msg("alice", "same"));
+  const auto r = append_one(store(), msg("bob", "same"));
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.seq, 1u);
+}
+
+TEST_P(InboxStoreContract, CollapseRemovesTheOlderMessageWithoutADeadLetter) {
+  append_one(store(), msg("u", "m1", "track-77"));
+  append_one(store(), msg("u", "m2"));
+  append_one(store(), msg("u", "m3", "track-77"));
+  EXPECT_EQ(store().get("u", 1), nullptr);
+  ASSERT_NE(store().get("u", 3), nullptr);
+  EXPECT_EQ(retained(store(), "u"), (Seqs{2, 3}));
+  EXPECT_EQ(store().dead_letter_count(), 0u);
+  EXPECT_EQ(store().state("u").max_lost_seq, 0u);
+  EXPECT_EQ(store().state("u").head_seq, 3u);
+  append_one(store(), msg("u", "m4", "track-77"));
+  EXPECT_EQ(retained(store(), "u"), (Seqs{2, 4}));
+}
+
+TEST_P(InboxStoreContract, CollapseKeyOfAnExpiredMessageRemovesNothingElse) {
+  append_one(store(), msg("u", "m1", "k", 1000));
+  EXPECT_EQ(store().expire(kT0 + 1000, 10), 1u);
+  append_one(store(), msg("u", "m2"));
+  append_one(store(), msg("u", "m3", "k"));
+  EXPECT_EQ(retained(store(), "u"), (Seqs{2, 3}));
+}
+
+TEST_P(InboxStoreContract, RetentionTrimKeepsTheNewestAndDeadLettersOnlyUnackedOnes) {
+  use_policy(StorePolicy{.retention_max_messages = 3});
+  store().register_device("u", "phone", 0);
+  store().commit_cursors(std::vector<CursorUpdate>{{"u", "phone", 1}});
+  for (int i = 1; i <= 5; ++i) append_one(store(), msg("u", "m" + std::to_string(i)));
+  EXPECT_EQ(retained(store(), "u"), (Seqs{3, 4, 5}));
+  const auto dead = store().dead_letters(0, 10);
+  ASSERT_EQ(dead.size(), 1u);  // seq 1 was acked, seq 2 was not
+  EXPECT_EQ(dead[0].seq, 2u);
+  EXPECT_EQ(dead[0].reason, DeadReason::trimmed);
+  EXPECT_EQ(dead[0].user, "u");
+  EXPECT_EQ(store().state("u").max_lost_seq, 2u);
+  EXPECT_EQ(store().state("u").head_seq, 5u);
+}
+
+TEST_P(InboxStoreContract, RetentionTrimWithNoKnownDeviceDeadLettersEveryTrimmedMessage) {
+  use_policy(StorePolicy{.retention_max_messages = 2});
+  for (int i = 1; i <= 4; ++i) append_one(store(), msg("u", "m" + std::to_string(i)));
+  EXPECT_EQ(retained(store(), "u"), (Seqs{3, 4}));
+  const auto dead = store().dead_letters(0, 10);
+  ASSERT_EQ(dead.size(), 2u);
+  EXPECT_EQ(dead[0].seq, 1u);
+  EXPECT_EQ(dead[1].seq, 2u);
+  EXPECT_EQ(store().state("u").max_lost_seq, 2u);
+}
+
+TEST_P(InboxStoreContract, TrimDeadLettersWhenAnyDeviceIsBehind) {
+  use_policy(StorePolicy{.retention_max_messages = 1});
+  store().register_device("u", "phone", 5);
+  store().register_device("u", "laptop", 0);
+  append_one(store(), msg("u", "m1"));
+  append_one(store(), msg("u", "m2"));
+  ASSERT_EQ(store().dead_letters(0, 10).size(), 1u);
+  store().commit_cursors(std::vector<CursorUpdate>{{"u", "laptop", 2}});
+  append_one(store(), msg("u", "m3"));
+  EXPECT_EQ(store().dead_letters(0, 10).size(), 1u);  // seq 2: both devices had acked it
+  EXPECT_EQ(store().state("u").max_lost_seq, 1u);
+}
+
+TEST_P(InboxStoreContract, ExpireRespectsTheBudgetAndDeadLettersWithReasonExpired) {
+  for (int i = 1; i <= 5; ++i) append_one(store(), msg("u", "m" + std::to_string(i), {}, 1000));
+  append_one(store(), msg("u", "long", {}, 100000));
+  append_one(store(), msg("v", "v1", {}, 500));
+  EXPECT_EQ(store().expire(kT0 + 999, 100), 1u);  // only v's
+  EXPECT_EQ(store().expire(kT0 + 1000, 2), 2u);
+  EXPECT_EQ(store().expire(kT0 + 1000, 2), 2u);
+  EXPECT_EQ(store().expire(kT0 + 1000, 2), 1u);
+  EXPECT_EQ(store().expire(kT0 + 1000, 2), 0u);
+  EXPECT_EQ(retained(store(), "u"), (Seqs{6}));
+  const auto dead = store().dead_letters(0, 100);
+  ASSERT_EQ(dead.size(), 6u);
+  for (const auto& d : dead) EXPECT_EQ(d.reason, DeadReason::expired);
+  EXPECT_EQ(store().state("u").max_lost_seq, 5u);
+  EXPECT_EQ(store().expire(kT0 + 1000, 0), 0u);
+}
+
+TEST_P(InboxStoreContract, ExpiredMessagesAckedByEveryDeviceLeaveWithoutADeadLetter) {
+  store().register_device("u", "phone", 0);
+  append_one(store(), msg("u", "m1", {}, 1000));
+  append_one(store(), msg("u", "m2", {}, 1000));
+  store().commit_cursors(std::vector<CursorUpdate>{{"u", "phone", 1}});
+  EXPECT_EQ(store().expire(kT0 + 5000, 10), 2u);
+  const auto dead = store().dead_letters(0, 10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].seq, 2u);
+  EXPECT_EQ(retained(store(), "u", kT0), Seqs{});
+}
+
+TEST_P(InboxStoreContract, ReadAfterSkipsExpiredMessagesBeforeExpireRuns) {
+  append_one(store(), msg("u", "m1", {}, 1000));
+  append_one(store(), msg("u", "m2", {}, 5000));
+  append_one(store(), msg("u", "m3", {}, 1000));
+  EXPECT_EQ(retained(store(), "u", kT0 + 999), (Seqs{1, 2, 3}));
+  EXPECT_EQ(retained(store(), "u", kT0 + 1000), (Seqs{2}));
+  EXPECT_EQ(store().read_after("u", 0, 1, kT0 + 1000).size(), 1u);
+}
+
+TEST_P(InboxStoreContract, ReadAfterReturnsAscendingSeqsAfterTheGivenOneUpToTheLimit) {
+  for (int i = 1; i <= 10; ++i) append_one(store(), msg("u", "m" + std::to_string(i)));
+  EXPECT_EQ(seqs_of(store().read_after("u", 3, 4, kT0)), (Seqs{4, 5, 6, 7}));
+  EXPECT_EQ(seqs_of(store().read_after("u", 8, 100, kT0)), (Seqs{9, 10}));
+  EXPECT_EQ(seqs_of(store().read_after("u", 10, 100, kT0)), Seqs{});
+  EXPECT_EQ(seqs_of(store().read_after("u", 0, 0, kT0)), Seqs{});
+  EXPECT_EQ(seqs_of(store().read_after("nobody", 0, 10, kT0)), Seqs{});
+}
+
+TEST_P(InboxStoreContract, GetReturnsEveryFieldOfARetainedMessage) {
+  NewMessage m = msg("u", "ord-77-shipped", "order-77-track", 259200000);
+  m.data_json = R"({"order":"77","big":12345678901234567890})";
+  m.accepted_at_ms = kT0 + 5;
+  append_one(store(), m);
+  const MessagePtr got = store().get("u", 1);
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->seq, 1u);
+  EXPECT_EQ(got->id, "ord-77-shipped");
+  EXPECT_EQ(got->event, "order.status");
+  EXPECT_EQ(got->data_json, m.data_json);
+  EXPECT_EQ(got->collapse_key, "order-77-track");
+  EXPECT_EQ(got->trace_id, "trace-ord-77-shipped");
+  EXPECT_EQ(got->ts_ms, kT0 + 5);
+  EXPECT_EQ(got->expires_at_ms, kT0 + 5 + 259200000);
+  EXPECT_EQ(store().get("u", 2), nullptr);
+  EXPECT_EQ(store().get("nobody", 1), nullptr);
+}
+
+TEST_P(InboxStoreContract, DefaultTtlIsTheRetentionTtl) {
+  use_policy(StorePolicy{.retention_ttl_ms = 60000});
+  append_one(store(), msg("u", "m1"));
+  EXPECT_EQ(store().get("u", 1)->expires_at_ms, kT0 + 60000);
+}
+
+TEST_P(InboxStoreContract, CursorNeverMovesBackwards) {
+  store().commit_cursors(std::vector<CursorUpdate>{{"u", "phone", 7}});
+  store().commit_cursors(std::vector<CursorUpdate>{{"u", "phone", 3}});
+  EXPECT_EQ(store().cursor("u", "phone"), 7u);
+  store().commit_cursors(
+      std::vector<CursorUpdate>{{"u", "phone", 9}, {"u", "phone", 8}, {"v", "tab", 2}});
+  EXPECT_EQ(store().cursor("u", "phone"), 9u);
+  EXPECT_EQ(store().cursor("v", "tab"), 2u);
+}
+
+TEST_P(InboxStoreContract, RegisterDeviceKeepsAnExistingCursor) {
+  store().register_device("u", "phone", 4);
+  EXPECT_EQ(store().cursor("u", "phone"), 4u);
+  store().register_device("u", "phone", 0);
+  EXPECT_EQ(store().cursor("u", "phone"), 4u);
+  store().commit_cursors(std::vector<CursorUpdate>{{"u", "phone", 6}});
+  store().register_device("u", "phone", 10);
+  EXPECT_EQ(store().cursor("u", "phone"), 6u);
+}
+
+TEST_P(InboxStoreContract, CursorsListEveryKnownDevice) {
+  EXPECT_TRUE(store().cursors("u").empty());
+  EXPECT_EQ(store().cursor("u", "phone"), std::nullopt);
+  store().register_device("u", "phone", 1);
+  store().register_device("u", "laptop", 0);
+  store().commit_cursors(std::vector<CursorUpdate>{{"u", "tablet", 3}});
+  const auto all = store().cursors("u");
+  ASSERT_EQ(all.size(), 3u);
+  std::map<std::string, std::uint64_t> by_device;
+  for (const auto& c : all) by_device[c.device] = c.cursor;
+  EXPECT_EQ(by_device, (std::map<std::string, std::uint64_t>{{"laptop", 0}, {"phone", 1}, {"tablet", 3}}));
+  EXPECT_EQ(store().cursor("u", "other"), std::nullopt);
+  EXPECT_TRUE(store().cursors("v").empty());
+}
+
+TEST_P(InboxStoreContract, StateGivesAStableEpochHeadSeqAndMaxLostSeq) {
+  const InboxState fresh = store().state("u");
+  EXPECT_FALSE(fresh.epoch.empty());
+  EXPECT_EQ(fresh.head_seq, 0u);
+  EXPECT_EQ(fresh.max_lost_seq, 0u);
+  EXPECT_EQ(store().state("u").epoch, fresh.epoch);
+  append_one(store(), msg("u", "m1", {}, 10));
+  append_one(store(), msg("u", "m2"));
+  EXPECT_EQ(store().expire(kT0 + 10, 10), 1u);
+  const InboxState later = store().state("u");
+  EXPECT_EQ(later.epoch, fresh.epoch);
+  EXPECT_EQ(later.head_seq, 2u);
+  EXPECT_EQ(later.max_lost_seq, 1u);
+}
+
+TEST_P(InboxStoreContract, ABatchWithSeveralMessagesForOneUserIsHandledInOrder) {
+  const auto results = append_all(store(), {msg("u", "a", "k"), msg("v", "x"), msg("u", "b"),
+                                            msg("u", "a"), msg("u", "c", "k"), msg("v", "x"),
+                                            msg("u", "b"), msg("v", "y")});
+  ASSERT_EQ(results.size(), 8u);
+  const auto seq_dup = [&](std::size_t i) { return std::pair(results[i].seq, results[i].duplicate); };
+  EXPECT_EQ(seq_dup(0), std::pair(std::uint64_t{1}, false));
+  EXPECT_EQ(seq_dup(1), std::pair(std::uint64_t{1}, false));
+  EXPECT_EQ(seq_dup(2), std::pair(std::uint64_t{2}, false));
+  EXPECT_EQ(seq_dup(3), std::pair(std::uint64_t{1}, true));
+  EXPECT_EQ(seq_dup(4), std::pair(std::uint64_t{3}, false));
+  EXPECT_EQ(seq_dup(5), std::pair(std::uint64_t{1}, true));
+  EXPECT_EQ(seq_dup(6), std::pair(std::uint64_t{2}, true));
+  EXPECT_EQ(seq_dup(7), std::pair(std::uint64_t{2}, false));
+  EXPECT_EQ(results[4].id, "c");
+  EXPECT_EQ(retained(store(), "u"), (Seqs{2, 3}));  // 1 collapsed by 3
+  EXPECT_EQ(retained(store(), "v"), (Seqs{1, 2}));
+  EXPECT_EQ(store().state("u").head_seq, 3u);
+  EXPECT_EQ(store().dead_letter_count(), 0u);
+}
+
+TEST_P(InboxStoreContract, ABatchTrimsWithinItselfOldestFirst) {
+  use_policy(StorePolicy{.retention_max_messages = 2});
+  std::vector<NewMessage> batch;
+  for (int i = 1; i <= 5; ++i) batch.push_back(msg("u", "m" + std::to_string(i)));
+  batch.push_back(msg("u", "m1"));  // a duplicate of a message trimmed in this batch
+  const auto results = append_all(store(), batch);
+  EXPECT_TRUE(results[5].duplicate);
+  EXPECT_EQ(results[5].seq, 1u);
+  EXPECT_EQ(retained(store(), "u"), (Seqs{4, 5}));
+  const auto dead = store().dead_letters(0, 10);
+  ASSERT_EQ(dead.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(dead[i].seq, i + 1);
+    EXPECT_EQ(dead[i].message_id, "m" + std::to_string(i + 1));
+  }
+  EXPECT_EQ(store().state("u").max_lost_seq, 3u);
+  append_one(store(), msg("u", "m6"));
+  EXPECT_EQ(retained(store(), "u"), (Seqs{5, 6}));
+}
+
+TEST_P(InboxStoreContract, DeadLettersPageById) {
+  use_policy(StorePolicy{.retention_max_messages = 1});
+  for (int i = 1; i <= 6; ++i) append_one(store(), msg("u", "m" + std::to_string(i)));
+  EXPECT_EQ(store().dead_letter_count(), 5u);
+  const auto ids = [](const std::vector<DeadLetter>& v) {
+    Seqs out;
+    for (const auto& d : v) out.push_back(d.id);
+    return out;
+  };
+  EXPECT_EQ(ids(store().dead_letters(0, 2)), (Seqs{1, 2}));
+  EXPECT_EQ(ids(store().dead_letters(2, 2)), (Seqs{3, 4}));
+  EXPECT_EQ(ids(store().dead_letters(4, 10)), (Seqs{5}));
+  EXPECT_EQ(ids(store().dead_letters(5, 10)), Seqs{});
+  EXPECT_EQ(ids(store().dead_letters(0, 0)), Seqs{});
+}
+
+TEST_P(InboxStoreContract, ADeadLetterCarriesTheMessage) {
+  NewMessage m = msg("u", "ord-1", {}, 100);
+  m.data_json = R"([1,"two",null])";
+  append_one(store(), m);
+  ASSERT_EQ(store().expire(kT0 + 200, 10), 1u);
+  const auto dead = store().dead_letters(0, 10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].id, 1u);
+  EXPECT_EQ(dead[0].user, "u");
+  EXPECT_EQ(dead[0].seq, 1u);
+  EXPECT_EQ(dead[0].message_id, "ord-1");
+  EXPECT_EQ(dead[0].event, "order.status");
+  EXPECT_EQ(dead[0].data_json, R"([1,"two",null])");
+  EXPECT_EQ(dead[0].reason, DeadReason::expired);
+  EXPECT_EQ(dead[0].ts_ms, kT0);
+  EXPECT_EQ(dead[0].dead_at_ms, kT0 + 200);
+}
+
+TEST_P(InboxStoreContract, ReadersRunConcurrentlyWithAppendsAndSeeOrderedInboxes) {
+  const std::vector<std::string> users = {"u0", "u1", "u2", "u3"};
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        for (const auto& u : users) {
+          const auto seen = retained(store(), u);
+          for (std::size_t i = 0; i < seen.size(); ++i) {
+            if (seen[i] != i + 1) ++bad;  // no collapse or trim here: no gaps
+          }
+          if (!seen.empty() && store().state(u).head_seq < seen.back()) ++bad;
+          if (!seen.empty() && store().get(u, seen.back()) == nullptr) ++bad;
+        }
+      }
+    });
+  }
+  for (int b = 0; b < 50; ++b) {
+    std::vector<NewMessage> batch;
+    for (int i = 0; i < 8; ++i) batch.push_back(msg(users[static_cast<std::size_t>(i % 4)], "m" + std::to_string(b * 8 + i)));
+    append_all(store(), batch);
+  }
+  done = true;
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  for (const auto& u : users) EXPECT_EQ(store().state(u).head_seq, 100u);
+}
+
+std::unique_ptr<InboxStore> open_rocksdb(const fs::path& dir, StorePolicy policy, SyncMode mode) {
+  return std::make_unique<RocksDbInboxStore>(dir.string(), policy, mode, 2ms);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, InboxStoreContract,
+    ::testing::Values(
+        Backend{"memory",
+                [](const fs::path&, StorePolicy p) { return std::make_unique<MemoryInboxStore>(p); }},
+        Backend{"rocksdb_sync_always",
+                [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::always); }},
+        Backend{"rocksdb_sync_batch",
+                [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::batch); }},
+        Backend{"rocksdb_sync_none",
+                [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::none); }}),
+    [](const ::testing::TestParamInfo<Backend>& param_info) { return param_info.param.name; });
+
+// ---- only the rocksdb backend: restarts, locking, sync modes ----
+
+class RocksDbInboxStoreTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<RocksDbInboxStore> open(StorePolicy policy = {}, SyncMode mode = SyncMode::always,
+                                          std::size_t max_dead_letters = 1000) {
+    return std::make_unique<RocksDbInboxStore>(path(), policy, mode, 2ms, max_dead_letters);
+  }
+  std::string path() const { return (dir_.path() / "db").string(); }
+
+ private:
+  TempDir dir_;
+};
+
+TEST_F(RocksDbInboxStoreTest, EverythingSurvivesCloseAndReopen) {
+  const StorePolicy policy{.retention_max_messages = 3};
+  std::string epoch;
+  {
+    auto store = open(policy);
+    store->register_device("u", "phone", 0);
+    store->commit_cursors(std::vector<CursorUpdate>{{"u", "phone", 2}, {"u", "laptop", 1}});
+    for (int i = 1; i <= 5; ++i) append_one(*store, msg("u", "m" + std::to_string(i), i == 5 ? "k" : ""));
+    append_one(*store, msg("v", "v1"));
+    epoch = store->state("u").epoch;
+    ASSERT_EQ(store->dead_letter_count(), 1u);  // seq 2: laptop had not acked it
+  }
+  auto store = open(policy);
+  const InboxState st = store->state("u");
+  EXPECT_EQ(st.epoch, epoch);
+  EXPECT_EQ(st.head_seq, 5u);
+  EXPECT_EQ(st.max_lost_seq, 2u);
+  EXPECT_EQ(retained(*store, "u"), (Seqs{3, 4, 5}));
+  EXPECT_EQ(store->get("u", 5)->collapse_key, "k");
+  EXPECT_EQ(store->cursor("u", "phone"), 2u);
+  EXPECT_EQ(store->cursor("u", "laptop"), 1u);
+  EXPECT_EQ(store->cursors("u").size(), 2u);
+  EXPECT_EQ(store->dead_letter_count(), 1u);
+  ASSERT_EQ(store->dead_letters(0, 10).size(), 1u);
+  EXPECT_EQ(store->dead_letters(0, 10)[0].seq, 2u);
+
+  const auto dup = append_one(*store, msg("u", "m4"));  // dedup keys survive
+  EXPECT_TRUE(dup.duplicate);
+  EXPECT_EQ(dup.seq, 4u);
+  EXPECT_EQ(append_one(*store, msg("u", "m6", "k")).seq, 6u);  // collapse survives: 5 leaves
+  EXPECT_EQ(retained(*store, "u"), (Seqs{3, 4, 6}));
+  append_one(*store, msg("u", "m7"));  // the retained count survives: 3 is trimmed
+  EXPECT_EQ(retained(*store, "u"), (Seqs{4, 6, 7}));
+  const auto dead = store->dead_letters(1, 10);  // the next dead-letter id survives
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].id, 2u);
+  EXPECT_EQ(dead[0].seq, 3u);
+  EXPECT_EQ(append_one(*store, msg("v", "v2")).seq, 2u);
+}
+
+TEST_F(RocksDbInboxStoreTest, TheExpiryIndexSurvivesReopen) {
+  {
+    auto store = open();
+    append_one(*store, msg("u", "m1", {}, 1000));
+    append_one(*store, msg("u", "m2", {}, 9000));
+  }
+  auto store = open();
+  EXPECT_EQ(store->expire(kT0 + 1000, 10), 1u);
+  EXPECT_EQ(retained(*store, "u"), (Seqs{2}));
+  EXPECT_EQ(store->dead_letters(0, 10).at(0).reason, DeadReason::expired);
+}
+
+TEST_F(RocksDbInboxStoreTest, TheEpochOfAnEmptyInboxSurvivesReopen) {
+  std::string epoch;
+  {
+    auto store = open();
+    epoch = store->state("u").epoch;
+    EXPECT_NE(store->state("v").epoch, epoch);  // one epoch per inbox
+  }
+  auto store = open();
+  EXPECT_EQ(store->state("u").epoch, epoch);
+  append_one(*store, msg("u", "m1"));
+  EXPECT_EQ(store->state("u").epoch, epoch);
+}
+
+TEST_F(RocksDbInboxStoreTest, ASecondOpenOfTheSamePathFailsWithAClearError) {
+  auto first = open();
+  try {
+    auto second = open();
+    FAIL() << "second open succeeded";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find(path()), std::string::npos) << what;
+    EXPECT_NE(what.find("in use"), std::string::npos) << what;
+  }
+  append_one(*first, msg("u", "m1"));  // the first is unaffected
+  EXPECT_EQ(retained(*first, "u"), (Seqs{1}));
+}
+
+TEST_F(RocksDbInboxStoreTest, APathThatIsAFileFailsWithAClearError) {
+  { std::ofstream(path()) << "not a directory"; }
+  EXPECT_THROW(open(), std::runtime_error);
+}
+
+TEST_F(RocksDbInboxStoreTest, EverySyncModeAppendsAndServesReads) {
+  for (const SyncMode mode : {SyncMode::always, SyncMode::batch, SyncMode::none}) {
+    SCOPED_TRACE(std::string(sync_mode_name(mode)));
+    std::filesystem::remove_all(path());
+    {
+      auto store = open({}, mode);
+      std::vector<NewMessage> batch;
+      for (int i = 0; i < 20; ++i) batch.push_back(msg("u" + std::to_string(i % 3), "m" + std::to_string(i)));
+      append_all(*store, batch);
+      EXPECT_EQ(store->state("u0").head_seq, 7u);
+      EXPECT_EQ(retained(*store, "u2").size(), 6u);
+      EXPECT_TRUE(store->healthy());
+    }
+    auto store = open({}, mode);
+    EXPECT_EQ(store->state("u1").head_seq, 7u);
+  }
+}
+
+TEST_F(RocksDbInboxStoreTest, BatchModeServesConcurrentAppendersWithDistinctSeqs) {
+  auto store = open({}, SyncMode::batch);
+  std::vector<std::thread> threads;
+  std::vector<std::vector<AppendResult>> results(4);
+  for (std::size_t t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        auto r = append_all(*store, {msg("u", "t" + std::to_string(t) + "-" + std::to_string(i))});
+        results[t].push_back(r.at(0));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::set<std::uint64_t> seqs;
+  for (const auto& per_thread : results) {
+    for (const auto& r : per_thread) seqs.insert(r.seq);
+  }
+  EXPECT_EQ(seqs.size(), 100u);
+  EXPECT_EQ(*seqs.begin(), 1u);
+  EXPECT_EQ(*seqs.rbegin(), 100u);
+  EXPECT_EQ(retained(*store, "u").size(), 100u);
+}
+
+TEST_F(RocksDbInboxStoreTest, TheDeadLetterLogIsBoundedOldestDropped) {
+  {
+    auto store = open(StorePolicy{.retention_max_messages = 1}, SyncMode::none, 3);
+    for (int i = 1; i <= 6; ++i) append_one(*store, msg("u", "m" + std::to_string(i)));
+    EXPECT_EQ(store->dead_letter_count(), 5u);
+  }
+  auto store = open(StorePolicy{.retention_max_messages = 1}, SyncMode::none, 3);
+  Seqs ids;
+  for (const auto& d : store->dead_letters(0, 10)) ids.push_back(d.id);
+  EXPECT_EQ(ids, (Seqs{3, 4, 5}));
+  EXPECT_EQ(store->dead_letter_count(), 5u);
+}
+
+TEST_F(RocksDbInboxStoreTest, UsersWhoseNamesContainNulBytesAreKeptApart) {
+  using namespace std::string_literals;
+  auto store = open();
+  append_one(*store, msg("a"s, "x"));
+  append_one(*store, msg("a\0b"s, "x"));
+  append_one(*store, msg("a\0b"s, "y"));
+  store->commit_cursors(std::vector<CursorUpdate>{{"a"s, "b\0c"s, 1}, {"a\0b"s, "c"s, 2}});
+  EXPECT_EQ(retained(*store, "a"s), (Seqs{1}));
+  EXPECT_EQ(retained(*store, "a\0b"s), (Seqs{1, 2}));
+  EXPECT_EQ(store->cursors("a"s).size(), 1u);
+  EXPECT_EQ(store->cursor("a\0b"s, "c"s), 2u);
+  EXPECT_TRUE(append_one(*store, msg("a\0b"s, "x")).duplicate);
+}
+
+}  // namespace
+}  // namespace herald::store
