@@ -1,0 +1,287 @@
+"""Starts a real `herald serve` and talks to it as an outside client would.
+
+Independent of the C++ code on purpose: tokens are signed here with hmac,
+frames go through the `websockets` package (or raw sockets for clients that
+misbehave on purpose), HTTP through http.client.
+"""
+import asyncio
+import base64
+import hashlib
+import hmac
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import unittest
+
+import websockets
+
+HERALD = os.environ.get("HERALD_BIN", os.path.join(os.path.dirname(__file__), "../../build/dev/apps/herald/herald"))
+SECRET = "test-secret-0123456789abcdef0123456789"
+API_KEY = "test-key-1"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_token(sub="u1", exp_in=3600, secret=SECRET, alg="HS256", **claims):
+    header = {"alg": alg, "typ": "JWT"}
+    payload = {"sub": sub, "exp": int(time.time()) + exp_in}
+    payload.update(claims)
+    signing_input = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(payload).encode())
+    if alg == "none":
+        return signing_input + "."
+    sig = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + b64url(sig)
+
+
+class Server:
+    """One herald process on 127.0.0.1:0 with its own data directory."""
+
+    def __init__(self, **env):
+        self.data_dir = tempfile.mkdtemp(prefix="herald-e2e-")
+        self.ready_file = os.path.join(self.data_dir, "ready.json")
+        self.env = dict(os.environ)
+        self.env.update({
+            "HERALD_LISTEN": "127.0.0.1:0",
+            "HERALD_READY_FILE": self.ready_file,
+            "HERALD_DATA_DIR": os.path.join(self.data_dir, "data"),
+            "HERALD_STORE": "memory",
+            "HERALD_JWT_SECRET": SECRET,
+            "HERALD_API_KEYS": API_KEY,
+            "HERALD_IO_THREADS": "2",
+        })
+        self.env.update({k: str(v) for k, v in env.items()})
+        self.proc = None
+        self.url = None
+
+    def start(self, timeout=15):
+        if os.path.exists(self.ready_file):
+            os.unlink(self.ready_file)
+        if getattr(self, "log", None):
+            self.log.close()
+        self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
+        self.proc = subprocess.Popen([HERALD, "serve"], env=self.env, stdout=self.log, stderr=self.log)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(self.ready_file):
+                with open(self.ready_file) as f:
+                    info = json.load(f)
+                self.url = info["url"]
+                self.host, port = self.url[len("http://"):].rsplit(":", 1)
+                self.port = int(port)
+                self.ws_url = "ws://%s:%d/v1/ws" % (self.host, self.port)
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError("herald exited with %s: %s" % (self.proc.returncode, self.logs()))
+            time.sleep(0.02)
+        raise RuntimeError("herald not ready in time: " + self.logs())
+
+    def logs(self):
+        try:
+            with open(os.path.join(self.data_dir, "server.log"), "rb") as f:
+                return f.read().decode(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def cleanup(self):
+        self.stop()
+        if getattr(self, "log", None):
+            self.log.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    # ---- HTTP
+    def request(self, method, path, body=None, key=API_KEY, headers=None):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        h = dict(headers or {})
+        if key is not None:
+            h["Authorization"] = "Bearer " + key
+        data = None
+        if body is not None:
+            data = body if isinstance(body, (bytes, str)) else json.dumps(body)
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=h)
+        res = conn.getresponse()
+        raw = res.read()
+        conn.close()
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        return res.status, parsed, dict(res.getheaders())
+
+    def publish(self, user, data, **fields):
+        body = {"user": user, "data": data}
+        body.update(fields)
+        status, res, _ = self.request("POST", "/v1/publish", body)
+        if status != 200:
+            raise AssertionError("publish failed: %s %s" % (status, res))
+        return res["results"][0]
+
+    def upgrade_status(self, query="", headers=None):
+        """Raw upgrade request: (status, json body) of a refusal, or 101."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        h = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+             "Sec-WebSocket-Key": base64.b64encode(os.urandom(16)).decode()}
+        h.update(headers or {})
+        conn.request("GET", "/v1/ws" + query, headers=h)
+        res = conn.getresponse()
+        status = res.status
+        body = None
+        if status != 101:
+            raw = res.read()
+            body = json.loads(raw) if raw else None
+        conn.close()
+        return status, body
+
+    # ---- WebSocket
+    def connect(self, user="u1", device=None, token=None, query="", **kw):
+        token = token or make_token(user)
+        q = []
+        if device is not None:
+            q.append("device=" + device)
+        if query:
+            q.append(query)
+        uri = self.ws_url + ("?" + "&".join(q) if q else "")
+        kw.setdefault("extra_headers", {"Authorization": "Bearer " + token})
+        kw.setdefault("ping_interval", None)
+        kw.setdefault("max_size", 2 ** 24)
+        return websockets.connect(uri, **kw)
+
+
+async def recv_json(ws, timeout=5):
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def recv_type(ws, type_, timeout=5):
+    """Next frame of this type, skipping others."""
+    deadline = time.time() + timeout
+    while True:
+        left = deadline - time.time()
+        if left <= 0:
+            raise asyncio.TimeoutError("no %s frame" % type_)
+        f = await recv_json(ws, left)
+        if f.get("type") == type_:
+            return f
+
+
+async def close_code(ws, timeout=10):
+    """Reads until the server closes; returns the close code it sent."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    except websockets.exceptions.ConnectionClosed as e:
+        return e.rcvd.code if e.rcvd is not None else None
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+class RawWebSocket:
+    """A deliberately minimal client socket for clients that misbehave:
+    never reads, never pongs, sends raw frames."""
+
+    def __init__(self, server, token=None, device="raw", user="u1"):
+        token = token or make_token(user)
+        self.sock = socket.create_connection((server.host, server.port), timeout=10)
+        key = base64.b64encode(os.urandom(16)).decode()
+        req = ("GET /v1/ws?device=%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer %s\r\n\r\n"
+               % (device, server.host, key, token))
+        self.sock.sendall(req.encode())
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed during handshake")
+            self.buf += chunk
+        head, self.buf = self.buf.split(b"\r\n\r\n", 1)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(head.decode(errors="replace"))
+
+    def send_frame(self, opcode, payload, fin=True):
+        b0 = (0x80 if fin else 0) | opcode
+        mask = os.urandom(4)
+        n = len(payload)
+        if n < 126:
+            hdr = bytes([b0, 0x80 | n])
+        elif n < 65536:
+            hdr = bytes([b0, 0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            hdr = bytes([b0, 0x80 | 127]) + n.to_bytes(8, "big")
+        masked = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        self.sock.sendall(hdr + mask + masked)
+
+    def read_frames_until_close(self, timeout=10):
+        """Returns (close_code, [text frames]) reading until a close frame or EOF."""
+        self.sock.settimeout(timeout)
+        texts = []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            while len(self.buf) >= 2:
+                b0, b1 = self.buf[0], self.buf[1]
+                n = b1 & 0x7F
+                off = 2
+                if n == 126:
+                    if len(self.buf) < 4:
+                        break
+                    n = int.from_bytes(self.buf[2:4], "big")
+                    off = 4
+                elif n == 127:
+                    if len(self.buf) < 10:
+                        break
+                    n = int.from_bytes(self.buf[2:10], "big")
+                    off = 10
+                if len(self.buf) < off + n:
+                    break
+                payload = self.buf[off:off + n]
+                self.buf = self.buf[off + n:]
+                op = b0 & 0x0F
+                if op == 0x8:
+                    return (int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None), texts
+                if op == 0x1:
+                    texts.append(payload.decode())
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                return None, texts
+            self.buf += chunk
+        return None, texts
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class ServerTest(unittest.TestCase):
+    """One fresh server per test class; ENV customises it."""
+    ENV = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(**cls.ENV).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.cleanup()

@@ -1,0 +1,155 @@
+"""PROTOCOL.md 7, 8, 10: the HTTP API."""
+import time
+import unittest
+
+from harness import ServerTest, run, recv_json, recv_type
+
+
+class PublishApiTest(ServerTest):
+    ENV = {"HERALD_MAX_MESSAGE_BYTES": 1000}
+
+    def post(self, body, path="/v1/publish", **kw):
+        return self.server.request("POST", path, body, **kw)
+
+    def test_publish_needs_a_key(self):
+        status, body, _ = self.post({"user": "u", "data": 1}, key=None)
+        self.assertEqual(status, 401)
+        self.assertEqual(body["error"]["code"], "unauthorized")
+        status, _, _ = self.post({"user": "u", "data": 1}, key="wrong")
+        self.assertEqual(status, 401)
+
+    def test_bad_bodies_are_400_naming_the_field(self):
+        cases = [({"data": 1}, "user"), ({"user": "u"}, "data"),
+                 ({"user": "u", "data": 1, "priority": "urgent"}, "priority"),
+                 ({"users": ["u%d" % i for i in range(1001)], "data": 1}, "users"),
+                 ({"user": "u", "data": 1, "ttl_ms": "soon"}, "ttl_ms")]
+        for body, field in cases:
+            status, res, _ = self.post(body)
+            self.assertEqual(status, 400, body)
+            self.assertEqual(res["error"]["field"], field)
+        status, res, _ = self.post("{not json")
+        self.assertEqual(status, 400)
+        self.assertIn("code", res["error"])
+
+    def test_data_over_the_limit_is_413(self):
+        status, res, _ = self.post({"user": "u", "data": "x" * 1200})
+        self.assertEqual(status, 413)
+        self.assertEqual(res["error"]["field"], "data")
+
+    def test_null_data_is_a_message(self):
+        status, res, _ = self.post({"user": "nul", "data": None})
+        self.assertEqual(status, 200)
+        self.assertEqual(res["results"][0]["seq"], 1)
+
+    def test_same_id_is_a_duplicate_with_the_original_seq(self):
+        a = self.server.publish("dup", 1, id="same")
+        b = self.server.publish("dup", 2, id="same")
+        self.assertEqual(a["seq"], b["seq"])
+        self.assertTrue(b["duplicate"])
+        self.assertEqual(self.server.publish("dup", 3)["seq"], a["seq"] + 1)
+
+    def test_users_fan_out_with_one_result_each(self):
+        status, res, _ = self.post({"users": ["fa", "fb", "fc"], "data": {"k": 1}})
+        self.assertEqual(status, 200)
+        self.assertEqual([r["user"] for r in res["results"]], ["fa", "fb", "fc"])
+        self.assertTrue(all(r["seq"] == 1 for r in res["results"]))
+
+    def test_batch_answers_each_item_in_order(self):
+        body = {"messages": [{"user": "ba", "data": 1}, {"user": "ba"}, {"user": "ba", "data": 3}]}
+        status, res, _ = self.post(body, path="/v1/publish/batch")
+        self.assertEqual(status, 200)
+        r = res["results"]
+        self.assertEqual(r[0]["seq"], 1)
+        self.assertEqual(r[1]["error"]["field"], "data")
+        self.assertEqual(r[2]["seq"], 2)
+        status, res, _ = self.post({"messages": [{"user": "x", "data": 1}] * 10001}, path="/v1/publish/batch")
+        self.assertEqual(status, 400)
+
+    def test_collapse_key_keeps_only_the_newest(self):
+        s = self.server
+        s.publish("col", "old", collapse_key="track-1")
+        s.publish("col", "other")
+        s.publish("col", "new", collapse_key="track-1")
+        _, res, _ = s.request("GET", "/v1/users/col/messages")
+        self.assertEqual([m["data"] for m in res["messages"]], ["other", "new"])
+        self.assertEqual(res["next_after"], 3)
+
+    def test_delayed_messages_are_scheduled_then_delivered(self):
+        s = self.server
+        at = int(time.time() * 1000) + 400
+        status, res, _ = self.post({"user": "later", "data": "hi", "id": "d1", "deliver_at": at})
+        self.assertEqual(status, 200)
+        self.assertEqual(res["results"][0], {"user": "later", "id": "d1", "scheduled": True})
+        _, dup, _ = self.post({"user": "later", "data": "hi", "id": "d1", "deliver_at": at})
+        self.assertTrue(dup["results"][0]["duplicate"])
+
+        async def go():
+            async with s.connect("later", device="d") as ws:
+                await recv_json(ws)
+                m = await recv_type(ws, "msg", timeout=5)
+                self.assertEqual(m["data"], "hi")
+                self.assertGreaterEqual(time.time() * 1000, at - 20)
+        run(go())
+
+    def test_traceparent_sets_the_trace_id(self):
+        s = self.server
+        tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        s.request("POST", "/v1/publish", {"user": "tr", "data": 1, "trace_id": "ignored"},
+                  headers={"traceparent": tp})
+        _, res, _ = s.request("GET", "/v1/users/tr/messages/1")
+        self.assertEqual(res["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736")
+
+
+class InspectionTest(ServerTest):
+    ENV = {"HERALD_RETENTION_MAX_MESSAGES": 3}
+
+    def test_operations_routes_need_no_key_and_v1_routes_do(self):
+        s = self.server
+        self.assertEqual(s.request("GET", "/healthz", key=None)[0], 200)
+        self.assertEqual(s.request("GET", "/readyz", key=None)[0], 200)
+        status, text, headers = s.request("GET", "/metrics", key=None)
+        self.assertEqual(status, 200)
+        self.assertIn("text/plain", headers.get("Content-Type", ""))
+        for name in ("herald_connections_active", "herald_messages_published_total",
+                     "herald_push_latency_seconds_bucket", "herald_ack_latency_seconds_bucket",
+                     "herald_heartbeat_rtt_seconds_bucket", "herald_send_queue_bytes",
+                     "herald_connections_closed_total", "herald_frames_in_total"):
+            self.assertIn(name, text)
+        for path in ("/v1/stats", "/v1/dead-letters", "/v1/users/x/presence", "/v1/users/x/messages"):
+            self.assertEqual(s.request("GET", path, key=None)[0], 401, path)
+        status, stats, _ = s.request("GET", "/v1/stats")
+        self.assertEqual(status, 200)
+        self.assertIn("connections", stats)
+
+    def test_unknown_users_get_empty_answers_and_unknown_seqs_404(self):
+        s = self.server
+        status, res, _ = s.request("GET", "/v1/users/nobody/presence")
+        self.assertEqual((status, res), (200, {"user": "nobody", "devices": []}))
+        status, res, _ = s.request("GET", "/v1/users/nobody/messages")
+        self.assertEqual(status, 200)
+        self.assertEqual(res["messages"], [])
+        status, res, _ = s.request("GET", "/v1/users/nobody/messages/5")
+        self.assertEqual(status, 404)
+        self.assertEqual(res["error"]["code"], "not_found")
+        self.assertEqual(s.request("GET", "/v1/nope")[0], 404)
+
+    def test_trimmed_unacked_messages_become_dead_letters(self):
+        s = self.server
+        for i in range(5):
+            s.publish("trim", {"i": i}, id="t%d" % i)
+        _, res, _ = s.request("GET", "/v1/users/trim/messages?after=0&limit=10")
+        self.assertEqual([m["seq"] for m in res["messages"]], [3, 4, 5])
+        _, dl, _ = s.request("GET", "/v1/dead-letters?after=0&limit=100")
+        mine = [d for d in dl["dead_letters"] if d["user"] == "trim"]
+        self.assertEqual([(d["seq"], d["message_id"], d["reason"]) for d in mine],
+                         [(1, "t0", "trimmed"), (2, "t1", "trimmed")])
+        self.assertIn("id", mine[0])
+        _, one, _ = s.request("GET", "/v1/users/trim/messages/1")
+        self.assertEqual(one["state"], "dead")
+        _, page, _ = s.request("GET", "/v1/dead-letters?after=%d&limit=1" % mine[0]["id"])
+        self.assertEqual(page["dead_letters"][0]["seq"], 2)
+        self.assertEqual(s.request("GET", "/v1/dead-letters?limit=abc")[0], 400)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

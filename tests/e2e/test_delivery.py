@@ -1,0 +1,208 @@
+"""PROTOCOL.md 1, 4: publish -> deliver -> ack, retries, resume, replacement."""
+import asyncio
+import json
+import time
+import unittest
+
+from harness import ServerTest, close_code, make_token, recv_json, recv_type, run
+
+
+async def ack(ws, seq):
+    await ws.send(json.dumps({"type": "ack", "seq": seq}))
+
+
+class DeliveryTest(ServerTest):
+    def test_a_published_message_reaches_an_online_device_with_every_field(self):
+        s = self.server
+
+        async def go():
+            async with s.connect("ann", device="phone") as ws:
+                await recv_json(ws)
+                r = s.publish("ann", {"order": "77", "big": 9007199254740993, "s": "é\u4e2d"},
+                              event="order.status", id="ord-77", trace_id="abc123")
+                self.assertEqual(r["seq"], 1)
+                self.assertEqual(r["user"], "ann")
+                self.assertEqual(r["id"], "ord-77")
+                self.assertFalse(r["duplicate"])
+                m = await recv_type(ws, "msg")
+                self.assertEqual(m["seq"], 1)
+                self.assertEqual(m["id"], "ord-77")
+                self.assertEqual(m["event"], "order.status")
+                self.assertEqual(m["data"], {"order": "77", "big": 9007199254740993, "s": "é\u4e2d"})
+                self.assertEqual(m["attempt"], 1)
+                self.assertEqual(m["trace_id"], "abc123")
+                self.assertLess(abs(m["ts"] - time.time() * 1000), 5000)
+                await ack(ws, 1)
+                for _ in range(50):
+                    _, st, _ = s.request("GET", "/v1/users/ann/messages/1")
+                    if st["state"] == "acked":
+                        break
+                    await asyncio.sleep(0.05)
+                self.assertEqual(st["state"], "acked")
+                self.assertEqual(st["acked_by"], ["phone"])
+        run(go())
+
+    def test_messages_arrive_in_order_for_every_device_of_the_user(self):
+        s = self.server
+
+        async def go():
+            async with s.connect("bo", device="a") as a, s.connect("bo", device="b") as b:
+                await recv_json(a)
+                await recv_json(b)
+                for i in range(20):
+                    s.publish("bo", i)
+                for ws in (a, b):
+                    seqs = []
+                    while len(seqs) < 20:
+                        m = await recv_type(ws, "msg")
+                        seqs.append(m["seq"])
+                        await ack(ws, m["seq"])
+                    self.assertEqual(seqs, list(range(1, 21)))
+        run(go())
+
+    def test_offline_messages_are_delivered_on_connect_and_resume_from_the_cursor(self):
+        s = self.server
+
+        async def go():
+            for i in range(3):
+                s.publish("cy", {"i": i})
+            async with s.connect("cy", device="d") as ws:
+                w = await recv_json(ws)
+                self.assertEqual(w["head_seq"], 3)
+                self.assertEqual(w["resume_from"], 1)
+                for seq in (1, 2, 3):
+                    m = await recv_type(ws, "msg")
+                    self.assertEqual(m["seq"], seq)
+                await ack(ws, 1)
+                await ws.send(json.dumps({"type": "ack", "upto": 2}))
+                await asyncio.sleep(0.3)  # cursor writes are batched every 100 ms
+            s.publish("cy", {"i": 3})
+            async with s.connect("cy", device="d") as ws:
+                w = await recv_json(ws)
+                self.assertEqual(w["resume_from"], 3)
+                self.assertTrue(w["recovered"])
+                self.assertEqual((await recv_type(ws, "msg"))["seq"], 3)
+                self.assertEqual((await recv_type(ws, "msg"))["seq"], 4)
+            # last_seq decides what is sent, even below the cursor.
+            async with s.connect("cy", device="d", query="last_seq=1&epoch=" + w["epoch"]) as ws:
+                w2 = await recv_json(ws)
+                self.assertEqual(w2["resume_from"], 2)
+                self.assertEqual((await recv_type(ws, "msg"))["seq"], 2)
+            async with s.connect("cy", device="d", query="last_seq=1&epoch=other") as ws:
+                w3 = await recv_json(ws)
+                self.assertFalse(w3["recovered"])
+        run(go())
+
+    def test_a_new_device_gets_what_no_device_has_acknowledged(self):
+        s = self.server
+
+        async def go():
+            for i in range(4):
+                s.publish("di", i)
+            async with s.connect("di", device="old") as ws:
+                await recv_json(ws)
+                for _ in range(4):
+                    await recv_type(ws, "msg")
+                await ws.send(json.dumps({"type": "ack", "upto": 2}))
+                await asyncio.sleep(0.3)
+            async with s.connect("di", device="new") as ws:
+                w = await recv_json(ws)
+                self.assertEqual(w["resume_from"], 3)
+                self.assertEqual((await recv_type(ws, "msg"))["seq"], 3)
+        run(go())
+
+    def test_nothing_pending_means_resume_from_head_plus_one(self):
+        s = self.server
+
+        async def go():
+            s.publish("ed", 1)
+            async with s.connect("ed", device="x", query="last_seq=1") as ws:
+                w = await recv_json(ws)
+                self.assertEqual(w["head_seq"], 1)
+                self.assertEqual(w["resume_from"], 2)
+        run(go())
+
+    def test_a_newer_connection_of_the_device_replaces_the_older_with_4011(self):
+        s = self.server
+
+        async def go():
+            async with s.connect("fa", device="same") as old:
+                await recv_json(old)
+                async with s.connect("fa", device="same") as new:
+                    await recv_json(new)
+                    self.assertEqual(await close_code(old), 4011)
+                    s.publish("fa", "still here")
+                    self.assertEqual((await recv_type(new, "msg"))["data"], "still here")
+        run(go())
+
+    def test_kick_closes_the_connections_with_4010(self):
+        s = self.server
+
+        async def go():
+            async with s.connect("gu", device="a") as a, s.connect("gu", device="b") as b:
+                await recv_json(a)
+                await recv_json(b)
+                status, body, _ = s.request("DELETE", "/v1/users/gu/connections?device=a")
+                self.assertEqual(status, 200)
+                self.assertEqual(await close_code(a), 4010)
+                status, body, _ = s.request("GET", "/v1/users/gu/presence")
+                devices = [d["device"] for d in body["devices"]]
+                self.assertEqual(devices, ["b"])
+                d = body["devices"][0]
+                for key in ("device", "conn_id", "node", "connected_at", "rtt_ms", "cursor"):
+                    self.assertIn(key, d)
+                s.request("DELETE", "/v1/users/gu/connections")
+                self.assertEqual(await close_code(b), 4010)
+        run(go())
+
+    def test_the_window_holds_at_most_max_inflight_unacked(self):
+        s = self.server
+
+        async def go():
+            for i in range(70):
+                s.publish("hu", i)
+            async with s.connect("hu", device="w") as ws:
+                await recv_json(ws)
+                got = []
+                try:
+                    while True:
+                        got.append((await recv_type(ws, "msg", timeout=0.7))["seq"])
+                except asyncio.TimeoutError:
+                    pass
+                self.assertEqual(got, list(range(1, 65)))
+                await ws.send(json.dumps({"type": "ack", "upto": 10}))
+                more = [(await recv_type(ws, "msg"))["seq"] for _ in range(6)]
+                self.assertEqual(more, list(range(65, 71)))
+        run(go())
+
+
+class RetryTest(ServerTest):
+    ENV = {"HERALD_ACK_TIMEOUT_MS": 300, "HERALD_RETRY_INITIAL_MS": 200, "HERALD_MAX_ATTEMPTS": 3}
+
+    def test_unacked_messages_are_resent_then_the_connection_closes_4008(self):
+        s = self.server
+
+        async def go():
+            async with s.connect("ra", device="slow") as ws:
+                await recv_json(ws)
+                s.publish("ra", "x")
+                t0 = time.time()
+                attempts = []
+                times = []
+                for _ in range(3):
+                    m = await recv_type(ws, "msg")
+                    attempts.append(m["attempt"])
+                    times.append(time.time() - t0)
+                self.assertEqual(attempts, [1, 2, 3])
+                self.assertGreaterEqual(times[1] - times[0], 0.25)  # ack timeout
+                self.assertGreaterEqual(times[2] - times[1], 0.3)   # initial x 2 -20 %
+                self.assertEqual(await close_code(ws), 4008)
+            async with s.connect("ra", device="slow") as ws:
+                await recv_json(ws)
+                m = await recv_type(ws, "msg")
+                self.assertEqual((m["seq"], m["attempt"]), (1, 1))
+        run(go())
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,102 @@
+"""Start-up, graceful shutdown and hostile input (issue: gateway core)."""
+import asyncio
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+import websockets
+
+from harness import HERALD, Server, close_code, make_token, recv_json, run
+
+
+class ShutdownTest(unittest.TestCase):
+    def test_sigterm_closes_connections_with_1001_and_exits_0(self):
+        s = Server(HERALD_DRAIN_RETRY_AFTER_MS=3000).start()
+        try:
+            async def go():
+                async with s.connect("z", device="a") as ws:
+                    await recv_json(ws)
+                    s.proc.send_signal(signal.SIGTERM)
+                    try:
+                        while True:
+                            await asyncio.wait_for(ws.recv(), 10)
+                    except websockets.exceptions.ConnectionClosed as e:
+                        return e.rcvd.code, e.rcvd.reason
+            code, reason = run(go())
+            self.assertEqual(code, 1001)
+            self.assertTrue(reason.startswith("retry_after="), reason)
+            self.assertLessEqual(int(reason.split("=")[1]), 3000)
+            self.assertEqual(s.proc.wait(15), 0)
+        finally:
+            s.cleanup()
+
+    def test_bad_configuration_exits_non_zero_with_one_clear_line(self):
+        env = dict(os.environ, HERALD_MAX_INFLIGHT="lots", HERALD_LISTEN="127.0.0.1:0")
+        p = subprocess.run([HERALD, "serve"], env=env, capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("max_inflight", p.stderr)
+        env = dict(os.environ, HERALD_STORE="postgres", HERALD_LISTEN="127.0.0.1:0")
+        p = subprocess.run([HERALD, "serve"], env=env, capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(p.returncode, 0)
+
+    def test_with_no_secrets_they_are_generated_with_a_warning(self):
+        s = Server()
+        del s.env["HERALD_JWT_SECRET"]
+        del s.env["HERALD_API_KEYS"]
+        s.start()
+        try:
+            path = os.path.join(s.env["HERALD_DATA_DIR"], "secrets.toml")
+            self.assertTrue(os.path.exists(path))
+            self.assertIn("generated", s.logs())
+            with open(path) as f:
+                key = re.search(r"hk_[0-9a-f]+", f.read()).group(0)
+            status, _, _ = s.request("POST", "/v1/publish", {"user": "u", "data": 1}, key=key)
+            self.assertEqual(status, 200)
+        finally:
+            s.cleanup()
+
+
+class GarbageTest(unittest.TestCase):
+    def test_garbage_and_bad_http_never_stop_the_server(self):
+        s = Server(HERALD_HTTP_HEADER_TIMEOUT_MS=500).start()
+        try:
+            payloads = [b"\x00\xff" * 500, b"GET / HTTP/9.9\r\n\r\n", b"HELLO\r\n\r\n",
+                        b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+                        b"POST /v1/publish HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+                        b"GET /" + b"a" * 100000 + b" HTTP/1.1\r\n\r\n",
+                        b"GET /healthz HTTP/1.1\r\nX: " + b"y" * 70000 + b"\r\n\r\n"]
+            for p in payloads:
+                c = socket.create_connection((s.host, s.port), timeout=5)
+                try:
+                    c.sendall(p)
+                    c.recv(1024)
+                except OSError:
+                    pass
+                c.close()
+            # A slowloris that never finishes its headers is cut off.
+            slow = socket.create_connection((s.host, s.port), timeout=5)
+            slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            t0 = time.time()
+            self.assertEqual(slow.recv(1024), b"")
+            self.assertLess(time.time() - t0, 3)
+            slow.close()
+
+            async def frames():
+                async with s.connect("g", device="a") as ws:
+                    await recv_json(ws)
+                    await ws.send("\x00" * 100)
+                    return await close_code(ws)
+            self.assertEqual(run(frames()), 4003)
+            self.assertEqual(s.request("GET", "/healthz", key=None)[0], 200)
+            self.assertEqual(s.publish("g", "ok")["seq"], 1)
+            self.assertIsNone(s.proc.poll())
+        finally:
+            s.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,151 @@
+"""Limits and liveness (issue: gateway core; PROTOCOL.md 5, 6, 9, 10)."""
+import asyncio
+import json
+import socket
+import time
+import unittest
+
+from harness import RawWebSocket, ServerTest, close_code, make_token, recv_json, recv_type, run
+
+
+class SizeAndRateTest(ServerTest):
+    ENV = {"HERALD_MAX_MESSAGE_BYTES": 1024, "HERALD_CLIENT_FRAME_RATE": 10,
+           "HERALD_MAX_CONNECTIONS_PER_USER": 2}
+
+    def test_an_oversized_frame_closes_with_1009(self):
+        async def go():
+            async with self.server.connect("big", device="a") as ws:
+                await recv_json(ws)
+                await ws.send(json.dumps({"type": "ping", "pad": "x" * 2000}))
+                return await close_code(ws)
+        self.assertEqual(run(go()), 1009)
+
+    def test_a_fragmented_oversized_message_closes_with_1009(self):
+        raw = RawWebSocket(self.server, device="frag", user="frag")
+        raw.send_frame(0x1, b'{"type":"ping","pad":"' + b"x" * 600, fin=False)
+        raw.send_frame(0x0, b"y" * 600 + b'"}', fin=True)
+        code, _ = raw.read_frames_until_close()
+        raw.close()
+        self.assertEqual(code, 1009)
+
+    def test_too_many_frames_close_with_4029(self):
+        async def go():
+            async with self.server.connect("chatty", device="a") as ws:
+                await recv_json(ws)
+                for i in range(60):
+                    await ws.send(json.dumps({"type": "ping", "id": i}))
+                return await close_code(ws)
+        self.assertEqual(run(go()), 4029)
+
+    def test_the_per_user_limit_refuses_with_429_but_not_a_replacement(self):
+        s = self.server
+
+        async def go():
+            async with s.connect("lim", device="a") as a, s.connect("lim", device="b") as b:
+                await recv_json(a)
+                await recv_json(b)
+                hdr = {"Authorization": "Bearer " + make_token("lim")}
+                status, body = s.upgrade_status("?device=c", hdr)
+                self.assertEqual(status, 429)
+                self.assertEqual(body["error"]["code"], "too_many_connections")
+                status, _ = s.upgrade_status("?device=b", hdr)
+                self.assertEqual(status, 101)
+        run(go())
+
+
+class IpLimitTest(ServerTest):
+    ENV = {"HERALD_MAX_CONNECTIONS_PER_IP": 2}
+
+    def test_the_per_ip_limit_refuses_with_429_and_others_are_still_served(self):
+        s = self.server
+
+        async def go():
+            async with s.connect("i1", device="a") as a, s.connect("i2", device="a") as b:
+                await recv_json(a)
+                await recv_json(b)
+                status, _ = s.upgrade_status("", {"Authorization": "Bearer " + make_token("i3")})
+                self.assertEqual(status, 429)
+                status, _, _ = s.request("GET", "/healthz", key=None)
+                self.assertEqual(status, 200)
+            await asyncio.sleep(0.2)
+            status, _ = s.upgrade_status("", {"Authorization": "Bearer " + make_token("i3")})
+            self.assertEqual(status, 101)
+        run(go())
+
+
+class LivenessTest(ServerTest):
+    ENV = {"HERALD_HEARTBEAT_MS": 300, "HERALD_IDLE_TIMEOUT_MS": 1000, "HERALD_JWT_LEEWAY_MS": 0}
+
+    def test_a_silent_client_gets_pinged_then_closed_with_4008(self):
+        raw = RawWebSocket(self.server, device="mute", user="mute")
+        t0 = time.time()
+        code, texts = raw.read_frames_until_close(timeout=5)
+        raw.close()
+        self.assertEqual(code, 4008)
+        self.assertGreaterEqual(time.time() - t0, 0.9)
+        self.assertEqual(json.loads(texts[0])["type"], "welcome")
+
+    def test_client_frames_keep_the_connection_alive(self):
+        async def go():
+            async with self.server.connect("alive", device="a") as ws:
+                await recv_json(ws)
+                for i in range(8):
+                    await asyncio.sleep(0.25)
+                    await ws.send(json.dumps({"type": "ping", "id": i}))
+                    await recv_type(ws, "pong")
+        run(go())
+
+    def test_an_expiring_token_closes_with_4001_unless_refreshed(self):
+        s = self.server
+
+        async def go():
+            async with s.connect(token=make_token("tok", exp_in=1), device="a") as ws:
+                await recv_json(ws)
+                self.assertEqual(await close_code(ws, timeout=5), 4001)
+            async with s.connect(token=make_token("tok2", exp_in=1), device="a") as ws:
+                await recv_json(ws)
+                fresh = make_token("tok2", exp_in=3600)
+                await ws.send(json.dumps({"type": "refresh", "token": fresh}))
+                r = await recv_type(ws, "refreshed")
+                self.assertGreater(r["exp"], time.time() + 3000)
+                await ws.send(json.dumps({"type": "refresh", "token": make_token("someone-else")}))
+                self.assertEqual((await recv_type(ws, "error"))["code"], "invalid_token")
+                await ws.send(json.dumps({"type": "refresh", "token": "garbage"}))
+                await recv_type(ws, "error")
+                for i in range(6):  # past the old expiry, kept alive by pings
+                    await asyncio.sleep(0.3)
+                    await ws.send(json.dumps({"type": "ping", "id": i}))
+                    await recv_type(ws, "pong")
+        run(go())
+
+
+class SlowConsumerTest(ServerTest):
+    ENV = {"HERALD_MAX_SEND_QUEUE_BYTES": 65536, "HERALD_MAX_INFLIGHT": 4000,
+           "HERALD_MAX_MESSAGE_BYTES": 65536}
+
+    def test_a_client_that_never_reads_is_closed_with_4009(self):
+        s = self.server
+        raw = RawWebSocket(s, device="sloth", user="sloth")
+        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        blob = "x" * 60000
+        body = {"messages": [{"user": "sloth", "data": blob} for _ in range(100)]}
+        for _ in range(4):
+            status, _, _ = s.request("POST", "/v1/publish/batch", body)
+            self.assertEqual(status, 200)
+        deadline = time.time() + 15
+        closed = 0
+        while time.time() < deadline:
+            _, _, _ = s.request("GET", "/healthz", key=None)
+            _, text, _ = s.request("GET", "/metrics", key=None)
+            for line in text.splitlines():
+                if line.startswith('herald_connections_closed_total{reason="slow_consumer"}'):
+                    closed = float(line.split()[-1])
+            if closed >= 1:
+                break
+            time.sleep(0.1)
+        raw.close()
+        self.assertEqual(closed, 1)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
