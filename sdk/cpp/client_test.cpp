@@ -1,6 +1,8 @@
 #include "herald/client.hpp"
 
+#include <atomic>
 #include <random>
+#include <thread>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
@@ -417,6 +419,56 @@ TEST_F(ClientTest, ManyClientsShareOneIoContext) {
   }));
   EXPECT_EQ(messages_.size(), 3u * client_count);
   for (auto& c : clients_) EXPECT_EQ(c->last_seq(), 3u);
+}
+
+TEST(ClientThreads, HandlersRunOneAtATimeWhenTheIoContextHasSeveralThreads) {
+  boost::asio::io_context server_ioc;  // driven by this thread only
+  FakeHeraldServer server(server_ioc);
+  server.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1"));
+    for (std::uint64_t s = 1; s <= 50; ++s) c.send_msg(s);
+  };
+  boost::asio::io_context client_ioc;
+  auto guard = boost::asio::make_work_guard(client_ioc);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 2; ++i) threads.emplace_back([&] { client_ioc.run(); });
+
+  constexpr int client_count = 8;
+  std::atomic<int> handled{0};
+  std::atomic<bool> overlap{false};
+  std::vector<std::shared_ptr<Client>> clients;
+  std::vector<std::unique_ptr<std::atomic<bool>>> inside;
+  for (int i = 0; i < client_count; ++i) {
+    ClientOptions o;
+    o.url = server.url();
+    o.device = "d" + std::to_string(i);
+    auto c = Client::create(client_ioc.get_executor(), o);
+    auto& flag = *inside.emplace_back(std::make_unique<std::atomic<bool>>(false));
+    c->on_message([&](const Message&) {
+      if (flag.exchange(true)) overlap = true;
+      ++handled;
+      flag = false;
+    });
+    c->start();
+    clients.push_back(c);
+  }
+  EXPECT_TRUE(run_until(server_ioc, [&] { return handled.load() == 50 * client_count; }));
+  EXPECT_TRUE(run_until(server_ioc, [&] {
+    for (auto& c : server.connections) {
+      if (c->acked_seqs().size() < 50) return false;
+    }
+    return server.connections.size() == client_count;
+  }));
+  EXPECT_FALSE(overlap.load());
+  for (auto& c : clients) c->stop();
+  EXPECT_TRUE(run_until(server_ioc, [&] {
+    for (auto& c : clients) {
+      if (c->state() != ClientState::closed) return false;
+    }
+    return true;
+  }));
+  guard.reset();
+  for (auto& t : threads) t.join();
 }
 
 TEST(ClientCreate, RefusesAUrlItCannotConnectTo) {
