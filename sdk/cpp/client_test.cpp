@@ -312,6 +312,7 @@ TEST_F(ClientTest, StopFlushesAcksThenClosesWith1000AndDoesNotReconnect) {
   ASSERT_TRUE(run_until(ioc_, [&] { return conn(0).ended; }));
   EXPECT_EQ(conn(0).client_close_code, 1000);
   EXPECT_EQ(conn(0).acked_seqs(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(states_.back().second.code, 1000);
   ioc_.restart();
   ioc_.poll();
   EXPECT_EQ(server_.connections.size(), 1u);

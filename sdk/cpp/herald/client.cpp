@@ -248,11 +248,15 @@ void Client::do_read(const std::shared_ptr<Connection>& conn) {
 
 void Client::on_read(const std::shared_ptr<Connection>& conn, const error_code& ec) {
   if (conn != conn_) return;
-  if (ec == websocket::error::closed) {
-    const auto& r = conn->ws.reason();
-    return end_connection(conn, CloseInfo{static_cast<int>(r.code), std::string(r.reason.c_str())});
+  if (ec) {
+    // Our own close is in flight and reads the server's answer itself: on_close ends it.
+    if (conn->closing) return;
+    if (ec == websocket::error::closed) {
+      const auto& r = conn->ws.reason();
+      return end_connection(conn, CloseInfo{static_cast<int>(r.code), std::string(r.reason.c_str())});
+    }
+    return fail(conn, ec, "read");
   }
-  if (ec) return fail(conn, ec, "read");
   conn->last_received = SteadyClock::now();
   const std::string text = beast::buffers_to_string(conn->read_buffer.data());
   conn->read_buffer.consume(conn->read_buffer.size());
@@ -397,8 +401,10 @@ void Client::do_close(const std::shared_ptr<Connection>& conn) {
 }
 
 void Client::on_close(const std::shared_ptr<Connection>& conn, const error_code& ec) {
-  // On success the pending read completes with error::closed and ends the connection.
-  if (ec && conn == conn_) fail(conn, ec, "close");
+  if (conn != conn_) return;
+  if (ec) return fail(conn, ec, "close");
+  const auto& r = conn->ws.reason();  // the server's answer to our close
+  end_connection(conn, CloseInfo{r.code != 0 ? static_cast<int>(r.code) : 1000, std::string(r.reason.c_str())});
 }
 
 // ---- endings --------------------------------------------------------------------
