@@ -86,6 +86,7 @@ transport::WsLimits ApiHandler::ws_limits() const {
   transport::WsLimits l;
   l.max_message_bytes = ctx_.config.max_message_bytes;
   l.max_send_queue_bytes = ctx_.config.max_send_queue_bytes;
+  l.handshake_timeout = ctx_.config.handshake_timeout;
   return l;
 }
 

@@ -12,12 +12,12 @@ std::variant<PublishItem, ItemError> parse(std::string_view text, std::string_vi
   return parse_publish(json::parse(text).as_object(), PublishLimits{64, 3}, traceparent, 1000);
 }
 
-const ItemError& err(const std::variant<PublishItem, ItemError>& r) { return std::get<ItemError>(r); }
-const PublishItem& ok(const std::variant<PublishItem, ItemError>& r) { return std::get<PublishItem>(r); }
+ItemError err(const std::variant<PublishItem, ItemError>& r) { return std::get<ItemError>(r); }
+PublishItem ok(const std::variant<PublishItem, ItemError>& r) { return std::get<PublishItem>(r); }
 
 TEST(PublishRequest, AcceptsAMinimalPublishAndGeneratesIdAndTrace) {
   auto r = parse(R"({"user":"u1","data":{"a":1}})");
-  const auto& item = ok(r);
+  const auto item = ok(r);
   ASSERT_EQ(item.messages.size(), 1u);
   EXPECT_EQ(item.messages[0].user, "u1");
   EXPECT_EQ(item.messages[0].data_json, R"({"a":1})");
@@ -54,7 +54,7 @@ TEST(PublishRequest, RefusesBadFieldsNamingThem) {
 }
 
 TEST(PublishRequest, FansOutToEveryUserWithOneId) {
-  const auto& item = ok(parse(R"({"users":["a","b"],"data":1,"id":"x"})"));
+  const auto item = ok(parse(R"({"users":["a","b"],"data":1,"id":"x"})"));
   ASSERT_EQ(item.messages.size(), 2u);
   EXPECT_TRUE(item.multi_user);
   EXPECT_EQ(item.messages[1].user, "b");

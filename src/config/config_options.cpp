@@ -139,7 +139,7 @@ std::vector<OptionSpec> build_table() {
   t.push_back({"publish_rate", "0", "publish requests per second per API key before 429 with Retry-After (0: no limit)",
                [](C& c, std::string_view v) { c.publish_rate = parse_double("publish_rate", v, 0); }});
   t.push_back(num("max_http_body_bytes", "33554432", "largest HTTP request body (413 beyond)", &C::max_http_body_bytes, 1024, 1LL << 32));
-  t.push_back(ms("handshake_timeout_ms", "10000", "a WebSocket upgrade request must be complete within this", &C::handshake_timeout));
+  t.push_back(ms("handshake_timeout_ms", "10000", "the WebSocket upgrade answer must be written within this (the request itself is bound by http_header_timeout_ms)", &C::handshake_timeout));
   t.push_back(ms("http_header_timeout_ms", "10000", "an HTTP request must be complete within this (slow clients do not hold sockets)", &C::http_header_timeout));
   t.push_back(ms("http_idle_timeout_ms", "60000", "a keep-alive HTTP connection with no request is closed after this", &C::http_idle_timeout));
   t.push_back(num("max_http_connections", "10000", "concurrent HTTP API connections (beyond: refused)", &C::max_http_connections, 1, 10000000));

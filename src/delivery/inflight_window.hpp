@@ -35,6 +35,8 @@ class InflightWindow {
   // Records a first attempt; seq must exceed last_sent().
   InflightEntry& on_sent(store::MessagePtr message, std::int64_t now_ms);
   InflightEntry* find(std::uint64_t seq);
+  // Lowest unacked seq sent (size() must be > 0).
+  std::uint64_t lowest_unacked() const { return entries_.begin()->first; }
 
   // Acks one seq or everything sent up to a seq; returns the entries acked
   // now (already-acked and unknown seqs are ignored, PROTOCOL.md 3, 10).

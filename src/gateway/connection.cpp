@@ -51,6 +51,8 @@ void Connection::on_open(const std::shared_ptr<transport::WsSession>& session) {
 }
 
 void Connection::send_welcome() {
+  // Acks this worker holds in its cursor batch count before resuming.
+  ctx_.flushers[worker_.index()]->flush();
   store::InboxState inbox = ctx_.store.state(params_.user);
   std::optional<std::uint64_t> device_cursor = ctx_.store.cursor(params_.user, params_.device);
   std::vector<store::DeviceCursor> user_cursors;
@@ -176,16 +178,29 @@ void Connection::cursor_advanced() {
 
 void Connection::on_text(std::string_view text) {
   if (closed_) return;
-  if (!frame_rate_.try_take()) {
-    close(CloseReason::rate_limited, "too many frames");
-    return;
-  }
   auto frame = protocol::decode_client_frame(text);
   if (!frame) {
     close(CloseReason::protocol_error, std::string(protocol::frame_error_message(frame.error())));
     return;
   }
+  // An ack that acknowledges something we sent is bounded by what we send,
+  // so it is free; every other frame spends from the rate budget
+  // (docs/protocol.md: a client replaying its backlog must not hit 4029).
+  if (const auto* ack = std::get_if<protocol::AckFrame>(&*frame); ack != nullptr && acks_inflight(*ack)) {
+    handle(*ack);
+    return;
+  }
+  if (!frame_rate_.try_take()) {
+    close(CloseReason::rate_limited, "too many frames");
+    return;
+  }
   std::visit([this](const auto& f) { handle(f); }, *frame);
+}
+
+bool Connection::acks_inflight(const protocol::AckFrame& f) {
+  if (!window_ || window_->size() == 0) return false;
+  if (f.seq && window_->find(*f.seq) != nullptr) return true;
+  return f.upto && *f.upto >= window_->lowest_unacked();
 }
 
 void Connection::handle(const protocol::PingFrame& f) {
@@ -313,6 +328,8 @@ void Connection::on_closed(CloseReason reason) {
     for (auto& e : left) worker_.wheel().cancel(e.retry_timer);
     ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left.size()));
   }
+  // A device that reconnects right away must not get acked messages again.
+  ctx_.flushers[worker_.index()]->flush();
   ctx_.hub.remove(params_.user, this);
   ctx_.limits.release(params_.remote_ip);
   ctx_.metrics.closed_counter(reason).inc();

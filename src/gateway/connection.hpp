@@ -59,6 +59,7 @@ class Connection final : public transport::WsHandler,
   void send_attempt(delivery::InflightEntry& entry);
   void on_retry_due(std::uint64_t seq);
   void handle(const protocol::AckFrame& f);
+  bool acks_inflight(const protocol::AckFrame& f);
   void handle(const protocol::PingFrame& f);
   void handle(const protocol::RefreshFrame& f);
   void handle(const protocol::UnusableFrame& f);

@@ -2,13 +2,18 @@
 
 #include <memory>
 
+#include "core/log.hpp"
+
 namespace herald::gateway {
 
 bool PublishService::publish(std::vector<store::NewMessage> messages, Done done) {
   // The users, kept to notify the hub after the commit.
   auto users = std::make_shared<std::vector<std::string>>();
   users->reserve(messages.size());
-  for (const auto& m : messages) users->push_back(m.user);
+  for (const auto& m : messages) {
+    users->push_back(m.user);
+    log::debug("publish accepted", {{"user", m.user}, {"id", m.id}, {"trace_id", m.trace_id}});
+  }
   return worker_.submit(std::move(messages), [this, users, done = std::move(done)](
                                                  std::vector<store::AppendOutcome> outcomes) {
     std::string_view last;

@@ -1,7 +1,10 @@
 #include "server/store_factory.hpp"
 
 #include "core/log.hpp"
+#include <filesystem>
+
 #include "store/memory/memory_inbox_store.hpp"
+#include "store/rocksdb/rocksdb_inbox_store.hpp"
 
 namespace herald::server {
 
@@ -10,9 +13,16 @@ std::unique_ptr<store::InboxStore> make_store(const config::ServerConfig& c) {
   switch (c.store) {
     case config::StoreKind::memory:
       return std::make_unique<store::MemoryInboxStore>(policy);
-    case config::StoreKind::rocksdb:
-      log::warn("rocksdb store not built yet: using memory", {});
-      return std::make_unique<store::MemoryInboxStore>(policy);
+    case config::StoreKind::rocksdb: {
+      const auto path = std::filesystem::path(c.data_dir) / "inbox";
+      std::error_code ec;
+      std::filesystem::create_directories(path, ec);
+      if (ec) throw std::runtime_error("data_dir " + path.string() + ": " + ec.message());
+      const store::SyncMode sync = c.sync == config::SyncPolicy::always  ? store::SyncMode::always
+                                   : c.sync == config::SyncPolicy::batch ? store::SyncMode::batch
+                                                                         : store::SyncMode::none;
+      return std::make_unique<store::RocksDbInboxStore>(path.string(), policy, sync, c.sync_batch);
+    }
     case config::StoreKind::redis:
       throw config::ConfigError("store=redis is not available in this build yet");
   }

@@ -67,12 +67,21 @@ void WsSession::accept(Request request) {
     if (subprotocol) res.set(http::field::sec_websocket_protocol, "herald.v1");
   }));
   auto req = std::make_shared<Request>(std::move(request));
+  // A client that does not read our 101 must not hold the socket.
+  std::weak_ptr<WsSession> weak = weak_from_this();
+  handshake_timer_ = worker_.wheel().schedule_after(limits_.handshake_timeout, [weak] {
+    if (auto self = weak.lock()) {
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(self->ws_).close(ignored);
+    }
+  });
   ws_.async_accept(*req, [self = shared_from_this(), req](boost::system::error_code ec) {
     self->on_accept(ec);
   });
 }
 
 void WsSession::on_accept(boost::system::error_code ec) {
+  worker_.wheel().cancel(handshake_timer_);
   if (ec) return fail(ec, "accept");
   open_ = true;
   handler_->on_open(shared_from_this());
@@ -222,6 +231,7 @@ void WsSession::finish(CloseReason reason) {
   finished_ = true;
   closing_ = true;
   worker_.wheel().cancel(close_timer_);
+  worker_.wheel().cancel(handshake_timer_);
   auto handler = std::move(handler_);
   if (handler) handler->on_closed(reason);
 }

@@ -46,6 +46,7 @@ struct WsLimits {
   std::size_t max_message_bytes = 65536;
   std::size_t max_send_queue_bytes = 1048576;
   std::chrono::milliseconds close_timeout{3000};  // peer gets this long to answer our close
+  std::chrono::milliseconds handshake_timeout{10000};  // the 101 answer must be written by then
 };
 
 struct WsCounters;  // metrics hooks, see ws_counters.hpp
@@ -110,6 +111,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   CloseReason close_reason_ = CloseReason::normal;
   std::string close_text_;
   timers::TimerId close_timer_;
+  timers::TimerId handshake_timer_;
 };
 
 }  // namespace herald::transport

@@ -52,7 +52,7 @@ class Server:
             "HERALD_LISTEN": "127.0.0.1:0",
             "HERALD_READY_FILE": self.ready_file,
             "HERALD_DATA_DIR": os.path.join(self.data_dir, "data"),
-            "HERALD_STORE": "memory",
+            "HERALD_STORE": os.environ.get("HERALD_E2E_STORE", "memory"),
             "HERALD_JWT_SECRET": SECRET,
             "HERALD_API_KEYS": API_KEY,
             "HERALD_IO_THREADS": "2",

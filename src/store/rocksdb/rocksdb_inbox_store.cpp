@@ -1,16 +1,11 @@
 #include "store/rocksdb/rocksdb_inbox_store.hpp"
 
-#include <rocksdb/cache.h>
 #include <rocksdb/compaction_filter.h>
-#include <rocksdb/convenience.h>
 #include <rocksdb/db.h>
-#include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
-#include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <functional>
 #include <limits>
 #include <map>
@@ -18,6 +13,7 @@
 #include <unordered_map>
 
 #include "core/ids.hpp"
+#include "store/rocksdb/inbox_database.hpp"
 #include "store/rocksdb/inbox_layout.hpp"
 #include "store/rocksdb/wal_syncer.hpp"
 
@@ -34,12 +30,6 @@ constexpr std::size_t kCachedInboxesPerShard = 8192;
 // Expiry-index entries of messages already gone that one expire() call may
 // drop beyond its budget, so a call stays bounded.
 constexpr std::size_t kExpireStaleScan = 4096;
-// Shared by every column family: hot inbox tails and meta stay in memory.
-constexpr std::size_t kBlockCacheBytes = 64u << 20;
-// All memtables together; eight column families must not each take 64 MiB.
-constexpr std::size_t kWriteBufferBytes = 128u << 20;
-// A rarely written family (dead letters) must not pin old WAL files forever.
-constexpr std::uint64_t kMaxWalBytes = 256u << 20;
 
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
@@ -102,7 +92,7 @@ struct RocksDbInboxStore::Staged {
 // items of a batch see earlier ones (dedup, collapse, trim of the same user).
 class RocksDbInboxStore::Mutation {
  public:
-  Mutation(rocksdb::DB* db, std::uint64_t first_dead_id) : db_(db), next_dead_id(first_dead_id) {}
+  Mutation(rocksdb::DB* db, std::uint64_t first_dead_id) : next_dead_id(first_dead_id), db_(db) {}
 
   // Reads key through the batch, then the database. A read error marks the
   // mutation failed.
@@ -113,124 +103,45 @@ class RocksDbInboxStore::Mutation {
   }
   bool changed() { return batch.GetWriteBatch()->Count() > 0; }
 
- private:
-  rocksdb::DB* const db_;
-
- public:
   rocksdb::WriteBatchWithIndex batch{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
   std::unordered_map<std::string, Staged, StringHash, std::equal_to<>> users;
   std::uint64_t next_dead_id;  // the id the next dead letter of this mutation gets
   bool dead_written = false;   // next_dead_id must be written
   bool failed = false;         // a read or the write failed: nothing is applied
+
+ private:
+  rocksdb::DB* const db_;
 };
 
 // ---- open and close ----
 
-namespace {
-
-rocksdb::ColumnFamilyOptions family_options(const rocksdb::BlockBasedTableOptions& table,
-                                            rocksdb::CompressionType compression) {
-  rocksdb::ColumnFamilyOptions o;
-  o.compression = compression;
-  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  return o;
-}
-
-rocksdb::CompressionType best_compression() {
-  const auto supported = rocksdb::GetSupportedCompressions();
-  const bool lz4 = std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) !=
-                   supported.end();
-  return lz4 ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
-}
-
-}  // namespace
-
 RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncMode sync,
                                      std::chrono::milliseconds sync_batch,
                                      std::size_t max_dead_letters)
-    : path_(std::move(path)),
-      policy_(policy),
+    : policy_(policy),
       sync_(sync),
       max_dead_letters_(std::max<std::size_t>(max_dead_letters, 1)),
       dedup_filter_(std::make_unique<DedupWindowFilter>(latest_now_ms_, policy.dedup_window_ms)),
+      database_(std::make_unique<InboxDatabase>(std::move(path), dedup_filter_.get())),
+      db_(database_->db()),
+      meta_cf_(database_->family(Family::meta)),
+      messages_cf_(database_->family(Family::messages)),
+      dedup_cf_(database_->family(Family::dedup)),
+      collapse_cf_(database_->family(Family::collapse)),
+      cursors_cf_(database_->family(Family::cursors)),
+      expiry_cf_(database_->family(Family::expiry)),
+      dead_cf_(database_->family(Family::dead)),
+      default_cf_(database_->family(Family::defaults)),
       shards_(std::make_unique<Shard[]>(kShards)) {
-  const auto fail = [&](const std::string& why) {
-    throw std::runtime_error("rocksdb store: cannot open '" + path_ + "': " + why);
-  };
-  std::error_code ec;
-  std::filesystem::create_directories(path_, ec);
-  if (ec) fail(ec.message());
-
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
-  rocksdb::BlockBasedTableOptions point_lookups = table;  // meta, dedup, collapse: Get-heavy
-  point_lookups.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  const auto compression = best_compression();
-  const auto plain = family_options(table, compression);
-  const auto bloom = family_options(point_lookups, compression);
-  auto dedup = bloom;
-  dedup.compaction_filter = dedup_filter_.get();
-
-  rocksdb::DBOptions options;
-  options.create_if_missing = true;
-  options.create_missing_column_families = true;
-  options.max_background_jobs = 2;
-  options.db_write_buffer_size = kWriteBufferBytes;
-  options.max_total_wal_size = kMaxWalBytes;
-  options.keep_log_file_num = 4;
-
-  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, plain}, {layout::kMetaCf, bloom},
-      {layout::kMessagesCf, plain},               {layout::kDedupCf, dedup},
-      {layout::kCollapseCf, bloom},               {layout::kCursorsCf, plain},
-      {layout::kExpiryCf, plain},                 {layout::kDeadCf, plain}};
-  const auto status = rocksdb::DB::Open(options, path_, families, &handles_, &db_);
-  if (!status.ok()) {
-    db_ = nullptr;
-    handles_.clear();
-    std::string why = status.ToString();
-    if (why.find("lock") != std::string::npos || why.find("LOCK") != std::string::npos) {
-      why += " (the data directory is in use by another herald store)";
-    }
-    fail(why);
-  }
-  default_cf_ = handles_[0];
-  meta_cf_ = handles_[1];
-  messages_cf_ = handles_[2];
-  dedup_cf_ = handles_[3];
-  collapse_cf_ = handles_[4];
-  cursors_cf_ = handles_[5];
-  expiry_cf_ = handles_[6];
-  dead_cf_ = handles_[7];
-
-  const auto close_and_fail = [&](const std::string& why) {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-    handles_.clear();
-    (void)db_->Close();
-    delete db_;
-    db_ = nullptr;
-    fail(why);
-  };
   std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), default_cf_, slice(layout::kFormatKey), &value);
-  if (s.IsNotFound()) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    s = db_->Put(wo, default_cf_, slice(layout::kFormatKey), slice(layout::kFormatValue));
-    if (!s.ok()) close_and_fail(s.ToString());
-  } else if (!s.ok()) {
-    close_and_fail(s.ToString());
-  } else if (value != layout::kFormatValue) {
-    close_and_fail("unknown store format '" + value + "'");
-  }
-  s = db_->Get(rocksdb::ReadOptions(), default_cf_, slice(layout::kNextDeadIdKey), &value);
+  const auto s = db_->Get(rocksdb::ReadOptions(), default_cf_, slice(layout::kNextDeadIdKey), &value);
   if (s.ok() && value.size() == 8) {
     next_dead_id_ = layout::get_be64(value);
   } else if (!s.IsNotFound()) {
-    close_and_fail("next dead-letter id: " + s.ToString());
+    throw std::runtime_error("rocksdb store: cannot open '" + database_->path() +
+                             "': next dead-letter id: " + s.ToString());
   }
   dead_count_.store(next_dead_id_ - 1);
-
   if (sync_ == SyncMode::batch) {
     syncer_ = std::make_unique<WalSyncer>([this] { return db_->FlushWAL(true).ok(); }, sync_batch);
   }
@@ -238,11 +149,7 @@ RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncM
 
 RocksDbInboxStore::~RocksDbInboxStore() {
   syncer_.reset();  // syncs what batch-mode writers were waiting for
-  if (db_ == nullptr) return;
-  (void)db_->SyncWAL();  // under none too: a clean shutdown loses nothing
-  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
-  (void)db_->Close();
-  delete db_;
+  database_.reset();
 }
 
 // ---- cache ----
@@ -266,7 +173,11 @@ RocksDbInboxStore::CachedInbox* RocksDbInboxStore::find_or_load_locked(Shard& s,
     return nullptr;
   }
   CachedInbox e;
-  e.visible_head = meta->head_seq;  // no write of it is in flight, or it would be cached (pinned)
+  // Nothing of this inbox awaits a sync: a mutation keeps the entries it
+  // stages pinned in the cache until then. (Only an inbox created by an
+  // append can be loaded before that append is synced; a crash then loses
+  // the inbox with its epoch, which tells clients that seqs restarted.)
+  e.visible_head = meta->head_seq;
   e.meta = std::move(*meta);
 
   const std::string prefix = layout::user_prefix(user);

@@ -43,6 +43,7 @@ class CompactionFilter;
 
 namespace herald::store {
 
+class InboxDatabase;
 class WalSyncer;
 
 class RocksDbInboxStore final : public InboxStore {
@@ -112,22 +113,22 @@ class RocksDbInboxStore final : public InboxStore {
   // Makes an append's messages visible once durable; drops the staging pins.
   void publish(Mutation& m, bool durable);
 
-  const std::string path_;
   const StorePolicy policy_;
   const SyncMode sync_;
   const std::size_t max_dead_letters_;
   std::atomic<std::int64_t> latest_now_ms_{0};  // newest append time, for the dedup compaction filter
-  std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;
-  rocksdb::DB* db_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;  // owned; destroyed before db_
-  rocksdb::ColumnFamilyHandle* meta_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* messages_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* dedup_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* collapse_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* cursors_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* expiry_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* dead_cf_ = nullptr;
-  rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
+  std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;  // outlives database_
+  std::unique_ptr<InboxDatabase> database_;
+  // Borrowed from database_, for brevity.
+  rocksdb::DB* const db_;
+  rocksdb::ColumnFamilyHandle* const meta_cf_;
+  rocksdb::ColumnFamilyHandle* const messages_cf_;
+  rocksdb::ColumnFamilyHandle* const dedup_cf_;
+  rocksdb::ColumnFamilyHandle* const collapse_cf_;
+  rocksdb::ColumnFamilyHandle* const cursors_cf_;
+  rocksdb::ColumnFamilyHandle* const expiry_cf_;
+  rocksdb::ColumnFamilyHandle* const dead_cf_;
+  rocksdb::ColumnFamilyHandle* const default_cf_;
 
   std::mutex write_mu_;                        // serializes mutations
   std::uint64_t next_dead_id_ = 1;             // write_mu_

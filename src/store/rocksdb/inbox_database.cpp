@@ -1,0 +1,121 @@
+#include "store/rocksdb/inbox_database.hpp"
+
+#include <rocksdb/cache.h>
+#include <rocksdb/convenience.h>
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <stdexcept>
+
+#include "store/rocksdb/inbox_layout.hpp"
+
+namespace herald::store {
+
+namespace {
+
+// Shared by every column family: hot inbox tails and meta stay in memory.
+constexpr std::size_t kBlockCacheBytes = 64u << 20;
+// All memtables together; eight column families must not each take 64 MiB.
+constexpr std::size_t kWriteBufferBytes = 128u << 20;
+// A rarely written family (dead letters) must not pin old WAL files forever.
+constexpr std::uint64_t kMaxWalBytes = 256u << 20;
+// Two cores may be all there is; flushes and compactions share them with I/O.
+constexpr int kBackgroundJobs = 2;
+
+rocksdb::ColumnFamilyOptions family_options(const rocksdb::BlockBasedTableOptions& table,
+                                            rocksdb::CompressionType compression) {
+  rocksdb::ColumnFamilyOptions o;
+  o.compression = compression;
+  o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return o;
+}
+
+// LZ4 when this librocksdb was built with it: cheap on CPU, JSON compresses well.
+rocksdb::CompressionType best_compression() {
+  const auto supported = rocksdb::GetSupportedCompressions();
+  const bool lz4 = std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) !=
+                   supported.end();
+  return lz4 ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
+}
+
+rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
+
+}  // namespace
+
+InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter)
+    : path_(std::move(path)) {
+  const auto fail = [&](std::string why) {
+    close();
+    throw std::runtime_error("rocksdb store: cannot open '" + path_ + "': " + why);
+  };
+  std::error_code ec;
+  std::filesystem::create_directories(path_, ec);
+  if (ec) fail(ec.message());
+
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  rocksdb::BlockBasedTableOptions point_lookups = table;  // meta, dedup, collapse: Get-heavy
+  point_lookups.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  const auto compression = best_compression();
+  const auto plain = family_options(table, compression);
+  const auto bloom = family_options(point_lookups, compression);
+  auto dedup = bloom;
+  dedup.compaction_filter = dedup_filter;
+
+  rocksdb::DBOptions options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.max_background_jobs = kBackgroundJobs;
+  options.db_write_buffer_size = kWriteBufferBytes;
+  options.max_total_wal_size = kMaxWalBytes;
+  options.keep_log_file_num = 4;  // rocksdb's own info LOG files
+
+  // Same order as Family.
+  const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
+      {rocksdb::kDefaultColumnFamilyName, plain}, {layout::kMetaCf, bloom},
+      {layout::kMessagesCf, plain},               {layout::kDedupCf, dedup},
+      {layout::kCollapseCf, bloom},               {layout::kCursorsCf, plain},
+      {layout::kExpiryCf, plain},                 {layout::kDeadCf, plain}};
+  const auto status = rocksdb::DB::Open(options, path_, families, &handles_, &db_);
+  if (!status.ok()) {
+    db_ = nullptr;
+    handles_.clear();
+    std::string why = status.ToString();
+    if (why.find("lock") != std::string::npos || why.find("LOCK") != std::string::npos) {
+      why += " (the data directory is in use by another herald store)";
+    }
+    fail(why);
+  }
+
+  std::string value;
+  auto* defaults = family(Family::defaults);
+  auto s = db_->Get(rocksdb::ReadOptions(), defaults, slice(layout::kFormatKey), &value);
+  if (s.IsNotFound()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db_->Put(wo, defaults, slice(layout::kFormatKey), slice(layout::kFormatValue));
+    if (!s.ok()) fail(s.ToString());
+  } else if (!s.ok()) {
+    fail(s.ToString());
+  } else if (value != layout::kFormatValue) {
+    fail("unknown store format '" + value + "'");
+  }
+}
+
+InboxDatabase::~InboxDatabase() { close(); }
+
+void InboxDatabase::close() {
+  if (db_ == nullptr) return;
+  (void)db_->SyncWAL();  // under sync=none too: a clean shutdown loses nothing
+  for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
+  handles_.clear();
+  (void)db_->Close();
+  delete db_;
+  db_ = nullptr;
+}
+
+}  // namespace herald::store

@@ -1,0 +1,45 @@
+#pragma once
+// The RocksDB database under RocksDbInboxStore, opened with the column
+// families of inbox_layout.hpp and the options below (each with its
+// reason), its format checked. Owns the DB and its column family handles;
+// closing syncs the WAL first. Thread-safe as rocksdb::DB is. Knows nothing
+// of inboxes.
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace rocksdb {
+class DB;
+class ColumnFamilyHandle;
+class CompactionFilter;
+}  // namespace rocksdb
+
+namespace herald::store {
+
+// Column families, in the order they are opened.
+enum class Family : std::size_t { defaults, meta, messages, dedup, collapse, cursors, expiry, dead };
+
+class InboxDatabase final {
+ public:
+  // Opens or creates the database at path (directories included). The
+  // filter runs on the dedup family and must outlive this. Throws
+  // std::runtime_error naming the path and the cause: locked by another
+  // process or store, unreadable, or an unknown format.
+  InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter);
+  ~InboxDatabase();
+  InboxDatabase(const InboxDatabase&) = delete;
+  InboxDatabase& operator=(const InboxDatabase&) = delete;
+
+  rocksdb::DB* db() const { return db_; }
+  rocksdb::ColumnFamilyHandle* family(Family f) const { return handles_[static_cast<std::size_t>(f)]; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void close();
+
+  const std::string path_;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+}  // namespace herald::store

@@ -1,0 +1,96 @@
+"""The rocksdb store across restarts and crashes (PROTOCOL.md 1, 10)."""
+import asyncio
+import json
+import signal
+import threading
+import time
+import unittest
+
+from harness import Server, recv_json, recv_type, run
+
+
+class RestartTest(unittest.TestCase):
+    def test_inbox_epoch_cursors_and_dedup_survive_a_graceful_restart(self):
+        s = Server(HERALD_STORE="rocksdb").start()
+        try:
+            for i in range(5):
+                s.publish("ru", {"i": i}, id="m%d" % i)
+
+            async def first():
+                async with s.connect("ru", device="d") as ws:
+                    w = await recv_json(ws)
+                    for _ in range(5):
+                        await recv_type(ws, "msg")
+                    await ws.send(json.dumps({"type": "ack", "upto": 3}))
+                    await asyncio.sleep(0.2)
+                    return w["epoch"]
+            epoch = run(first())
+            self.assertEqual(s.stop(), 0)
+            s.start()
+            self.assertTrue(s.publish("ru", 0, id="m0")["duplicate"])
+            self.assertEqual(s.publish("ru", 5)["seq"], 6)
+
+            async def second():
+                async with s.connect("ru", device="d") as ws:
+                    w = await recv_json(ws)
+                    self.assertEqual(w["epoch"], epoch)
+                    self.assertTrue(w["recovered"])
+                    self.assertEqual(w["resume_from"], 4)
+                    return [(await recv_type(ws, "msg"))["seq"] for _ in range(3)]
+            self.assertEqual(run(second()), [4, 5, 6])
+        finally:
+            s.cleanup()
+
+    def test_every_publish_that_got_200_survives_kill_9(self):
+        for sync in ("always", "batch"):
+            with self.subTest(sync=sync):
+                self.crash_run(sync)
+
+    def crash_run(self, sync):
+        s = Server(HERALD_STORE="rocksdb", HERALD_SYNC=sync).start()
+        try:
+            accepted = []
+            stop = threading.Event()
+
+            def publisher():
+                i = 0
+                while not stop.is_set():
+                    try:
+                        status, res, _ = s.request("POST", "/v1/publish", {"user": "crash", "data": i, "id": "c%d" % i})
+                    except OSError:
+                        continue
+                    if status == 200:
+                        accepted.append("c%d" % i)
+                    i += 1
+            for round_ in range(3):
+                stop.clear()
+                t = threading.Thread(target=publisher)
+                t.start()
+                time.sleep(0.4)
+                s.stop(sig=signal.SIGKILL)
+                stop.set()
+                t.join()
+                s.start()
+            self.assertGreater(len(accepted), 10)
+
+            async def drain():
+                ids = []
+                async with s.connect("crash", device="d") as ws:
+                    w = await recv_json(ws)
+                    head = w["head_seq"]
+                    seq = 0
+                    while seq < head:
+                        m = await recv_type(ws, "msg")
+                        seq = m["seq"]
+                        ids.append(m["id"])
+                        await ws.send(json.dumps({"type": "ack", "seq": seq}))
+                return ids
+            got = set(run(drain()))
+            missing = [a for a in accepted if a not in got]
+            self.assertEqual(missing, [], "accepted but lost under sync=%s" % sync)
+        finally:
+            s.cleanup()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
