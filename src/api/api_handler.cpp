@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include "api/data_text.hpp"
 #include "core/clock.hpp"
 
 namespace herald::api {
@@ -212,6 +213,11 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::Responde
   if (auto tp = req.find("traceparent"); tp != req.end()) traceparent = trace_id_from_traceparent(tp->value());
 
   PublishLimits limits{ctx_.config.max_message_bytes, ctx_.config.max_publish_users};
+  const auto texts = data_texts(req.body(), batch);
+  auto text_of = [&texts](std::size_t i) -> const std::string* {
+    auto it = texts.find(i);
+    return it == texts.end() ? nullptr : &it->second;
+  };
   const std::int64_t now = unix_ms_now();
 
   // Each item: parsed publish, or its error; results keep input order.
@@ -231,10 +237,10 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::Responde
         items.emplace_back(ItemError{errc::bad_request, "each message must be a JSON object", ""});
         continue;
       }
-      items.push_back(parse_publish(m.as_object(), limits, traceparent, now));
+      items.push_back(parse_publish(m.as_object(), limits, traceparent, now, text_of(items.size())));
     }
   } else {
-    auto item = parse_publish(body.as_object(), limits, traceparent, now);
+    auto item = parse_publish(body.as_object(), limits, traceparent, now, text_of(0));
     if (auto* e = std::get_if<ItemError>(&item)) return reject(error(e->code, e->message, e->field));
     items.push_back(std::move(item));
   }

@@ -73,7 +73,8 @@ std::string trace_id_from_traceparent(std::string_view h) {
 std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
                                                    const PublishLimits& limits,
                                                    std::string_view header_trace_id,
-                                                   std::int64_t now_ms) {
+                                                   std::int64_t now_ms,
+                                                   const std::string* data_text) {
   PublishItem item;
   std::vector<std::string> users;
   const json::value* user = body.if_contains("user");
@@ -103,7 +104,7 @@ std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
 
   const json::value* data = body.if_contains("data");
   if (data == nullptr) return bad("data is required", "data");
-  std::string data_json = json::serialize(*data);
+  std::string data_json = data_text != nullptr ? *data_text : json::serialize(*data);
   if (data_json.size() > limits.max_message_bytes) {
     return ItemError{errc::payload_too_large,
                      "data is " + std::to_string(data_json.size()) + " bytes, over the limit of " +

@@ -31,10 +31,13 @@ struct PublishItem {
 };
 
 // header_trace_id: from a traceparent header (it wins over the field).
+// data_text: `data` as text with its numbers as sent (see data_text.hpp);
+// nullptr serializes the parsed value instead.
 std::variant<PublishItem, ItemError> parse_publish(const boost::json::object& body,
                                                    const PublishLimits& limits,
                                                    std::string_view header_trace_id,
-                                                   std::int64_t now_ms);
+                                                   std::int64_t now_ms,
+                                                   const std::string* data_text = nullptr);
 
 // The trace id of a W3C traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"),
 // empty if malformed.

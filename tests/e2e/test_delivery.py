@@ -18,7 +18,7 @@ class DeliveryTest(ServerTest):
         async def go():
             async with s.connect("ann", device="phone") as ws:
                 await recv_json(ws)
-                r = s.publish("ann", {"order": "77", "big": 9007199254740993, "s": "é\u4e2d"},
+                r = s.publish("ann", {"order": "77", "big": 9007199254740993, "huge": 12345678901234567890123, "s": "é\u4e2d"},
                               event="order.status", id="ord-77", trace_id="abc123")
                 self.assertEqual(r["seq"], 1)
                 self.assertEqual(r["user"], "ann")
@@ -28,7 +28,7 @@ class DeliveryTest(ServerTest):
                 self.assertEqual(m["seq"], 1)
                 self.assertEqual(m["id"], "ord-77")
                 self.assertEqual(m["event"], "order.status")
-                self.assertEqual(m["data"], {"order": "77", "big": 9007199254740993, "s": "é\u4e2d"})
+                self.assertEqual(m["data"], {"order": "77", "big": 9007199254740993, "huge": 12345678901234567890123, "s": "é\u4e2d"})
                 self.assertEqual(m["attempt"], 1)
                 self.assertEqual(m["trace_id"], "abc123")
                 self.assertLess(abs(m["ts"] - time.time() * 1000), 5000)
