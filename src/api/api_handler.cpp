@@ -351,6 +351,27 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::Responde
 
 // ---- inspection ---------------------------------------------------------------
 
+std::vector<ApiHandler::DeviceView> ApiHandler::device_views(std::string_view user) {
+  std::vector<DeviceView> out;
+  for (const auto& c : ctx_.store.cursors(user)) out.push_back({c.device, c.cursor, false, 0});
+  for (const auto& conn : ctx_.hub.connections(user)) {
+    const auto info = conn->info();
+    auto it = std::find_if(out.begin(), out.end(), [&](const DeviceView& d) { return d.device == info.device; });
+    if (it == out.end()) it = out.insert(out.end(), DeviceView{info.device, 0, false, 0});
+    it->online = true;
+    it->cursor = std::max(it->cursor, info.cursor);
+    it->last_sent = info.last_sent;
+  }
+  return out;
+}
+
+const char* ApiHandler::device_state(const DeviceView& d, std::uint64_t seq, bool retained, bool dead) {
+  if (seq <= d.cursor) return "acked";
+  if (!retained) return dead ? "dead" : "expired";
+  if (d.online && seq <= d.last_sent) return "inflight";
+  return "pending";
+}
+
 HttpResponse ApiHandler::presence(std::string_view user) {
   json::array devices;
   for (const auto& c : ctx_.hub.connections(user)) {
@@ -377,30 +398,21 @@ HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req)
   }
   const std::size_t n = std::min<std::size_t>(limit.value.value_or(kDefaultPageLimit), kMaxPageLimit);
   const auto msgs = ctx_.store.read_after(user, after.value.value_or(0), n, unix_ms_now());
-  const auto cursors = ctx_.store.cursors(user);
-  const auto live = ctx_.hub.connections(user);
-
+  const auto devices = device_views(user);
   json::array out;
   for (const auto& m : msgs) {
-    json::array devices;
+    json::array per_device;
     json::array acked_by;
-    for (const auto& dc : cursors) {
-      std::uint64_t cursor = dc.cursor;
-      bool online = false;
-      for (const auto& c : live) {
-        if (c->device() == dc.device) {
-          online = true;
-          cursor = std::max(cursor, c->info().cursor);
-        }
-      }
-      const char* state = m->seq <= cursor ? "acked" : (online ? "inflight" : "pending");
-      if (m->seq <= cursor) acked_by.push_back(json::string(dc.device));
-      devices.push_back(json::object{{"device", dc.device}, {"state", state}});
+    for (const auto& d : devices) {
+      const char* state = device_state(d, m->seq, true, false);
+      if (state == std::string_view("acked")) acked_by.push_back(json::string(d.device));
+      per_device.push_back(json::object{{"device", d.device}, {"state", state},
+                                        {"attempts", ctx_.attempts.attempts(user, d.device, m->seq)}});
     }
     json::object o{{"seq", m->seq},       {"id", m->id},         {"event", m->event},
                    {"data", data_value(m->data_json)}, {"ts", m->ts_ms}, {"trace_id", m->trace_id},
                    {"expires_at", m->expires_at_ms}, {"acked_by", std::move(acked_by)},
-                   {"devices", std::move(devices)}};
+                   {"devices", std::move(per_device)}};
     if (!m->collapse_key.empty()) o["collapse_key"] = m->collapse_key;
     out.push_back(std::move(o));
   }
@@ -417,41 +429,32 @@ HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_tex
   const auto inbox = ctx_.store.state(user);
   if (seq == 0 || seq > inbox.head_seq) return error(errc::not_found, "no such message in this inbox");
   const auto m = ctx_.store.get(user, seq);
-  const auto cursors = ctx_.store.cursors(user);
-  const auto live = ctx_.hub.connections(user);
-
-  // States from least to most advanced; the top level is the least advanced.
-  static constexpr const char* kOrder[] = {"dead", "expired", "pending", "inflight", "acked"};
-  auto rank = [](std::string_view s) {
-    for (int i = 0; i < 5; ++i) {
-      if (s == kOrder[i]) return i;
-    }
-    return 0;
-  };
   bool dead = false;
   if (!m) {
     for (const auto& d : ctx_.store.dead_letters(0, 100000)) {
       if (d.user == user && d.seq == seq) dead = true;
     }
   }
+  // States from least to most advanced; the top level is the least advanced
+  // over the user's known devices (PROTOCOL.md 10).
+  static constexpr const char* kOrder[] = {"dead", "expired", "pending", "inflight", "acked"};
+  auto rank = [](std::string_view st) {
+    for (int i = 0; i < 5; ++i) {
+      if (st == kOrder[i]) return i;
+    }
+    return 0;
+  };
   json::array devices;
   json::array acked_by;
   int least = 4;
-  for (const auto& dc : cursors) {
-    std::uint64_t cursor = dc.cursor;
-    bool online = false;
-    for (const auto& c : live) {
-      if (c->device() == dc.device) {
-        online = true;
-        cursor = std::max(cursor, c->info().cursor);
-      }
-    }
-    const char* state = seq <= cursor ? "acked" : !m ? (dead ? "dead" : "expired") : online ? "inflight" : "pending";
-    if (seq <= cursor) acked_by.push_back(json::string(dc.device));
+  for (const auto& d : device_views(user)) {
+    const char* state = device_state(d, seq, m != nullptr, dead);
+    if (state == std::string_view("acked")) acked_by.push_back(json::string(d.device));
     least = std::min(least, rank(state));
-    devices.push_back(json::object{{"device", dc.device}, {"state", state}, {"attempts", nullptr}});
+    devices.push_back(json::object{{"device", d.device}, {"state", state},
+                                   {"attempts", ctx_.attempts.attempts(user, d.device, seq)}});
   }
-  if (cursors.empty()) least = !m ? (dead ? 0 : 1) : 2;
+  if (devices.empty()) least = !m ? (dead ? 0 : 1) : 2;
   json::object o{{"seq", seq}, {"state", kOrder[least]}, {"acked_by", std::move(acked_by)},
                  {"devices", std::move(devices)}};
   if (m) {

@@ -45,6 +45,17 @@ class ApiHandler final : public transport::HttpHandler {
   transport::HttpResponse stats();
   std::optional<double> publish_rate_wait(std::string_view key);
 
+  // A device of the user as inspection sees it: stored cursor merged with
+  // its live connection, if any.
+  struct DeviceView {
+    std::string device;
+    std::uint64_t cursor = 0;
+    bool online = false;
+    std::uint64_t last_sent = 0;
+  };
+  std::vector<DeviceView> device_views(std::string_view user);
+  static const char* device_state(const DeviceView& d, std::uint64_t seq, bool retained, bool dead);
+
   gateway::GatewayContext& ctx_;
   gateway::PublishService& publisher_;
   gateway::DelayedMessages& delayed_;

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "delivery/attempt_ledger.hpp"
 #include "delivery/inflight_window.hpp"
 #include "delivery/resume_position.hpp"
 #include "delivery/retry_schedule.hpp"
@@ -84,6 +85,38 @@ TEST(InflightWindow, AckUptoCoversOnlyWhatWasSent) {
   EXPECT_EQ(w.ack_upto(100).size(), 2u);
   EXPECT_EQ(w.cursor(), 2u);
   EXPECT_EQ(w.last_sent(), 2u);
+}
+
+}  // namespace
+}  // namespace herald::delivery
+
+namespace herald::delivery {
+namespace {
+
+TEST(AttemptLedger, CountsSendsPerDeviceAcrossConnectionsUntilAcked) {
+  AttemptLedger ledger;
+  ledger.record_send("u", "a", 5);
+  ledger.record_send("u", "a", 5);
+  ledger.record_send("u", "b", 5);
+  ledger.record_send("u", "a", 6);
+  EXPECT_EQ(ledger.attempts("u", "a", 5), 2u);
+  EXPECT_EQ(ledger.attempts("u", "b", 5), 1u);
+  EXPECT_EQ(ledger.entries(), 3u);
+  ledger.forget_upto("u", "a", 5);
+  EXPECT_EQ(ledger.attempts("u", "a", 5), 0u);
+  EXPECT_EQ(ledger.attempts("u", "a", 6), 1u);
+  EXPECT_EQ(ledger.entries(), 2u);
+}
+
+TEST(AttemptLedger, StaysWithinItsBound) {
+  AttemptLedger ledger(2);
+  ledger.record_send("u", "a", 1);
+  ledger.record_send("u", "a", 2);
+  ledger.record_send("u", "a", 3);
+  EXPECT_EQ(ledger.entries(), 2u);
+  EXPECT_EQ(ledger.dropped(), 1u);
+  ledger.record_send("u", "a", 2);  // existing entries still count
+  EXPECT_EQ(ledger.attempts("u", "a", 2), 2u);
 }
 
 }  // namespace

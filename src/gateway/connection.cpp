@@ -65,6 +65,7 @@ void Connection::send_welcome() {
   committed_cursor_ = std::max(d.position, device_cursor.value_or(0));
   cursor_.store(committed_cursor_, std::memory_order_relaxed);
   window_.emplace(ctx_.config.max_inflight, d.position);
+  last_sent_.store(d.position, std::memory_order_relaxed);
 
   const auto first = ctx_.store.read_after(params_.user, d.position, 1, unix_ms_now());
   protocol::WelcomeFrame w;
@@ -108,6 +109,7 @@ void Connection::pump() {
     if (batch.size() < room) break;
   }
   inflight_.store(window_->size(), std::memory_order_relaxed);
+  last_sent_.store(window_->last_sent(), std::memory_order_relaxed);
 }
 
 void Connection::send_attempt(delivery::InflightEntry& entry) {
@@ -120,6 +122,7 @@ void Connection::send_attempt(delivery::InflightEntry& entry) {
     ctx_.metrics.messages_redelivered.inc();
   }
   const std::uint64_t seq = m.seq;
+  ctx_.attempts.record_send(params_.user, params_.device, seq);
   // PROTOCOL.md 10: redelivery after the ack timeout, then initial x 2^(k-2);
   // after the last attempt, one more ack timeout before 4008.
   const milliseconds wait = entry.attempt < ctx_.retry.max_attempts
@@ -171,6 +174,7 @@ void Connection::cursor_advanced() {
   if (c <= committed_cursor_) return;  // a stored cursor never moves backwards
   committed_cursor_ = c;
   cursor_.store(c, std::memory_order_relaxed);
+  ctx_.attempts.forget_upto(params_.user, params_.device, c);
   ctx_.flushers[worker_.index()]->update(params_.user, params_.device, c);
 }
 
@@ -347,6 +351,7 @@ hub::ConnectionInfo Connection::info() const {
   if (rtt >= 0) i.rtt_ms = static_cast<double>(rtt) / 1000.0;
   i.cursor = cursor_.load(std::memory_order_relaxed);
   i.inflight = inflight_.load(std::memory_order_relaxed);
+  i.last_sent = last_sent_.load(std::memory_order_relaxed);
   return i;
 }
 

@@ -94,6 +94,7 @@ class Connection final : public transport::WsHandler,
   std::atomic<std::int64_t> rtt_us_{-1};
   std::atomic<std::uint64_t> cursor_{0};
   std::atomic<std::uint64_t> inflight_{0};
+  std::atomic<std::uint64_t> last_sent_{0};
 };
 
 }  // namespace herald::gateway

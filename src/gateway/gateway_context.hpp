@@ -8,6 +8,7 @@
 
 #include "auth/jwt.hpp"
 #include "config/server_config.hpp"
+#include "delivery/attempt_ledger.hpp"
 #include "delivery/retry_schedule.hpp"
 #include "gateway/connection_limits.hpp"
 #include "gateway/cursor_flusher.hpp"
@@ -27,6 +28,7 @@ struct GatewayContext {
   delivery::RetryPolicy retry;
   std::vector<std::unique_ptr<CursorFlusher>> flushers;  // by worker index
   std::atomic<bool> draining{false};
+  delivery::AttemptLedger attempts;  // sends per (user, device, seq), for inspection
 };
 
 }  // namespace herald::gateway

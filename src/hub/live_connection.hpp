@@ -18,6 +18,7 @@ struct ConnectionInfo {
   std::optional<double> rtt_ms;  // last measured WebSocket ping round trip
   std::uint64_t cursor = 0;      // acked prefix on this connection
   std::uint64_t inflight = 0;    // messages sent and not acked
+  std::uint64_t last_sent = 0;   // highest seq sent on this connection
 };
 
 class LiveConnection {

@@ -194,6 +194,9 @@ class RetryTest(ServerTest):
                     attempts.append(m["attempt"])
                     times.append(time.time() - t0)
                 self.assertEqual(attempts, [1, 2, 3])
+                _, st, _ = s.request("GET", "/v1/users/ra/messages/1")
+                self.assertEqual(st["state"], "inflight")
+                self.assertEqual(st["devices"], [{"device": "slow", "state": "inflight", "attempts": 3}])
                 self.assertGreaterEqual(times[1] - times[0], 0.25)  # ack timeout
                 self.assertGreaterEqual(times[2] - times[1], 0.3)   # initial x 2 -20 %
                 self.assertEqual(await close_code(ws), 4008)
@@ -201,6 +204,16 @@ class RetryTest(ServerTest):
                 await recv_json(ws)
                 m = await recv_type(ws, "msg")
                 self.assertEqual((m["seq"], m["attempt"]), (1, 1))
+                # attempts of section 8 count over all connections of the device
+                _, st, _ = s.request("GET", "/v1/users/ra/messages/1")
+                self.assertEqual(st["devices"][0]["attempts"], 4)
+                await ws.send(json.dumps({"type": "ack", "seq": 1}))
+                for _ in range(40):
+                    _, st, _ = s.request("GET", "/v1/users/ra/messages/1")
+                    if st["state"] == "acked":
+                        break
+                    await asyncio.sleep(0.05)
+                self.assertEqual(st["state"], "acked")
         run(go())
 
 

@@ -7,8 +7,12 @@
 
 namespace herald::store {
 
-MemoryInboxStore::MemoryInboxStore(StorePolicy policy, std::size_t max_dead_letters)
-    : policy_(policy), epoch_(random_hex(8)), max_dead_letters_(max_dead_letters) {}
+MemoryInboxStore::MemoryInboxStore(StorePolicy policy, std::size_t max_dead_letters,
+                                   std::size_t max_scheduled)
+    : policy_(policy),
+      epoch_(random_hex(8)),
+      max_dead_letters_(max_dead_letters),
+      max_scheduled_(max_scheduled) {}
 
 MemoryInboxStore::Shard& MemoryInboxStore::shard_of(std::string_view user) {
   return shards_[std::hash<std::string_view>{}(user) % kShards];
@@ -212,6 +216,58 @@ std::vector<DeadLetter> MemoryInboxStore::dead_letters(std::uint64_t after_id, s
 std::uint64_t MemoryInboxStore::dead_letter_count() {
   std::lock_guard lock(dead_mu_);
   return next_dead_id_ - 1;
+}
+
+// ---- schedule ----
+
+bool MemoryInboxStore::appended_within_window(const std::string& user, const std::string& id,
+                                              std::int64_t now_ms) {
+  Shard& s = shard_of(user);
+  std::lock_guard lock(s.mu);
+  auto in = s.inboxes.find(user);
+  if (in == s.inboxes.end()) return false;
+  auto it = in->second.dedup.find(id);
+  return it != in->second.dedup.end() &&
+         it->second.accepted_ms + policy_.dedup_window_ms >= now_ms;
+}
+
+ScheduleResult MemoryInboxStore::schedule(const NewMessage& m, std::int64_t deliver_at_ms) {
+  std::lock_guard lock(schedule_mu_);
+  // PROTOCOL.md 10: dedup covers scheduled messages.
+  if (scheduled_keys_.count({m.user, m.id}) > 0) return ScheduleResult::duplicate;
+  if (appended_within_window(m.user, m.id, m.accepted_at_ms)) return ScheduleResult::duplicate;
+  if (scheduled_.size() >= max_scheduled_) return ScheduleResult::full;
+  const std::uint64_t id = next_schedule_id_++;
+  scheduled_.emplace(id, ScheduledMessage{m, deliver_at_ms, id});
+  schedule_order_.emplace(deliver_at_ms, id);
+  scheduled_keys_.emplace(m.user, m.id);
+  return ScheduleResult::scheduled;
+}
+
+std::vector<ScheduledMessage> MemoryInboxStore::due(std::int64_t now_ms, std::size_t limit) {
+  std::vector<ScheduledMessage> out;
+  std::lock_guard lock(schedule_mu_);
+  for (auto it = schedule_order_.begin();
+       it != schedule_order_.end() && it->first <= now_ms && out.size() < limit; ++it) {
+    out.push_back(scheduled_.at(it->second));
+  }
+  return out;
+}
+
+void MemoryInboxStore::remove(std::span<const std::uint64_t> schedule_ids) {
+  std::lock_guard lock(schedule_mu_);
+  for (const std::uint64_t id : schedule_ids) {
+    auto it = scheduled_.find(id);
+    if (it == scheduled_.end()) continue;
+    schedule_order_.erase({it->second.deliver_at_ms, id});
+    scheduled_keys_.erase({it->second.message.user, it->second.message.id});
+    scheduled_.erase(it);
+  }
+}
+
+std::size_t MemoryInboxStore::scheduled_count() {
+  std::lock_guard lock(schedule_mu_);
+  return scheduled_.size();
 }
 
 }  // namespace herald::store

@@ -3,21 +3,26 @@
 // epoch at every start; seqs start at 1 again (PROTOCOL.md 10).
 //
 // Owns every inbox, sharded by user hash; each shard has its own mutex, so
-// publishes to different users rarely contend. Thread-safe.
+// publishes to different users rarely contend. Also the schedule of delayed
+// messages, under one mutex of its own; a restart loses it with the inboxes.
+// Thread-safe. Lock order: schedule_mu_, then a shard mutex, then dead_mu_.
 #include <array>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <queue>
+#include <set>
 #include <unordered_map>
 
 #include "store/inbox_store.hpp"
+#include "store/schedule_store.hpp"
 
 namespace herald::store {
 
-class MemoryInboxStore final : public InboxStore {
+class MemoryInboxStore final : public InboxStore, public ScheduleStore {
  public:
-  explicit MemoryInboxStore(StorePolicy policy, std::size_t max_dead_letters = 100000);
+  explicit MemoryInboxStore(StorePolicy policy, std::size_t max_dead_letters = 100000,
+                            std::size_t max_scheduled = kDefaultMaxScheduled);
 
   std::vector<AppendOutcome> append(std::span<const NewMessage> batch, std::int64_t now_ms) override;
   std::vector<MessagePtr> read_after(std::string_view user, std::uint64_t after_seq,
@@ -33,6 +38,11 @@ class MemoryInboxStore final : public InboxStore {
   std::vector<DeadLetter> dead_letters(std::uint64_t after_id, std::size_t limit) override;
   std::uint64_t dead_letter_count() override;
   bool healthy() override { return true; }
+
+  ScheduleResult schedule(const NewMessage& m, std::int64_t deliver_at_ms) override;
+  std::vector<ScheduledMessage> due(std::int64_t now_ms, std::size_t limit) override;
+  void remove(std::span<const std::uint64_t> schedule_ids) override;
+  std::size_t scheduled_count() override;
 
  private:
   struct DedupEntry {
@@ -69,6 +79,8 @@ class MemoryInboxStore final : public InboxStore {
   void remove_locked(Inbox& inbox, const std::string& user, std::uint64_t seq, DeadReason reason,
                      std::int64_t now_ms);
   void add_dead_letter(DeadLetter d);
+  // True when (user, id) was appended within the dedup window as of now_ms.
+  bool appended_within_window(const std::string& user, const std::string& id, std::int64_t now_ms);
 
   const StorePolicy policy_;
   const std::string epoch_;  // one per process start
@@ -78,6 +90,13 @@ class MemoryInboxStore final : public InboxStore {
   std::deque<DeadLetter> dead_;  // bounded by max_dead_letters_, oldest dropped
   std::uint64_t next_dead_id_ = 1;
   const std::size_t max_dead_letters_;
+
+  std::mutex schedule_mu_;
+  std::map<std::uint64_t, ScheduledMessage> scheduled_;              // by schedule id
+  std::set<std::pair<std::int64_t, std::uint64_t>> schedule_order_;  // (deliver_at, schedule id)
+  std::set<std::pair<std::string, std::string>> scheduled_keys_;     // (user, id), for dedup
+  std::uint64_t next_schedule_id_ = 1;
+  const std::size_t max_scheduled_;
 };
 
 }  // namespace herald::store

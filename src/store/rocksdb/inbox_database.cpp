@@ -19,7 +19,7 @@ namespace {
 
 // Shared by every column family: hot inbox tails and meta stay in memory.
 constexpr std::size_t kBlockCacheBytes = 64u << 20;
-// All memtables together; eight column families must not each take 64 MiB.
+// All memtables together; eleven column families must not each take 64 MiB.
 constexpr std::size_t kWriteBufferBytes = 128u << 20;
 // A rarely written family (dead letters) must not pin old WAL files forever.
 constexpr std::uint64_t kMaxWalBytes = 256u << 20;
@@ -58,7 +58,7 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
 
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
-  rocksdb::BlockBasedTableOptions point_lookups = table;  // meta, dedup, collapse: Get-heavy
+  rocksdb::BlockBasedTableOptions point_lookups = table;  // Get-heavy families
   point_lookups.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   const auto compression = best_compression();
   const auto plain = family_options(table, compression);
@@ -79,7 +79,9 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
       {rocksdb::kDefaultColumnFamilyName, plain}, {layout::kMetaCf, bloom},
       {layout::kMessagesCf, plain},               {layout::kDedupCf, dedup},
       {layout::kCollapseCf, bloom},               {layout::kCursorsCf, plain},
-      {layout::kExpiryCf, plain},                 {layout::kDeadCf, plain}};
+      {layout::kExpiryCf, plain},                 {layout::kDeadCf, plain},
+      {layout::kScheduleCf, plain},               {layout::kScheduleIdsCf, bloom},
+      {layout::kScheduleKeysCf, bloom}};
   const auto status = rocksdb::DB::Open(options, path_, families, &handles_, &db_);
   if (!status.ok()) {
     db_ = nullptr;

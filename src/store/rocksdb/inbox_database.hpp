@@ -17,7 +17,10 @@ class CompactionFilter;
 namespace herald::store {
 
 // Column families, in the order they are opened.
-enum class Family : std::size_t { defaults, meta, messages, dedup, collapse, cursors, expiry, dead };
+enum class Family : std::size_t {
+  defaults, meta, messages, dedup, collapse, cursors, expiry, dead,
+  schedule, schedule_ids, schedule_keys
+};
 
 class InboxDatabase final {
  public:

@@ -179,6 +179,18 @@ std::optional<ExpiryEntry> parse_expiry_key(std::string_view key) {
   return e;
 }
 
+std::string schedule_key(std::int64_t deliver_at_ms, std::uint64_t schedule_id) {
+  std::string k = expiry_time_key(deliver_at_ms);
+  put_be64(k, schedule_id);
+  return k;
+}
+
+std::optional<ScheduleKey> parse_schedule_key(std::string_view key) {
+  if (key.size() != 16) return std::nullopt;
+  return ScheduleKey{static_cast<std::int64_t>(get_be64(key) ^ (std::uint64_t{1} << 63)),
+                     get_be64(key.substr(8))};
+}
+
 // ---- records ----
 
 std::string encode_message(const StoredMessage& m) {
@@ -276,6 +288,59 @@ std::optional<DeadLetter> decode_dead_letter(std::string_view in, std::uint64_t 
   if (!r.done() || reason > static_cast<std::uint8_t>(DeadReason::trimmed)) return std::nullopt;
   d.reason = static_cast<DeadReason>(reason);
   return d;
+}
+
+std::string encode_scheduled(const NewMessage& m) {
+  std::string out;
+  out.reserve(1 + m.user.size() + m.id.size() + m.event.size() + m.data_json.size() +
+              m.collapse_key.size() + m.trace_id.size() + 6 * 2 + 17);
+  out.push_back(kRecordFormat);
+  put_str(out, m.user);
+  put_str(out, m.id);
+  put_str(out, m.event);
+  put_str(out, m.data_json);
+  put_str(out, m.collapse_key);
+  put_i64(out, m.ttl_ms);
+  out.push_back(static_cast<char>(m.priority));
+  put_str(out, m.trace_id);
+  put_i64(out, m.accepted_at_ms);
+  return out;
+}
+
+std::optional<NewMessage> decode_scheduled(std::string_view in) {
+  RecordReader r(in);
+  NewMessage m;
+  m.user = r.str();
+  m.id = r.str();
+  m.event = r.str();
+  m.data_json = r.str();
+  m.collapse_key = r.str();
+  m.ttl_ms = r.i64();
+  const std::uint8_t priority = r.u8();
+  m.trace_id = r.str();
+  m.accepted_at_ms = r.i64();
+  if (!r.done() || priority > static_cast<std::uint8_t>(Priority::low)) return std::nullopt;
+  m.priority = static_cast<Priority>(priority);
+  return m;
+}
+
+std::string encode_schedule_ref(const ScheduleRef& ref) {
+  std::string out;
+  out.push_back(kRecordFormat);
+  put_i64(out, ref.deliver_at_ms);
+  put_str(out, ref.user);
+  put_str(out, ref.id);
+  return out;
+}
+
+std::optional<ScheduleRef> decode_schedule_ref(std::string_view in) {
+  RecordReader r(in);
+  ScheduleRef ref;
+  ref.deliver_at_ms = r.i64();
+  ref.user = r.str();
+  ref.id = r.str();
+  if (!r.done()) return std::nullopt;
+  return ref;
 }
 
 }  // namespace herald::store::layout

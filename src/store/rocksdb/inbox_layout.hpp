@@ -11,7 +11,11 @@
 //   cursors   user_prefix(user) + device             -> be64(cursor)
 //   expiry    be64(expires_at_ms, sign flipped) + user_prefix(user) + be64(seq) -> ""
 //   dead      be64(id)                               -> dead-letter record
-//   default   "format" -> "1";  "next_dead_id" -> be64
+//   schedule       be64(deliver_at_ms, sign flipped) + be64(schedule id) -> scheduled record
+//   schedule_ids   be64(schedule id)                 -> ScheduleRef (to find the other two keys)
+//   schedule_keys  user_prefix(user) + id            -> be64(schedule id) (dedup while scheduled)
+//   default   "format" -> "1";  "next_dead_id" -> be64;  "next_schedule_id" -> be64;
+//             "scheduled_count" -> be64
 //
 // user_prefix(user) is the user with every '\0' written as "\0\x01", then
 // "\0\0". No user's prefix is a prefix of another's, so a key range
@@ -38,10 +42,15 @@ inline constexpr const char* kCollapseCf = "collapse";
 inline constexpr const char* kCursorsCf = "cursors";
 inline constexpr const char* kExpiryCf = "expiry";
 inline constexpr const char* kDeadCf = "dead";
+inline constexpr const char* kScheduleCf = "schedule";
+inline constexpr const char* kScheduleIdsCf = "schedule_ids";
+inline constexpr const char* kScheduleKeysCf = "schedule_keys";
 
 inline constexpr std::string_view kFormatKey = "format";
 inline constexpr std::string_view kFormatValue = "1";
 inline constexpr std::string_view kNextDeadIdKey = "next_dead_id";
+inline constexpr std::string_view kNextScheduleIdKey = "next_schedule_id";
+inline constexpr std::string_view kScheduledCountKey = "scheduled_count";
 
 // Persisted per-user state of an inbox.
 struct UserMeta {
@@ -56,6 +65,14 @@ struct UserMeta {
 struct DedupRecord {
   std::uint64_t seq = 0;
   std::int64_t accepted_ms = 0;  // the append's now, as in the memory store
+};
+
+// Where a scheduled message is kept, found from its schedule id.
+struct ScheduleRef {
+  std::int64_t deliver_at_ms = 0;
+  std::string user;
+  std::string id;
+  friend bool operator==(const ScheduleRef&, const ScheduleRef&) = default;
 };
 
 // ---- integers ----
@@ -82,6 +99,13 @@ struct ExpiryEntry {
 };
 std::optional<ExpiryEntry> parse_expiry_key(std::string_view key);
 
+std::string schedule_key(std::int64_t deliver_at_ms, std::uint64_t schedule_id);
+struct ScheduleKey {
+  std::int64_t deliver_at_ms = 0;
+  std::uint64_t schedule_id = 0;
+};
+std::optional<ScheduleKey> parse_schedule_key(std::string_view key);
+
 // ---- records ----
 std::string encode_message(const StoredMessage& m);  // seq lives in the key
 std::optional<StoredMessage> decode_message(std::string_view in, std::uint64_t seq);
@@ -94,5 +118,11 @@ std::optional<DedupRecord> decode_dedup(std::string_view in);
 
 std::string encode_dead_letter(const DeadLetter& d);  // id lives in the key
 std::optional<DeadLetter> decode_dead_letter(std::string_view in, std::uint64_t id);
+
+std::string encode_scheduled(const NewMessage& m);
+std::optional<NewMessage> decode_scheduled(std::string_view in);
+
+std::string encode_schedule_ref(const ScheduleRef& r);
+std::optional<ScheduleRef> decode_schedule_ref(std::string_view in);
 
 }  // namespace herald::store::layout

@@ -117,7 +117,7 @@ class RocksDbInboxStore::Mutation {
 
 RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncMode sync,
                                      std::chrono::milliseconds sync_batch,
-                                     std::size_t max_dead_letters)
+                                     std::size_t max_dead_letters, std::size_t max_scheduled)
     : policy_(policy),
       sync_(sync),
       max_dead_letters_(std::max<std::size_t>(max_dead_letters, 1)),
@@ -131,17 +131,25 @@ RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncM
       cursors_cf_(database_->family(Family::cursors)),
       expiry_cf_(database_->family(Family::expiry)),
       dead_cf_(database_->family(Family::dead)),
+      schedule_cf_(database_->family(Family::schedule)),
+      schedule_ids_cf_(database_->family(Family::schedule_ids)),
+      schedule_keys_cf_(database_->family(Family::schedule_keys)),
       default_cf_(database_->family(Family::defaults)),
-      shards_(std::make_unique<Shard[]>(kShards)) {
-  std::string value;
-  const auto s = db_->Get(rocksdb::ReadOptions(), default_cf_, slice(layout::kNextDeadIdKey), &value);
-  if (s.ok() && value.size() == 8) {
-    next_dead_id_ = layout::get_be64(value);
-  } else if (!s.IsNotFound()) {
-    throw std::runtime_error("rocksdb store: cannot open '" + database_->path() +
-                             "': next dead-letter id: " + s.ToString());
-  }
+      shards_(std::make_unique<Shard[]>(kShards)),
+      max_scheduled_(max_scheduled) {
+  // A counter kept in the default family, absent in a new database.
+  const auto read_counter = [&](std::string_view key, std::uint64_t fallback, const char* what) {
+    std::string value;
+    const auto s = db_->Get(rocksdb::ReadOptions(), default_cf_, slice(key), &value);
+    if (s.ok() && value.size() == 8) return layout::get_be64(value);
+    if (s.IsNotFound()) return fallback;
+    throw std::runtime_error("rocksdb store: cannot open '" + database_->path() + "': " + what +
+                             ": " + (s.ok() ? std::string("bad value") : s.ToString()));
+  };
+  next_dead_id_ = read_counter(layout::kNextDeadIdKey, 1, "next dead-letter id");
   dead_count_.store(next_dead_id_ - 1);
+  next_schedule_id_ = read_counter(layout::kNextScheduleIdKey, 1, "next schedule id");
+  scheduled_count_.store(read_counter(layout::kScheduledCountKey, 0, "scheduled count"));
   if (sync_ == SyncMode::batch) {
     syncer_ = std::make_unique<WalSyncer>([this] { return db_->FlushWAL(true).ok(); }, sync_batch);
   }

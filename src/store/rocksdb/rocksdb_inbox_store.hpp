@@ -1,8 +1,9 @@
 #pragma once
-// InboxStore on an embedded RocksDB: the default backend, a data directory
-// and nothing else to run (ARCHITECTURE.md "Storage and durability"). Epochs,
-// seqs, dedup keys, cursors and the dead-letter log survive restarts
-// (PROTOCOL.md 10). Layout and encodings: store/rocksdb/inbox_layout.hpp.
+// InboxStore and ScheduleStore on an embedded RocksDB: the default backend,
+// a data directory and nothing else to run (ARCHITECTURE.md "Storage and
+// durability"). Epochs, seqs, dedup keys, cursors, the dead-letter log and
+// the schedule survive restarts (PROTOCOL.md 10). Layout and encodings:
+// store/rocksdb/inbox_layout.hpp; the schedule is in rocksdb_schedule.cpp.
 //
 // Owns the database, a bounded cache of per-user inbox state (meta and
 // device cursors; evicted entries reload from disk) and, under
@@ -16,6 +17,9 @@
 // RocksDB without locks. Lock order: write mutex, then a shard mutex, then
 // the WalSyncer's. Under SyncMode::batch the write mutex is released before
 // an append waits for its WAL sync, so other writers go on meanwhile.
+// Schedule writes (schedule, remove) are serialized by their own mutex,
+// never held with the write mutex (they touch none of the same keys; the
+// dedup family is only read), then the WalSyncer's.
 //
 // Visibility: readers see an append's messages only once it is durable
 // under the sync policy, so a message is never sent, then lost in a crash,
@@ -24,8 +28,9 @@
 // A crash: every mutation is one atomic WriteBatch, so on restart each is
 // wholly there or wholly absent. An append that returned is on disk under
 // always and batch; under none it survives a process crash, not a power
-// loss. Cursor writes and expiry are never synced on their own (a lost
-// cursor means a redelivery; a lost expiry runs again).
+// loss. Cursor writes, expiry and schedule removals are never synced on
+// their own (a lost cursor means a redelivery; a lost expiry runs again; a
+// lost removal appends a duplicate).
 #include <atomic>
 #include <chrono>
 #include <memory>
@@ -33,6 +38,7 @@
 #include <string>
 
 #include "store/inbox_store.hpp"
+#include "store/schedule_store.hpp"
 #include "store/sync_mode.hpp"
 
 namespace rocksdb {
@@ -46,14 +52,15 @@ namespace herald::store {
 class InboxDatabase;
 class WalSyncer;
 
-class RocksDbInboxStore final : public InboxStore {
+class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
  public:
   // Opens (or creates) the database at path. Throws std::runtime_error
   // naming the path and the cause when it cannot: locked by another process
   // or instance, unreadable, or written by an unknown format.
   RocksDbInboxStore(std::string path, StorePolicy policy, SyncMode sync,
                     std::chrono::milliseconds sync_batch,
-                    std::size_t max_dead_letters = kDefaultMaxDeadLetters);
+                    std::size_t max_dead_letters = kDefaultMaxDeadLetters,
+                    std::size_t max_scheduled = kDefaultMaxScheduled);
   // Syncs the WAL and closes the database.
   ~RocksDbInboxStore() override;
   RocksDbInboxStore(const RocksDbInboxStore&) = delete;
@@ -80,6 +87,15 @@ class RocksDbInboxStore final : public InboxStore {
   std::uint64_t dead_letter_count() override;
   // False after a failed write or WAL sync.
   bool healthy() override;
+
+  // One WriteBatch, synced under always; under batch it waits for the WAL
+  // sync (on the caller's thread).
+  ScheduleResult schedule(const NewMessage& m, std::int64_t deliver_at_ms) override;
+  // A consistent snapshot; an unreadable record is skipped (and stays).
+  std::vector<ScheduledMessage> due(std::int64_t now_ms, std::size_t limit) override;
+  // One unsynced WriteBatch.
+  void remove(std::span<const std::uint64_t> schedule_ids) override;
+  std::size_t scheduled_count() override;
 
   // Bounded disk for the dead-letter log; the oldest entries are dropped.
   static constexpr std::size_t kDefaultMaxDeadLetters = 1'000'000;
@@ -128,6 +144,9 @@ class RocksDbInboxStore final : public InboxStore {
   rocksdb::ColumnFamilyHandle* const cursors_cf_;
   rocksdb::ColumnFamilyHandle* const expiry_cf_;
   rocksdb::ColumnFamilyHandle* const dead_cf_;
+  rocksdb::ColumnFamilyHandle* const schedule_cf_;
+  rocksdb::ColumnFamilyHandle* const schedule_ids_cf_;
+  rocksdb::ColumnFamilyHandle* const schedule_keys_cf_;
   rocksdb::ColumnFamilyHandle* const default_cf_;
 
   std::mutex write_mu_;                        // serializes mutations
@@ -135,6 +154,11 @@ class RocksDbInboxStore final : public InboxStore {
   std::atomic<std::uint64_t> dead_count_{0};   // ids handed out and written
   std::atomic<bool> write_ok_{true};           // last write succeeded
   std::unique_ptr<Shard[]> shards_;
+
+  const std::size_t max_scheduled_;
+  std::mutex schedule_mu_;                        // serializes schedule writes
+  std::uint64_t next_schedule_id_ = 1;            // schedule_mu_
+  std::atomic<std::uint64_t> scheduled_count_{0}; // as written
   std::unique_ptr<WalSyncer> syncer_;          // SyncMode::batch only
 };
 

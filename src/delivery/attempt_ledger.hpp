@@ -1,0 +1,47 @@
+#pragma once
+// How many times each unacked message was sent to each device, over all of
+// the device's connections (PROTOCOL.md 10: `attempts` in section 8). Kept
+// in memory: a restart forgets the counts, not the messages.
+//
+// Sharded by user; each shard's mutex is held for one map update. Bounded
+// by max_entries: beyond it new counts are not recorded (and counted as
+// dropped), so memory stays flat when devices never come back.
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace herald::delivery {
+
+class AttemptLedger {
+ public:
+  explicit AttemptLedger(std::size_t max_entries = 1'000'000) : max_entries_(max_entries) {}
+
+  void record_send(std::string_view user, std::string_view device, std::uint64_t seq);
+  // The device acked everything up to cursor: its counts there are done.
+  void forget_upto(std::string_view user, std::string_view device, std::uint64_t cursor);
+  std::uint32_t attempts(std::string_view user, std::string_view device, std::uint64_t seq) const;
+
+  std::size_t entries() const { return entries_.load(std::memory_order_relaxed); }
+  std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+
+ private:
+  using Counts = std::map<std::uint64_t, std::uint32_t>;  // seq -> sends
+  struct Shard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, std::unordered_map<std::string, Counts>> users;
+  };
+  static constexpr std::size_t kShards = 64;
+  Shard& shard_of(std::string_view user) const;
+
+  const std::size_t max_entries_;
+  mutable std::array<Shard, kShards> shards_;
+  std::atomic<std::size_t> entries_{0};
+  std::atomic<std::uint64_t> dropped_{0};
+};
+
+}  // namespace herald::delivery
