@@ -139,6 +139,7 @@ std::vector<OptionSpec> build_table() {
   t.push_back({"publish_rate", "0", "publish requests per second per API key before 429 with Retry-After (0: no limit)",
                [](C& c, std::string_view v) { c.publish_rate = parse_double("publish_rate", v, 0); }});
   t.push_back(num("max_http_body_bytes", "33554432", "largest HTTP request body (413 beyond)", &C::max_http_body_bytes, 1024, 1LL << 32));
+  t.push_back(num("store_queue_max_messages", "100000", "messages waiting for the store before publishes are refused with 429 (low priority past 50 %, normal past 80 %, high when full)", &C::store_queue_max_messages, 1, 100000000));
   t.push_back(ms("handshake_timeout_ms", "10000", "the WebSocket upgrade answer must be written within this (the request itself is bound by http_header_timeout_ms)", &C::handshake_timeout));
   t.push_back(ms("http_header_timeout_ms", "10000", "an HTTP request must be complete within this (slow clients do not hold sockets)", &C::http_header_timeout));
   t.push_back(ms("http_idle_timeout_ms", "60000", "a keep-alive HTTP connection with no request is closed after this", &C::http_idle_timeout));

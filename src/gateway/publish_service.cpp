@@ -1,5 +1,6 @@
 #include "gateway/publish_service.hpp"
 
+#include <algorithm>
 #include <memory>
 
 #include "core/log.hpp"
@@ -7,16 +8,20 @@
 namespace herald::gateway {
 
 bool PublishService::publish(std::vector<store::NewMessage> messages, Done done) {
-  // The users, kept to notify the hub after the commit.
-  auto users = std::make_shared<std::vector<std::string>>();
-  users->reserve(messages.size());
+  // Who to notify after the commit, and how urgently.
+  struct Target {
+    store::Priority priority;
+    std::string user;
+  };
+  auto targets = std::make_shared<std::vector<Target>>();
+  targets->reserve(messages.size());
   for (const auto& m : messages) {
-    users->push_back(m.user);
+    targets->push_back({m.priority, m.user});
     log::debug("publish accepted", {{"user", m.user}, {"id", m.id}, {"trace_id", m.trace_id}});
   }
-  return worker_.submit(std::move(messages), [this, users, done = std::move(done)](
+  return worker_.submit(std::move(messages), [this, targets, done = std::move(done)](
                                                  std::vector<store::AppendOutcome> outcomes) {
-    std::string_view last;
+    std::vector<const Target*> notify;
     for (std::size_t i = 0; i < outcomes.size(); ++i) {
       const auto* r = std::get_if<store::AppendResult>(&outcomes[i]);
       if (r == nullptr) continue;
@@ -25,9 +30,16 @@ bool PublishService::publish(std::vector<store::NewMessage> messages, Done done)
         continue;
       }
       ctx_.metrics.messages_published.inc();
-      // One notify per run of the same user (batches often repeat a user).
-      if ((*users)[i] != last) ctx_.hub.notify((*users)[i]);
-      last = (*users)[i];
+      notify.push_back(&(*targets)[i]);
+    }
+    // Dispatch order across users follows priority (PROTOCOL.md 7); each
+    // user's inbox order is the append order whatever the priority.
+    std::stable_sort(notify.begin(), notify.end(),
+                     [](const Target* a, const Target* b) { return a->priority < b->priority; });
+    std::string_view last;
+    for (const Target* t : notify) {
+      if (t->user != last) ctx_.hub.notify(t->user);
+      last = t->user;
     }
     done(std::move(outcomes));
   });

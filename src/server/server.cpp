@@ -127,9 +127,10 @@ Server::Server(config::ServerConfig config) {
   const auto& cfg = d.config;
   log::set_level(cfg.log_level);
 
-  d.store = make_store(cfg);
+  Stores stores = make_store(cfg);
+  d.store = std::move(stores.inbox);
   d.store_worker = std::make_unique<store::StoreWorker>(
-      *d.store, 1'000'000, [&d](std::size_t n, double seconds) {
+      *d.store, cfg.store_queue_max_messages, [&d](std::size_t n, double seconds) {
         d.metrics.group_commit_size.observe(static_cast<double>(n));
         d.metrics.store_append_latency.observe(seconds);
       });
@@ -147,12 +148,19 @@ Server::Server(config::ServerConfig config) {
         *d.store, *w, std::chrono::milliseconds(100), &d.metrics.cursor_commits));
   }
   d.publisher = std::make_unique<gateway::PublishService>(*d.ctx, *d.store_worker);
-  d.delayed = std::make_unique<gateway::DelayedMessages>(*d.publisher, 1'000'000);
+  d.delayed = std::make_unique<gateway::DelayedMessages>(*d.publisher, stores.schedule);
   d.api = std::make_unique<api::ApiHandler>(*d.ctx, *d.publisher, *d.delayed, d.keys,
                                             [&d] { return d.started.load(); });
 
   d.registry.gauge_fn("herald_store_queue_messages", "Messages waiting for the store worker",
                       [&d] { return static_cast<double>(d.store_worker->queued_messages()); });
+  for (const auto& [index, name] : {std::pair{0, "high"}, std::pair{1, "normal"}, std::pair{2, "low"}}) {
+    d.registry.counter_fn("herald_publish_shed_total", "Publish requests refused because the store queue was full for their priority",
+                          [&d, i = index] { return static_cast<double>(d.store_worker->stats().shed[i]); },
+                          {{"priority", name}});
+  }
+  d.registry.gauge_fn("herald_attempt_ledger_entries", "Unacked (device, seq) send counts kept for inspection",
+                      [&d] { return static_cast<double>(d.ctx->attempts.entries()); });
   d.registry.gauge_fn("herald_scheduled_messages", "Messages held for a future deliver_at",
                       [&d] { return static_cast<double>(d.delayed->pending()); });
   d.registry.gauge_fn("herald_users_online", "Users with at least one live connection",

@@ -1,5 +1,6 @@
 #include "store/store_worker.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/clock.hpp"
@@ -14,10 +15,18 @@ StoreWorker::StoreWorker(InboxStore& store, std::size_t max_queued_messages, Bat
 StoreWorker::~StoreWorker() { stop(); }
 
 bool StoreWorker::submit(std::vector<NewMessage> messages, Completion done) {
+  Priority priority = Priority::low;
+  for (const auto& m : messages) priority = std::min(priority, m.priority);
+  // Share of the queue a request of this priority may fill.
+  const double share = priority == Priority::high ? 1.0 : priority == Priority::normal ? 0.8 : 0.5;
+  const auto limit = static_cast<std::size_t>(share * static_cast<double>(max_queued_));
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
-    if (queued_messages_ > 0 && queued_messages_ + messages.size() > max_queued_) return false;
+    if (queued_messages_ > 0 && queued_messages_ + messages.size() > limit) {
+      stats_.shed[static_cast<std::size_t>(priority)] += 1;
+      return false;
+    }
     queued_messages_ += messages.size();
     queue_.push_back(Request{std::move(messages), std::move(done)});
   }

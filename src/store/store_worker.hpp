@@ -5,7 +5,10 @@
 // WAL write and, under sync=always, one fsync for all of them).
 //
 // Thread-safe submit(); completions run on the worker thread and must only
-// post elsewhere. The queue is bounded: a full queue refuses at once.
+// post elsewhere. The queue is bounded, and sheds by priority as it fills
+// (PROTOCOL.md 7): low publishes are refused past half of it, normal ones
+// past 80 %, high ones only when it is full. Work is committed in arrival
+// order, so priority never reorders a user's inbox.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -22,6 +25,7 @@ struct StoreWorkerStats {
   std::uint64_t batches = 0;
   std::uint64_t messages = 0;
   std::size_t queued_messages = 0;
+  std::uint64_t shed[3] = {0, 0, 0};  // refused requests by Priority (high, normal, low)
 };
 
 class StoreWorker {
@@ -37,7 +41,8 @@ class StoreWorker {
 
   // Queues an append; done runs on the worker thread once the messages are
   // durable under the sync policy. False (done not called) when the queue
-  // is full or the worker stopped: the caller answers 429/503.
+  // is too full for the request's priority (its most important message's)
+  // or the worker stopped: the caller answers 429 with Retry-After.
   bool submit(std::vector<NewMessage> messages, Completion done);
 
   // Finishes what is queued, then stops the thread.
