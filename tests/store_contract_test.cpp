@@ -1,10 +1,11 @@
-// The InboxStore contract (store/inbox_store.hpp), run against every
-// backend, then what only a durable backend promises: state survives a
-// restart (PROTOCOL.md 10).
+// The InboxStore and ScheduleStore contracts (store/inbox_store.hpp,
+// store/schedule_store.hpp), run against every backend, then what only a
+// durable backend promises: state survives a restart (PROTOCOL.md 10).
 #include "store/inbox_store.hpp"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +20,7 @@
 #include "core/ids.hpp"
 #include "store/memory/memory_inbox_store.hpp"
 #include "store/rocksdb/rocksdb_inbox_store.hpp"
+#include "store/schedule_store.hpp"
 #include "store/sync_mode.hpp"
 
 namespace herald::store {
@@ -468,6 +470,224 @@ INSTANTIATE_TEST_SUITE_P(
                 [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::none); }}),
     [](const ::testing::TestParamInfo<Backend>& param_info) { return param_info.param.name; });
 
+// ---- the schedule contract, every backend ----
+
+// Both interfaces of one backend object.
+struct OpenedStore {
+  std::unique_ptr<InboxStore> inbox;
+  ScheduleStore* schedule = nullptr;  // the same object as inbox
+};
+
+template <class Store>
+OpenedStore opened(std::unique_ptr<Store> store) {
+  ScheduleStore* schedule = store.get();
+  return OpenedStore{std::move(store), schedule};
+}
+
+struct ScheduleBackend {
+  std::string name;
+  std::function<OpenedStore(const fs::path& dir, StorePolicy policy, std::size_t max_scheduled)> open;
+};
+
+void PrintTo(const ScheduleBackend& b, std::ostream* os) { *os << b.name; }
+
+NewMessage accepted_at(NewMessage m, std::int64_t at_ms) {
+  m.accepted_at_ms = at_ms;
+  return m;
+}
+
+std::vector<std::string> ids_of(const std::vector<ScheduledMessage>& due) {
+  std::vector<std::string> out;
+  for (const auto& s : due) out.push_back(s.message.user + "/" + s.message.id);
+  return out;
+}
+
+std::vector<std::uint64_t> schedule_ids_of(const std::vector<ScheduledMessage>& due) {
+  std::vector<std::uint64_t> out;
+  for (const auto& s : due) out.push_back(s.schedule_id);
+  return out;
+}
+
+using Ids = std::vector<std::string>;
+
+class ScheduleStoreContract : public ::testing::TestWithParam<ScheduleBackend> {
+ protected:
+  void SetUp() override { reopen(StorePolicy{}, kDefaultMaxScheduled); }
+
+  // Starts the test over with another policy and bound.
+  void reopen(StorePolicy policy, std::size_t max_scheduled) {
+    stores_ = {};
+    fs::remove_all(dir_.path() / "db");
+    stores_ = GetParam().open(dir_.path() / "db", policy, max_scheduled);
+  }
+
+  InboxStore& inbox() { return *stores_.inbox; }
+  ScheduleStore& schedule() { return *stores_.schedule; }
+
+ private:
+  TempDir dir_;
+  OpenedStore stores_;
+};
+
+TEST_P(ScheduleStoreContract, ScheduledMessagesComeDueInDeliverAtOrderAndStayUntilRemoved) {
+  EXPECT_EQ(schedule().schedule(msg("u", "late"), kT0 + 300), ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().schedule(msg("u", "early"), kT0 + 100), ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().schedule(msg("v", "mid"), kT0 + 200), ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().schedule(msg("w", "mid-too"), kT0 + 200), ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().scheduled_count(), 4u);
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 99, 100)), Ids{});
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 100, 100)), (Ids{"u/early"}));
+  const auto due = schedule().due(kT0 + 200, 100);
+  EXPECT_EQ(ids_of(due), (Ids{"u/early", "v/mid", "w/mid-too"}));
+  ASSERT_EQ(due.size(), 3u);
+  EXPECT_EQ(due[0].deliver_at_ms, kT0 + 100);
+  EXPECT_EQ(due[1].deliver_at_ms, kT0 + 200);
+  EXPECT_LT(due[1].schedule_id, due[2].schedule_id);  // same time: scheduling order
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 10000, 100)),
+            (Ids{"u/early", "v/mid", "w/mid-too", "u/late"}));
+  EXPECT_EQ(schedule().scheduled_count(), 4u);
+  EXPECT_EQ(inbox().state("u").head_seq, 0u);  // nothing appended by the schedule
+}
+
+TEST_P(ScheduleStoreContract, AScheduledMessageKeepsEveryField) {
+  NewMessage m = msg("u", "ord-77", "order-77-track", 5000);
+  m.data_json = R"({"big":12345678901234567890,"s":"\u00e9"})";
+  m.priority = Priority::low;
+  m.accepted_at_ms = kT0 - 7;
+  ASSERT_EQ(schedule().schedule(m, kT0 + 60000), ScheduleResult::scheduled);
+  const auto due = schedule().due(kT0 + 60000, 10);
+  ASSERT_EQ(due.size(), 1u);
+  const NewMessage& got = due[0].message;
+  EXPECT_EQ(got.user, "u");
+  EXPECT_EQ(got.id, "ord-77");
+  EXPECT_EQ(got.event, "order.status");
+  EXPECT_EQ(got.data_json, m.data_json);
+  EXPECT_EQ(got.collapse_key, "order-77-track");
+  EXPECT_EQ(got.ttl_ms, 5000);
+  EXPECT_EQ(got.priority, Priority::low);
+  EXPECT_EQ(got.trace_id, "trace-ord-77");
+  EXPECT_EQ(got.accepted_at_ms, kT0 - 7);
+  EXPECT_EQ(due[0].deliver_at_ms, kT0 + 60000);
+}
+
+TEST_P(ScheduleStoreContract, TheSameUserAndIdWhileScheduledIsADuplicate) {
+  EXPECT_EQ(schedule().schedule(msg("u", "x"), kT0 + 100), ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().schedule(msg("u", "x"), kT0 + 100), ScheduleResult::duplicate);
+  EXPECT_EQ(schedule().schedule(msg("u", "x"), kT0 + 5), ScheduleResult::duplicate);
+  EXPECT_EQ(schedule().schedule(msg("v", "x"), kT0 + 100), ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().scheduled_count(), 2u);
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 100, 10)), (Ids{"u/x", "v/x"}));
+}
+
+TEST_P(ScheduleStoreContract, AnIdAppendedWithinTheDedupWindowIsADuplicate) {
+  reopen(StorePolicy{.dedup_window_ms = 1000}, kDefaultMaxScheduled);
+  append_one(inbox(), msg("u", "x"), kT0);
+  EXPECT_EQ(schedule().schedule(accepted_at(msg("u", "x"), kT0 + 1000), kT0 + 5000),
+            ScheduleResult::duplicate);
+  EXPECT_EQ(schedule().schedule(accepted_at(msg("v", "x"), kT0 + 1000), kT0 + 5000),
+            ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().schedule(accepted_at(msg("u", "x"), kT0 + 1001), kT0 + 5000),
+            ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().scheduled_count(), 2u);
+}
+
+TEST_P(ScheduleStoreContract, RemoveDropsOnlyTheGivenMessagesAndIsIdempotent) {
+  for (const char* id : {"a", "b", "c"}) {
+    ASSERT_EQ(schedule().schedule(msg("u", id), kT0 + 100), ScheduleResult::scheduled);
+  }
+  const auto ids = schedule_ids_of(schedule().due(kT0 + 100, 10));
+  ASSERT_EQ(ids.size(), 3u);
+  const std::vector<std::uint64_t> gone = {ids[0], ids[2], ids[0], 987654321};
+  schedule().remove(gone);
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 100, 10)), (Ids{"u/b"}));
+  EXPECT_EQ(schedule().scheduled_count(), 1u);
+  schedule().remove(gone);
+  schedule().remove({});
+  EXPECT_EQ(schedule().scheduled_count(), 1u);
+  // Its (user, id) is free again: nothing was appended for it.
+  EXPECT_EQ(schedule().schedule(msg("u", "a"), kT0 + 100), ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().scheduled_count(), 2u);
+}
+
+TEST_P(ScheduleStoreContract, AfterAppendAndRemoveTheInboxDedupAnswersForTheId) {
+  ASSERT_EQ(schedule().schedule(msg("u", "x"), kT0 + 100), ScheduleResult::scheduled);
+  const auto due = schedule().due(kT0 + 100, 10);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_FALSE(append_one(inbox(), due[0].message, kT0 + 100).duplicate);
+  // A crash before remove(): the next pass appends it again, as a duplicate.
+  EXPECT_TRUE(append_one(inbox(), due[0].message, kT0 + 120).duplicate);
+  schedule().remove(schedule_ids_of(due));
+  EXPECT_EQ(schedule().scheduled_count(), 0u);
+  EXPECT_EQ(schedule().schedule(accepted_at(msg("u", "x"), kT0 + 200), kT0 + 300),
+            ScheduleResult::duplicate);
+  EXPECT_EQ(retained(inbox(), "u"), (Seqs{1}));
+}
+
+TEST_P(ScheduleStoreContract, DueReturnsAtMostLimitEarliestFirst) {
+  for (int i = 9; i >= 0; --i) {
+    ASSERT_EQ(schedule().schedule(msg("u", "m" + std::to_string(i)), kT0 + i),
+              ScheduleResult::scheduled);
+  }
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 100, 3)), (Ids{"u/m0", "u/m1", "u/m2"}));
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 1, 3)), (Ids{"u/m0", "u/m1"}));
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 100, 0)), Ids{});
+  EXPECT_EQ(schedule().due(kT0 + 100, 100).size(), 10u);
+}
+
+TEST_P(ScheduleStoreContract, ScheduleAnswersFullAtTheBoundUntilSomethingIsRemoved) {
+  reopen(StorePolicy{}, 2);
+  EXPECT_EQ(schedule().schedule(msg("u", "a"), kT0 + 100), ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().schedule(msg("u", "b"), kT0 + 200), ScheduleResult::scheduled);
+  EXPECT_EQ(schedule().schedule(msg("u", "c"), kT0 + 300), ScheduleResult::full);
+  EXPECT_EQ(schedule().schedule(msg("u", "a"), kT0 + 100), ScheduleResult::duplicate);
+  EXPECT_EQ(schedule().scheduled_count(), 2u);
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 1000, 10)), (Ids{"u/a", "u/b"}));  // c held nothing
+  schedule().remove(schedule_ids_of(schedule().due(kT0 + 100, 10)));
+  EXPECT_EQ(schedule().schedule(msg("u", "c"), kT0 + 300), ScheduleResult::scheduled);
+  EXPECT_EQ(ids_of(schedule().due(kT0 + 1000, 10)), (Ids{"u/b", "u/c"}));
+}
+
+TEST_P(ScheduleStoreContract, ConcurrentSchedulersGetDistinctScheduleIds) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 25; ++i) {
+        const auto r = schedule().schedule(msg("u" + std::to_string(t), "m" + std::to_string(i)),
+                                           kT0 + i);
+        if (r != ScheduleResult::scheduled) ADD_FAILURE() << "thread " << t << " item " << i;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(schedule().scheduled_count(), 100u);
+  const auto ids = schedule_ids_of(schedule().due(kT0 + 100, 1000));
+  EXPECT_EQ(std::set<std::uint64_t>(ids.begin(), ids.end()).size(), 100u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, ScheduleStoreContract,
+    ::testing::Values(
+        ScheduleBackend{"memory",
+                        [](const fs::path&, StorePolicy p, std::size_t max_scheduled) {
+                          return opened(std::make_unique<MemoryInboxStore>(p, 100000, max_scheduled));
+                        }},
+        ScheduleBackend{"rocksdb_sync_always",
+                        [](const fs::path& d, StorePolicy p, std::size_t max_scheduled) {
+                          return opened(std::make_unique<RocksDbInboxStore>(
+                              d.string(), p, SyncMode::always, 2ms, 1000, max_scheduled));
+                        }},
+        ScheduleBackend{"rocksdb_sync_batch",
+                        [](const fs::path& d, StorePolicy p, std::size_t max_scheduled) {
+                          return opened(std::make_unique<RocksDbInboxStore>(
+                              d.string(), p, SyncMode::batch, 2ms, 1000, max_scheduled));
+                        }},
+        ScheduleBackend{"rocksdb_sync_none",
+                        [](const fs::path& d, StorePolicy p, std::size_t max_scheduled) {
+                          return opened(std::make_unique<RocksDbInboxStore>(
+                              d.string(), p, SyncMode::none, 2ms, 1000, max_scheduled));
+                        }}),
+    [](const ::testing::TestParamInfo<ScheduleBackend>& param_info) { return param_info.param.name; });
+
 // ---- only the rocksdb backend: restarts, locking, sync modes ----
 
 class RocksDbInboxStoreTest : public ::testing::Test {
@@ -632,6 +852,52 @@ TEST_F(RocksDbInboxStoreTest, UsersWhoseNamesContainNulBytesAreKeptApart) {
   EXPECT_EQ(store->cursors("a"s).size(), 1u);
   EXPECT_EQ(store->cursor("a\0b"s, "c"s), 2u);
   EXPECT_TRUE(append_one(*store, msg("a\0b"s, "x")).duplicate);
+}
+
+TEST_F(RocksDbInboxStoreTest, TheScheduleSurvivesCloseAndReopen) {
+  std::uint64_t removed_id = 0;
+  {
+    auto store = open();
+    ASSERT_EQ(store->schedule(msg("u", "a"), kT0 + 100), ScheduleResult::scheduled);
+    ASSERT_EQ(store->schedule(msg("u", "b"), kT0 + 200), ScheduleResult::scheduled);
+    ASSERT_EQ(store->schedule(msg("v", "c"), kT0 + 300), ScheduleResult::scheduled);
+    removed_id = store->due(kT0 + 100, 1).at(0).schedule_id;
+    const std::vector<std::uint64_t> gone = {removed_id};
+    store->remove(gone);
+  }
+  {
+    auto store = open();
+    EXPECT_EQ(store->scheduled_count(), 2u);
+    const auto due = store->due(kT0 + 1000, 10);
+    EXPECT_EQ(ids_of(due), (Ids{"u/b", "v/c"}));
+    ASSERT_EQ(due.size(), 2u);
+    EXPECT_EQ(due[0].deliver_at_ms, kT0 + 200);
+    EXPECT_EQ(due[1].message.data_json, R"({"id":"c"})");
+    EXPECT_EQ(store->schedule(msg("u", "b"), kT0 + 900), ScheduleResult::duplicate);
+    // The next schedule id survives: no id is handed out twice.
+    ASSERT_EQ(store->schedule(msg("u", "d"), kT0 + 400), ScheduleResult::scheduled);
+    const auto ids = schedule_ids_of(store->due(kT0 + 1000, 10));
+    EXPECT_EQ(std::set<std::uint64_t>(ids.begin(), ids.end()).size(), 3u);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), removed_id), 0);
+    const std::vector<std::uint64_t> first = {due[0].schedule_id};
+    store->remove(first);
+  }
+  auto store = open();
+  EXPECT_EQ(store->scheduled_count(), 2u);
+  EXPECT_EQ(ids_of(store->due(kT0 + 1000, 10)), (Ids{"v/c", "u/d"}));
+  EXPECT_EQ(store->schedule(msg("u", "b"), kT0 + 900), ScheduleResult::scheduled);
+}
+
+TEST_F(RocksDbInboxStoreTest, TheScheduleBoundCountsWhatWasHeldBeforeAReopen) {
+  {
+    auto store = std::make_unique<RocksDbInboxStore>(path(), StorePolicy{}, SyncMode::none, 2ms,
+                                                     1000, 2);
+    ASSERT_EQ(store->schedule(msg("u", "a"), kT0 + 100), ScheduleResult::scheduled);
+    ASSERT_EQ(store->schedule(msg("u", "b"), kT0 + 100), ScheduleResult::scheduled);
+  }
+  auto store = std::make_unique<RocksDbInboxStore>(path(), StorePolicy{}, SyncMode::none, 2ms,
+                                                   1000, 2);
+  EXPECT_EQ(store->schedule(msg("u", "c"), kT0 + 100), ScheduleResult::full);
 }
 
 }  // namespace

@@ -276,6 +276,9 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::Responde
             overloaded = true;
             r = error_object(ItemError{errc::overloaded, "too many scheduled messages", ""});
             break;
+          case gateway::DelayedMessages::Result::unavailable:
+            r = error_object(ItemError{errc::store_unavailable, "store unavailable", ""});
+            break;
         }
         per_user.push_back(std::move(r));
       }

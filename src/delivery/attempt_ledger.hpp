@@ -19,7 +19,8 @@ namespace herald::delivery {
 
 class AttemptLedger {
  public:
-  explicit AttemptLedger(std::size_t max_entries = 1'000'000) : max_entries_(max_entries) {}
+  AttemptLedger() : AttemptLedger(1'000'000) {}  // a million unacked sends: ~100 MB at most
+  explicit AttemptLedger(std::size_t max_entries) : max_entries_(max_entries) {}
 
   void record_send(std::string_view user, std::string_view device, std::uint64_t seq);
   // The device acked everything up to cursor: its counts there are done.

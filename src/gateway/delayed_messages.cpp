@@ -1,48 +1,56 @@
 #include "gateway/delayed_messages.hpp"
 
+#include <memory>
+#include <variant>
 #include <vector>
 
 namespace herald::gateway {
 
-DelayedMessages::Result DelayedMessages::schedule(store::NewMessage message, std::int64_t deliver_at_ms) {
-  std::lock_guard lock(mu_);
-  if (!ids_.emplace(message.user, message.id).second) return Result::duplicate;
-  if (due_.size() >= max_pending_) {
-    ids_.erase({message.user, message.id});
-    return Result::full;
+DelayedMessages::Result DelayedMessages::schedule(const store::NewMessage& message,
+                                                  std::int64_t deliver_at_ms) {
+  switch (schedule_.schedule(message, deliver_at_ms)) {
+    case store::ScheduleResult::scheduled: return Result::scheduled;
+    case store::ScheduleResult::duplicate: return Result::duplicate;
+    case store::ScheduleResult::full: return Result::full;
+    case store::ScheduleResult::unavailable: return Result::unavailable;
   }
-  due_.emplace(deliver_at_ms, std::move(message));
-  return Result::scheduled;
+  return Result::unavailable;
 }
 
 void DelayedMessages::release_due(std::int64_t now_ms) {
+  std::vector<store::ScheduledMessage> due = schedule_.due(now_ms, kReleaseBatch);
   std::vector<store::NewMessage> ready;
+  auto ids = std::make_shared<std::vector<std::uint64_t>>();
   {
     std::lock_guard lock(mu_);
-    while (!due_.empty() && due_.begin()->first <= now_ms) {
-      ready.push_back(std::move(due_.begin()->second));
-      due_.erase(due_.begin());
+    for (auto& s : due) {
+      if (!inflight_.insert(s.schedule_id).second) continue;  // still being appended
+      s.message.accepted_at_ms = now_ms;
+      ids->push_back(s.schedule_id);
+      ready.push_back(std::move(s.message));
     }
   }
   if (ready.empty()) return;
-  for (auto& m : ready) m.accepted_at_ms = now_ms;
-  auto keys = std::make_shared<std::vector<std::pair<std::string, std::string>>>();
-  for (const auto& m : ready) keys->emplace_back(m.user, m.id);
-  auto copy = ready;
-  const bool queued = publisher_.publish(std::move(copy), [this, keys](std::vector<store::AppendOutcome>) {
-    std::lock_guard lock(mu_);
-    for (const auto& k : *keys) ids_.erase(k);
-  });
+  // Append dedups by (user, id): a crash before remove() appends them again
+  // as duplicates, never twice.
+  const bool queued = publisher_.publish(
+      std::move(ready), [this, ids](std::vector<store::AppendOutcome> outcomes) {
+        std::vector<std::uint64_t> appended;
+        appended.reserve(ids->size());
+        for (std::size_t i = 0; i < ids->size() && i < outcomes.size(); ++i) {
+          if (std::holds_alternative<store::AppendResult>(outcomes[i])) appended.push_back((*ids)[i]);
+        }
+        schedule_.remove(appended);
+        std::lock_guard lock(mu_);
+        for (const std::uint64_t id : *ids) inflight_.erase(id);
+      });
   if (!queued) {
-    // Store queue full: keep them due and try again on the next call.
+    // Store queue full: they stay scheduled for the next call.
     std::lock_guard lock(mu_);
-    for (auto& m : ready) due_.emplace(now_ms, std::move(m));
+    for (const std::uint64_t id : *ids) inflight_.erase(id);
   }
 }
 
-std::size_t DelayedMessages::pending() const {
-  std::lock_guard lock(mu_);
-  return due_.size();
-}
+std::size_t DelayedMessages::pending() const { return schedule_.scheduled_count(); }
 
 }  // namespace herald::gateway

@@ -8,11 +8,21 @@
 
 namespace herald::server {
 
-std::unique_ptr<store::InboxStore> make_store(const config::ServerConfig& c) {
+namespace {
+
+template <class Backend>
+Stores own(std::unique_ptr<Backend> backend) {
+  store::ScheduleStore& schedule = *backend;
+  return Stores{std::move(backend), schedule};
+}
+
+}  // namespace
+
+Stores make_store(const config::ServerConfig& c) {
   store::StorePolicy policy{c.retention_max_messages, c.retention_ttl.count(), c.dedup_window.count()};
   switch (c.store) {
     case config::StoreKind::memory:
-      return std::make_unique<store::MemoryInboxStore>(policy);
+      return own(std::make_unique<store::MemoryInboxStore>(policy));
     case config::StoreKind::rocksdb: {
       const auto path = std::filesystem::path(c.data_dir) / "inbox";
       std::error_code ec;
@@ -21,12 +31,13 @@ std::unique_ptr<store::InboxStore> make_store(const config::ServerConfig& c) {
       const store::SyncMode sync = c.sync == config::SyncPolicy::always  ? store::SyncMode::always
                                    : c.sync == config::SyncPolicy::batch ? store::SyncMode::batch
                                                                          : store::SyncMode::none;
-      return std::make_unique<store::RocksDbInboxStore>(path.string(), policy, sync, c.sync_batch);
+      return own(
+          std::make_unique<store::RocksDbInboxStore>(path.string(), policy, sync, c.sync_batch));
     }
     case config::StoreKind::redis:
       throw config::ConfigError("store=redis is not available in this build yet");
   }
-  return nullptr;
+  throw config::ConfigError("unknown store kind");
 }
 
 }  // namespace herald::server

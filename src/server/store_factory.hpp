@@ -1,12 +1,19 @@
 #pragma once
-// Builds the configured InboxStore backend.
+// Builds the configured store backend.
 #include <memory>
 
 #include "config/server_config.hpp"
 #include "store/inbox_store.hpp"
+#include "store/schedule_store.hpp"
 
 namespace herald::server {
 
-std::unique_ptr<store::InboxStore> make_store(const config::ServerConfig& config);
+// One backend seen through both of its interfaces.
+struct Stores {
+  std::unique_ptr<store::InboxStore> inbox;  // owns the backend
+  store::ScheduleStore& schedule;            // the same backend, valid while inbox lives
+};
+
+Stores make_store(const config::ServerConfig& config);
 
 }  // namespace herald::server

@@ -114,5 +114,51 @@ TEST(InboxLayout, MetaDedupAndDeadLetterRecordsRoundTrip) {
   EXPECT_EQ(back->dead_at_ms, 22);
 }
 
+TEST(InboxLayout, ScheduleKeysSortByTimeThenScheduleIdAndRoundTrip) {
+  std::vector<std::string> keys = {schedule_key(5, 1), schedule_key(-3, 9), schedule_key(5, 0),
+                                   schedule_key(1000, 2), schedule_key(0, 300)};
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::pair<std::int64_t, std::uint64_t>> parsed;
+  for (const auto& k : keys) {
+    const auto p = parse_schedule_key(k);
+    ASSERT_TRUE(p);
+    parsed.emplace_back(p->deliver_at_ms, p->schedule_id);
+  }
+  EXPECT_EQ(parsed, (std::vector<std::pair<std::int64_t, std::uint64_t>>{
+                        {-3, 9}, {0, 300}, {5, 0}, {5, 1}, {1000, 2}}));
+  EXPECT_LT(schedule_key(5, ~std::uint64_t{0}), schedule_key(6, 0));
+  EXPECT_FALSE(parse_schedule_key("short"));
+}
+
+TEST(InboxLayout, ScheduledRecordAndScheduleRefRoundTrip) {
+  NewMessage m;
+  m.user = "u\0x"s;
+  m.id = "ord-77";
+  m.event = "order.status";
+  m.data_json = "[1,null]";
+  m.collapse_key = "k";
+  m.ttl_ms = 60000;
+  m.priority = Priority::high;
+  m.trace_id = "abc";
+  m.accepted_at_ms = 1764000000000;
+  const std::string bytes = encode_scheduled(m);
+  const auto back = decode_scheduled(bytes);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->user, m.user);
+  EXPECT_EQ(back->id, m.id);
+  EXPECT_EQ(back->event, m.event);
+  EXPECT_EQ(back->data_json, m.data_json);
+  EXPECT_EQ(back->collapse_key, m.collapse_key);
+  EXPECT_EQ(back->ttl_ms, m.ttl_ms);
+  EXPECT_EQ(back->priority, Priority::high);
+  EXPECT_EQ(back->trace_id, m.trace_id);
+  EXPECT_EQ(back->accepted_at_ms, m.accepted_at_ms);
+  for (std::size_t n = 0; n < bytes.size(); ++n) EXPECT_FALSE(decode_scheduled(bytes.substr(0, n)));
+
+  const ScheduleRef ref{-5, "u\0x"s, "ord-77"};
+  EXPECT_EQ(decode_schedule_ref(encode_schedule_ref(ref)), ref);
+  EXPECT_FALSE(decode_schedule_ref(encode_schedule_ref(ref) + "!"));
+}
+
 }  // namespace
 }  // namespace herald::store::layout
