@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# JavaScript SDK dependencies (exact versions from package-lock.json).
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
 cmake --preset ci >/dev/null
 cmake --build --preset ci
 ctest --preset ci -j"$(nproc)"

@@ -115,6 +115,7 @@ std::vector<OptionSpec> build_table() {
   t.push_back(num("retention_max_messages", "10000", "messages kept per user inbox; oldest trimmed first", &C::retention_max_messages, 1, 100000000));
   t.push_back(ms("retention_ttl_ms", "259200000", "default message TTL (72 h)", &C::retention_ttl));
   t.push_back(ms("dedup_window_ms", "86400000", "idempotency window of a publish id (24 h)", &C::dedup_window));
+  t.push_back(num("message_cache_bytes", "268435456", "memory for recent messages in front of the disk store (256 MiB); 0 turns it off", &C::message_cache_bytes, 0, 1LL << 40));
   t.push_back(str("jwt_alg", "HS256", "the only JWT algorithm accepted: HS256, RS256 or ES256", &C::jwt_alg));
   t.push_back(str("jwt_secret", "(generated)", "HS256 secret; generated into DATA_DIR/secrets.toml when unset, with a warning", &C::jwt_secret));
   t.push_back(str("jwt_public_key_file", "", "PEM public key file for RS256/ES256", &C::jwt_public_key_file));

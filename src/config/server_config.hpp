@@ -32,6 +32,7 @@ struct ServerConfig {
   std::uint64_t retention_max_messages = 10000;
   milliseconds retention_ttl{259200000};  // 72 h
   milliseconds dedup_window{86400000};    // 24 h
+  std::size_t message_cache_bytes = 256u << 20;  // recent messages in memory; 0 turns the cache off
 
   // ---- auth
   std::string jwt_alg = "HS256";

@@ -300,9 +300,11 @@ void Connection::kick(CloseReason reason) {
   boost::asio::post(worker_.context(), [self = shared_from_this(), reason] {
     std::string text;
     if (reason == CloseReason::going_away) {
-      // Spread reconnects of a draining node (PROTOCOL.md 6).
-      const auto bound = self->ctx_.config.drain_retry_after.count();
-      text = "retry_after=" + std::to_string(static_cast<std::int64_t>(self->unit_random() * static_cast<double>(bound)));
+      // Spread reconnects of a draining node (PROTOCOL.md 6): each client
+      // draws its delay in 0..retry_after; the bound itself varies between
+      // half and all of drain_retry_after so reconnects do not come in step.
+      const auto bound = static_cast<double>(self->ctx_.config.drain_retry_after.count());
+      text = "retry_after=" + std::to_string(static_cast<std::int64_t>((0.5 + 0.5 * self->unit_random()) * bound));
     } else if (reason == CloseReason::kicked) {
       text = "kicked by operator";
     } else if (reason == CloseReason::replaced) {

@@ -25,6 +25,7 @@
 #include "gateway/publish_service.hpp"
 #include "metrics/registry.hpp"
 #include "server/store_factory.hpp"
+#include "store/message_cache.hpp"
 #include "transport/listener.hpp"
 
 namespace herald::server {
@@ -77,7 +78,9 @@ struct Server::Impl {
   config::ServerConfig config;
   metrics::Registry registry;
   gateway::GatewayMetrics metrics{registry};
-  std::unique_ptr<store::InboxStore> store;
+  std::unique_ptr<store::InboxStore> backend;     // the configured store
+  std::unique_ptr<store::MessageCache> cache;     // in front of a disk backend
+  store::InboxStore* store = nullptr;             // what everything uses: cache or backend
   std::unique_ptr<store::StoreWorker> store_worker;
   hub::Hub hub;
   auth::JwtVerifier jwt;
@@ -128,7 +131,22 @@ Server::Server(config::ServerConfig config) {
   log::set_level(cfg.log_level);
 
   Stores stores = make_store(cfg);
-  d.store = std::move(stores.inbox);
+  d.backend = std::move(stores.inbox);
+  d.store = d.backend.get();
+  if (cfg.store != config::StoreKind::memory && cfg.message_cache_bytes > 0) {
+    // The live path reads recent messages from memory, not disk.
+    d.cache = std::make_unique<store::MessageCache>(
+        *d.backend,
+        store::StorePolicy{cfg.retention_max_messages, cfg.retention_ttl.count(), cfg.dedup_window.count()},
+        cfg.message_cache_bytes);
+    d.store = d.cache.get();
+    d.registry.counter_fn("herald_message_cache_hits_total", "Inbox reads answered from memory",
+                          [&d] { return static_cast<double>(d.cache->stats().hits); });
+    d.registry.counter_fn("herald_message_cache_misses_total", "Inbox reads that went to the store",
+                          [&d] { return static_cast<double>(d.cache->stats().misses); });
+    d.registry.gauge_fn("herald_message_cache_bytes", "Bytes of recent messages held in memory",
+                        [&d] { return static_cast<double>(d.cache->stats().bytes); });
+  }
   d.store_worker = std::make_unique<store::StoreWorker>(
       *d.store, cfg.store_queue_max_messages, [&d](std::size_t n, double seconds) {
         d.metrics.group_commit_size.observe(static_cast<double>(n));
