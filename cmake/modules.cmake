@@ -16,7 +16,7 @@ function(herald_test name)
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main GTest::gmock herald_warnings)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   include(GoogleTest)
-  gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" ${HERALD_TEST_PROPERTIES} DISCOVERY_TIMEOUT 60)
 endfunction()
 
 # herald_bench(<name> SOURCES ... DEPS ...)

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include <boost/json.hpp>
+#include <gtest/gtest.h>
 
 #include "auth/jwt.hpp"
 #include "core/clock.hpp"
@@ -56,6 +59,12 @@ void ServerProcess::start(std::chrono::seconds timeout) {
   env["HERALD_API_KEYS"] = kTestApiKey;
   env["HERALD_IO_THREADS"] = "2";
   for (const auto& [k, v] : env_) env[k] = v;
+  // Sanitized builds: reports go to <dir>/sanitizer.<pid>, checked when the
+  // server ends (check_sanitizers), not to the log that is deleted with dir_.
+  for (const char* var : {"ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS"}) {
+    auto& opts = env[var];
+    opts += (opts.empty() ? "" : ":") + std::string("log_path=") + dir_ + "/sanitizer";
+  }
   std::vector<std::string> storage;
   for (const auto& [k, v] : env) storage.push_back(k + "=" + v);
   std::vector<char*> envp;
@@ -86,6 +95,7 @@ void ServerProcess::start(std::chrono::seconds timeout) {
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      check_sanitizers();
       throw std::runtime_error("herald exited during start: " + logs());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -100,6 +110,7 @@ int ServerProcess::stop() {
   for (int i = 0; i < 400; ++i) {
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      check_sanitizers();
       return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -114,6 +125,49 @@ void ServerProcess::kill() {
   int status = 0;
   waitpid(pid_, &status, 0);
   pid_ = -1;
+  check_sanitizers();
+}
+
+void ServerProcess::check_sanitizers() {
+  const char* keep = std::getenv("HERALD_SANITIZER_LOG_DIR");
+  const bool keeping = keep != nullptr && *keep != '\0';
+  const std::string keep_as = fs::path(dir_).filename().string() + ".";
+  std::error_code ec;
+  if (keeping) fs::create_directories(keep, ec);
+  bool found = false;
+  std::vector<fs::path> reports;
+  for (const auto& e : fs::directory_iterator(dir_, ec)) {
+    if (e.path().filename().string().starts_with("sanitizer.")) reports.push_back(e.path());
+  }
+  for (const auto& path : reports) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (keeping) fs::copy_file(path, fs::path(keep) / (keep_as + path.filename().string()), ec);
+    fs::remove(path, ec);
+    ADD_FAILURE() << "herald wrote a sanitizer report:\n" << ss.str();
+    found = true;
+  }
+  // GCC's libubsan ignores log_path when libasan is loaded too: its reports
+  // stay on stderr, in server.log, searched from where the last check ended.
+  const std::string log = logs();
+  const std::string fresh = log.size() > log_checked_ ? log.substr(log_checked_) : std::string();
+  log_checked_ = log.size();
+  std::size_t at = std::string::npos;
+  for (const char* marker : {"runtime error: ", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                             "WARNING: ThreadSanitizer"}) {
+    at = std::min(at, fresh.find(marker));
+  }
+  if (at != std::string::npos) {
+    const std::size_t line = fresh.rfind('\n', at);
+    ADD_FAILURE() << "herald wrote a sanitizer report to its log:\n"
+                  << fresh.substr(line == std::string::npos ? 0 : line + 1, 20000);
+    found = true;
+  }
+  if (found && keeping) {
+    fs::copy_file(dir_ + "/server.log", fs::path(keep) / (keep_as + "server.log"),
+                  fs::copy_options::overwrite_existing, ec);
+  }
 }
 
 std::string ServerProcess::token(const std::string& user, std::int64_t ttl_s) const {

@@ -34,12 +34,17 @@ class ServerProcess {
   std::string logs() const;
 
  private:
+  // Fails the running test (ADD_FAILURE) for each sanitizer report the
+  // server wrote, keeping a copy in $HERALD_SANITIZER_LOG_DIR when set.
+  void check_sanitizers();
+
   std::map<std::string, std::string> env_;
   std::string dir_;
   std::string data_dir_;
   std::string ready_file_;
   std::string url_;
   pid_t pid_ = -1;
+  std::size_t log_checked_ = 0;  // server.log searched for sanitizer reports up to here
 };
 
 }  // namespace herald::testing

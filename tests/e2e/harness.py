@@ -6,11 +6,13 @@ misbehave on purpose), HTTP through http.client.
 """
 import asyncio
 import base64
+import glob
 import hashlib
 import hmac
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +26,65 @@ import websockets
 HERALD = os.environ.get("HERALD_BIN", os.path.join(os.path.dirname(__file__), "../../build/dev/apps/herald/herald"))
 SECRET = "test-secret-0123456789abcdef0123456789"
 API_KEY = "test-key-1"
+
+
+# Sanitized builds (presets asan, tsan): the runtimes write their reports to
+# <prefix>.<pid> instead of stderr, so that a report is found even though the
+# server log is deleted with the temp dir, and fails the test (CTest shows
+# it). Options already in the environment (suppressions, ...) are kept.
+# GCC's libubsan ignores log_path when libasan is loaded too: its reports
+# ("file:line: runtime error: ...") stay on stderr, the server log, which is
+# searched for them (and for any other report that reached stderr).
+SANITIZER_OPTION_VARS = ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS")
+SANITIZER_REPORT_IN_LOG = re.compile(r"runtime error: |^==\d+==ERROR: |^WARNING: ThreadSanitizer|^SUMMARY: \w+Sanitizer",
+                                     re.MULTILINE)
+
+
+def sanitizer_env(env, prefix):
+    for var in SANITIZER_OPTION_VARS:
+        opts = env.get(var, "")
+        env[var] = (opts + ":" if opts else "") + "log_path=" + prefix
+    return env
+
+
+def take_sanitizer_reports(prefix, keep_as):
+    """Reports written under prefix, removed so each is reported once; copies
+    are kept in $HERALD_SANITIZER_LOG_DIR (CI artifacts) when it is set."""
+    reports = []
+    keep_dir = os.environ.get("HERALD_SANITIZER_LOG_DIR")
+    for path in sorted(glob.glob(glob.escape(prefix) + ".*")):
+        with open(path, "rb") as f:
+            reports.append(f.read().decode(errors="replace"))
+        if keep_dir:
+            os.makedirs(keep_dir, exist_ok=True)
+            shutil.copy(path, os.path.join(keep_dir, keep_as + "." + os.path.basename(path)))
+        os.unlink(path)
+    return reports
+
+
+def sanitizer_failure(reports):
+    text = "\n".join(reports)
+    if len(text) > 30000:
+        text = text[:30000] + "\n[... truncated]"
+    return AssertionError("herald wrote %d sanitizer report(s):\n%s" % (len(reports), text))
+
+
+def run_herald(args, env, **kw):
+    """subprocess.run of the herald binary; fails on a sanitizer report."""
+    prefix_dir = tempfile.mkdtemp(prefix="herald-run-")
+    try:
+        p = subprocess.run([HERALD] + args, env=sanitizer_env(dict(env), os.path.join(prefix_dir, "sanitizer")), **kw)
+        reports = take_sanitizer_reports(os.path.join(prefix_dir, "sanitizer"), os.path.basename(prefix_dir))
+        err = p.stderr if isinstance(p.stderr, str) else (p.stderr or b"").decode(errors="replace")
+        found = SANITIZER_REPORT_IN_LOG.search(err)
+        if found:
+            start = err.rfind("\n", 0, found.start()) + 1
+            reports.append("stderr: " + err[start:start + 20000])
+        if reports:
+            raise sanitizer_failure(reports)
+        return p
+    finally:
+        shutil.rmtree(prefix_dir, ignore_errors=True)
 
 
 def b64url(data: bytes) -> str:
@@ -58,6 +119,9 @@ class Server:
             "HERALD_IO_THREADS": "2",
         })
         self.env.update({k: str(v) for k, v in env.items()})
+        self.sanitizer_prefix = os.path.join(self.data_dir, "sanitizer")
+        sanitizer_env(self.env, self.sanitizer_prefix)
+        self.log_checked = 0  # server.log is searched for sanitizer reports from here on
         self.proc = None
         self.url = None
 
@@ -79,6 +143,7 @@ class Server:
                 self.ws_url = "ws://%s:%d/v1/ws" % (self.host, self.port)
                 return self
             if self.proc.poll() is not None:
+                self.check_sanitizers()
                 raise RuntimeError("herald exited with %s: %s" % (self.proc.returncode, self.logs()))
             time.sleep(0.02)
         raise RuntimeError("herald not ready in time: " + self.logs())
@@ -91,6 +156,9 @@ class Server:
             return ""
 
     def stop(self, sig=signal.SIGTERM, timeout=20):
+        """Stops the server (if running) and returns its exit status; raises
+        AssertionError when it wrote sanitizer reports (any time since the
+        last check: also a server that died by itself)."""
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -98,13 +166,37 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.check_sanitizers()
         return self.proc.returncode if self.proc else None
 
+    def check_sanitizers(self):
+        keep_as = os.path.basename(self.data_dir)
+        reports = take_sanitizer_reports(self.sanitizer_prefix, keep_as)
+        try:
+            with open(os.path.join(self.data_dir, "server.log"), "rb") as f:
+                f.seek(self.log_checked)
+                text = f.read().decode(errors="replace")
+                self.log_checked = f.tell()
+        except OSError:
+            text = ""
+        found = SANITIZER_REPORT_IN_LOG.search(text)
+        if found:
+            reports.append("server.log: " + text[max(0, found.start() - 2000):found.start() + 20000])
+        if not reports:
+            return
+        keep_dir = os.environ.get("HERALD_SANITIZER_LOG_DIR")
+        if keep_dir and os.path.exists(os.path.join(self.data_dir, "server.log")):
+            os.makedirs(keep_dir, exist_ok=True)
+            shutil.copy(os.path.join(self.data_dir, "server.log"), os.path.join(keep_dir, keep_as + ".server.log"))
+        raise sanitizer_failure(reports)
+
     def cleanup(self):
-        self.stop()
-        if getattr(self, "log", None):
-            self.log.close()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        try:
+            self.stop()
+        finally:
+            if getattr(self, "log", None):
+                self.log.close()
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # ---- HTTP
     def request(self, method, path, body=None, key=API_KEY, headers=None):

@@ -4,13 +4,12 @@ import os
 import re
 import signal
 import socket
-import subprocess
 import time
 import unittest
 
 import websockets
 
-from harness import HERALD, Server, close_code, make_token, recv_json, run
+from harness import Server, close_code, make_token, recv_json, run, run_herald
 
 
 class ShutdownTest(unittest.TestCase):
@@ -36,11 +35,11 @@ class ShutdownTest(unittest.TestCase):
 
     def test_bad_configuration_exits_non_zero_with_one_clear_line(self):
         env = dict(os.environ, HERALD_MAX_INFLIGHT="lots", HERALD_LISTEN="127.0.0.1:0")
-        p = subprocess.run([HERALD, "serve"], env=env, capture_output=True, text=True, timeout=20)
+        p = run_herald(["serve"], env, capture_output=True, text=True, timeout=20)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("max_inflight", p.stderr)
         env = dict(os.environ, HERALD_STORE="postgres", HERALD_LISTEN="127.0.0.1:0")
-        p = subprocess.run([HERALD, "serve"], env=env, capture_output=True, text=True, timeout=20)
+        p = run_herald(["serve"], env, capture_output=True, text=True, timeout=20)
         self.assertNotEqual(p.returncode, 0)
 
     def test_with_no_secrets_they_are_generated_with_a_warning(self):
