@@ -8,5 +8,5 @@ endif()
 # Boost.Asio/Beast: no deprecated interfaces, separate compilation off.
 add_library(herald_boost INTERFACE)
 target_compile_definitions(herald_boost INTERFACE
-  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW BOOST_ASIO_DISABLE_BOOST_COROUTINE)
+  BOOST_ASIO_NO_DEPRECATED BOOST_ASIO_DISABLE_BOOST_COROUTINE)
 target_link_libraries(herald_boost INTERFACE Boost::headers Boost::system Threads::Threads)

@@ -64,6 +64,10 @@ void Connection::send_welcome() {
   }
   committed_cursor_ = std::max(d.position, device_cursor.value_or(0));
   cursor_.store(committed_cursor_, std::memory_order_relaxed);
+  if (device_cursor && d.position > *device_cursor) {
+    // The client says it processed up to last_seq: that is its cursor now.
+    ctx_.flushers[worker_.index()]->update(params_.user, params_.device, d.position);
+  }
   window_.emplace(ctx_.config.max_inflight, d.position);
   last_sent_.store(d.position, std::memory_order_relaxed);
 
