@@ -14,9 +14,11 @@ set(HERALD_SANITIZER_LOG_DIR "" CACHE PATH
 set(HERALD_TEST_PROPERTIES "")
 if(CMAKE_CXX_FLAGS MATCHES "-fsanitize=[a-z,]*thread")
   # RocksDB is a prebuilt, uninstrumented static library: TSan cannot see its
-  # synchronization. tests/tsan.supp names only library-internal frames.
+  # synchronization. tests/tsan.supp names only library-internal frames; the
+  # longest history keeps RocksDB's side of such a report restorable, so
+  # that the suppression matches (tests/tsan.supp).
   list(APPEND HERALD_TEST_PROPERTIES ENVIRONMENT_MODIFICATION
-       "TSAN_OPTIONS=string_append::suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp")
+       "TSAN_OPTIONS=string_append::suppressions=${PROJECT_SOURCE_DIR}/tests/tsan.supp:history_size=7")
 endif()
 if(HERALD_SANITIZER_LOG_DIR)
   list(APPEND HERALD_TEST_PROPERTIES ENVIRONMENT "HERALD_SANITIZER_LOG_DIR=${HERALD_SANITIZER_LOG_DIR}")

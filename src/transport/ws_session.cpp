@@ -160,12 +160,26 @@ void WsSession::on_write(boost::system::error_code ec) {
   }
   if (ec) return fail(ec, "write");
   if (finished_) return;
+  if (ping_wanted_ && !closing_) return do_ping();
   if (!queue_.empty()) return do_write();
   if (closing_ && !close_sent_ && !pinging_) do_close();
 }
 
 void WsSession::ping() {
-  if (!open_ || closing_ || finished_ || writing_ || pinging_) return;
+  if (!open_ || closing_ || finished_ || pinging_) return;  // a ping in flight answers for this one
+  if (writing_) {
+    // One write at a time: the ping goes right after the frame being
+    // written. Dropping it would leave the caller waiting for a pong that
+    // never comes (the welcome is always being written when the first
+    // probe is asked for).
+    ping_wanted_ = true;
+    return;
+  }
+  do_ping();
+}
+
+void WsSession::do_ping() {
+  ping_wanted_ = false;
   pinging_ = true;
   ws_.async_ping({}, [self = shared_from_this()](boost::system::error_code ec) {
     self->pinging_ = false;

@@ -69,7 +69,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   SendResult send(std::string frame) {
     return send(std::make_shared<const std::string>(std::move(frame)));
   }
-  // A WebSocket ping control frame (liveness probe on silent connections).
+  // A WebSocket ping control frame (liveness probe on silent connections):
+  // sent now, or right after the frame being written.
   void ping();
   // Starts the close handshake with this code. flush=true sends what is
   // queued first (drain); otherwise the queue is dropped.
@@ -86,6 +87,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void on_read(boost::system::error_code ec, std::size_t bytes);
   void do_write();
   void on_write(boost::system::error_code ec);
+  void do_ping();
   void do_close();
   void on_close_done(boost::system::error_code ec);
   void fail(boost::system::error_code ec, const char* where);
@@ -103,6 +105,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool pinging_ = false;
+  bool ping_wanted_ = false;  // ping() while writing: sent when the write completes
 
   bool open_ = false;
   bool closing_ = false;          // close requested (by us or the peer)

@@ -133,7 +133,6 @@ void ServerProcess::check_sanitizers() {
   const bool keeping = keep != nullptr && *keep != '\0';
   const std::string keep_as = fs::path(dir_).filename().string() + ".";
   std::error_code ec;
-  if (keeping) fs::create_directories(keep, ec);
   bool found = false;
   std::vector<fs::path> reports;
   for (const auto& e : fs::directory_iterator(dir_, ec)) {
@@ -143,7 +142,10 @@ void ServerProcess::check_sanitizers() {
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();
-    if (keeping) fs::copy_file(path, fs::path(keep) / (keep_as + path.filename().string()), ec);
+    if (keeping) {
+      fs::create_directories(keep, ec);
+      fs::copy_file(path, fs::path(keep) / (keep_as + path.filename().string()), ec);
+    }
     fs::remove(path, ec);
     ADD_FAILURE() << "herald wrote a sanitizer report:\n" << ss.str();
     found = true;
@@ -165,6 +167,7 @@ void ServerProcess::check_sanitizers() {
     found = true;
   }
   if (found && keeping) {
+    fs::create_directories(keep, ec);
     fs::copy_file(dir_ + "/server.log", fs::path(keep) / (keep_as + "server.log"),
                   fs::copy_options::overwrite_existing, ec);
   }

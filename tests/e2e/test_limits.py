@@ -85,6 +85,17 @@ class LivenessTest(ServerTest):
         self.assertGreaterEqual(time.time() - t0, 0.9)
         self.assertEqual(json.loads(texts[0])["type"], "welcome")
 
+    def test_a_silent_client_that_answers_pings_stays_connected(self):
+        # PROTOCOL.md 5: a client silent for heartbeat_ms is pinged; its pongs
+        # keep it open (the first probe used to be dropped behind the welcome).
+        async def go():
+            async with self.server.connect("pongs", device="a") as ws:
+                await recv_json(ws)
+                with self.assertRaises(asyncio.TimeoutError):
+                    await asyncio.wait_for(ws.recv(), 2.5)
+                self.assertTrue(ws.open)
+        run(go())
+
     def test_client_frames_keep_the_connection_alive(self):
         async def go():
             async with self.server.connect("alive", device="a") as ws:
@@ -98,11 +109,13 @@ class LivenessTest(ServerTest):
     def test_an_expiring_token_closes_with_4001_unless_refreshed(self):
         s = self.server
 
+        # exp is whole seconds: exp_in=2 leaves 1 to 2 s, never a token that
+        # expires before the upgrade (exp_in=1 could leave a few ms).
         async def go():
-            async with s.connect(token=make_token("tok", exp_in=1), device="a") as ws:
+            async with s.connect(token=make_token("tok", exp_in=2), device="a") as ws:
                 await recv_json(ws)
                 self.assertEqual(await close_code(ws, timeout=5), 4001)
-            async with s.connect(token=make_token("tok2", exp_in=1), device="a") as ws:
+            async with s.connect(token=make_token("tok2", exp_in=2), device="a") as ws:
                 await recv_json(ws)
                 fresh = make_token("tok2", exp_in=3600)
                 await ws.send(json.dumps({"type": "refresh", "token": fresh}))
@@ -112,7 +125,7 @@ class LivenessTest(ServerTest):
                 self.assertEqual((await recv_type(ws, "error"))["code"], "invalid_token")
                 await ws.send(json.dumps({"type": "refresh", "token": "garbage"}))
                 await recv_type(ws, "error")
-                for i in range(6):  # past the old expiry, kept alive by pings
+                for i in range(8):  # past the old expiry (<= 2 s), kept alive by pings
                     await asyncio.sleep(0.3)
                     await ws.send(json.dumps({"type": "ping", "id": i}))
                     await recv_type(ws, "pong")

@@ -3,7 +3,9 @@
 // port 0, a ready file, its own data directory, an HS256 secret and an API key.
 import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
+import {
+  existsSync, mkdtempSync, openSync, readFileSync, rmSync, closeSync, readdirSync, mkdirSync, copyFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +16,14 @@ export const SECRET = 'js-test-secret-0123456789abcdef0123456789';
 export const API_KEY = 'js-test-key-1';
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
+
+// Sanitized builds (presets asan, tsan), as in tests/e2e/harness.py: the
+// server's sanitizer runtimes write reports to <dir>/sanitizer.<pid>, and
+// the server log is searched too (GCC's libubsan ignores log_path next to
+// libasan); any report fails the test. Copies are kept in
+// $HERALD_SANITIZER_LOG_DIR when set.
+const SANITIZER_OPTION_VARS = ['ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS', 'TSAN_OPTIONS'];
+const SANITIZER_REPORT_IN_LOG = /runtime error: |^==\d+==ERROR: |^WARNING: ThreadSanitizer|^SUMMARY: \w+Sanitizer/m;
 
 /** An HS256 JWT: sub, exp (seconds from now, may be fractional), extra claims. */
 export function makeToken(sub = 'u1', expIn = 3600, claims = {}) {
@@ -56,7 +66,46 @@ export class Server {
       HERALD_IO_THREADS: '2',
     };
     for (const [k, v] of Object.entries(env)) this.env[k] = String(v);
+    for (const k of SANITIZER_OPTION_VARS) {
+      this.env[k] = (this.env[k] ? `${this.env[k]}:` : '') + `log_path=${join(this.dir, 'sanitizer')}`;
+    }
+    this.logChecked = 0; // server.log is searched for sanitizer reports from here on
     this.proc = null;
+  }
+
+  /** Throws when the server wrote sanitizer reports since the last check. */
+  checkSanitizers() {
+    const reports = [];
+    const keep = process.env.HERALD_SANITIZER_LOG_DIR;
+    const keepAs = this.dir.split(/[\\/]/).pop();
+    for (const name of readdirSync(this.dir).filter((n) => n.startsWith('sanitizer.')).sort()) {
+      const path = join(this.dir, name);
+      reports.push(readFileSync(path, 'utf8'));
+      if (keep) {
+        mkdirSync(keep, { recursive: true });
+        copyFileSync(path, join(keep, `${keepAs}.${name}`));
+      }
+      rmSync(path, { force: true });
+    }
+    let log = '';
+    try {
+      log = readFileSync(join(this.dir, 'server.log'), 'utf8');
+    } catch {
+      // no log yet
+    }
+    const fresh = log.slice(this.logChecked);
+    this.logChecked = log.length;
+    const found = SANITIZER_REPORT_IN_LOG.exec(fresh);
+    if (found) {
+      const start = fresh.lastIndexOf('\n', found.index) + 1;
+      reports.push(`server.log: ${fresh.slice(start, start + 20000)}`);
+    }
+    if (reports.length === 0) return;
+    if (keep && log) {
+      mkdirSync(keep, { recursive: true });
+      copyFileSync(join(this.dir, 'server.log'), join(keep, `${keepAs}.server.log`));
+    }
+    throw new Error(`herald wrote ${reports.length} sanitizer report(s):\n${reports.join('\n')}`);
   }
 
   async start(timeoutMs = 15000) {
@@ -71,7 +120,10 @@ export class Server {
     this.exited.then(() => (exitedEarly = true));
     const info = await waitFor(
       () => {
-        if (exitedEarly) throw new Error(`herald exited early: ${this.logs()}`);
+        if (exitedEarly) {
+          this.checkSanitizers();
+          throw new Error(`herald exited early: ${this.logs()}`);
+        }
         if (!existsSync(this.readyFile)) return null;
         try {
           return JSON.parse(readFileSync(this.readyFile, 'utf8'));
@@ -97,18 +149,23 @@ export class Server {
     }
   }
 
-  /** Sends a signal and waits for the process to exit. */
+  /** Sends a signal and waits for the process to exit; throws on sanitizer reports. */
   async stop(signal = 'SIGTERM') {
-    if (!this.proc || this.proc.exitCode !== null || this.proc.signalCode !== null) return;
-    this.proc.kill(signal);
-    const t = setTimeout(() => this.proc.kill('SIGKILL'), 20000);
-    await this.exited;
-    clearTimeout(t);
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
+      this.proc.kill(signal);
+      const t = setTimeout(() => this.proc.kill('SIGKILL'), 20000);
+      await this.exited;
+      clearTimeout(t);
+    }
+    this.checkSanitizers();
   }
 
   async cleanup() {
-    await this.stop('SIGKILL');
-    rmSync(this.dir, { recursive: true, force: true });
+    try {
+      await this.stop('SIGKILL');
+    } finally {
+      rmSync(this.dir, { recursive: true, force: true });
+    }
   }
 
   async request(method, path, body) {
