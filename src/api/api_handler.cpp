@@ -66,6 +66,24 @@ json::value data_value(const std::string& data_json) {
 constexpr std::size_t kDefaultPageLimit = 100;
 constexpr std::size_t kMaxPageLimit = 1000;
 
+// ?after=N&limit=M of the listing routes (PROTOCOL.md 8).
+struct Page {
+  std::uint64_t after = 0;
+  std::size_t limit = kDefaultPageLimit;
+};
+std::variant<Page, HttpResponse> parse_page(const HttpRequest& req) {
+  auto url = boost::urls::parse_origin_form(req.target());
+  const auto params = url->params();
+  auto after = uint_param(params, "after");
+  auto limit = uint_param(params, "limit");
+  if (after.bad) return error(errc::bad_request, "after must be a non-negative integer", "after");
+  if (limit.bad || (limit.value && *limit.value == 0)) {
+    return error(errc::bad_request, "limit must be a positive integer", "limit");
+  }
+  return Page{after.value.value_or(0),
+              std::min<std::size_t>(limit.value.value_or(kDefaultPageLimit), kMaxPageLimit)};
+}
+
 }  // namespace
 
 ApiHandler::ApiHandler(gateway::GatewayContext& ctx, gateway::PublishService& publisher,
@@ -391,16 +409,10 @@ HttpResponse ApiHandler::presence(std::string_view user) {
 }
 
 HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req) {
-  auto url = boost::urls::parse_origin_form(req.target());
-  const auto params = url->params();
-  auto after = uint_param(params, "after");
-  auto limit = uint_param(params, "limit");
-  if (after.bad) return error(errc::bad_request, "after must be a non-negative integer", "after");
-  if (limit.bad || (limit.value && *limit.value == 0)) {
-    return error(errc::bad_request, "limit must be a positive integer", "limit");
-  }
-  const std::size_t n = std::min<std::size_t>(limit.value.value_or(kDefaultPageLimit), kMaxPageLimit);
-  const auto msgs = ctx_.store.read_after(user, after.value.value_or(0), n, unix_ms_now());
+  const auto page = parse_page(req);
+  if (auto* refusal = std::get_if<HttpResponse>(&page)) return std::move(*refusal);
+  const auto [after_seq, n] = std::get<Page>(page);
+  const auto msgs = ctx_.store.read_after(user, after_seq, n, unix_ms_now());
   const auto devices = device_views(user);
   json::array out;
   for (const auto& m : msgs) {
@@ -419,7 +431,7 @@ HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req)
     if (!m->collapse_key.empty()) o["collapse_key"] = m->collapse_key;
     out.push_back(std::move(o));
   }
-  const std::uint64_t next = msgs.empty() ? after.value.value_or(0) : msgs.back()->seq;
+  const std::uint64_t next = msgs.empty() ? after_seq : msgs.back()->seq;
   return json_response(http::status::ok, json::object{{"messages", std::move(out)}, {"next_after", next}});
 }
 
@@ -485,16 +497,10 @@ HttpResponse ApiHandler::kick(std::string_view user, const HttpRequest& req) {
 }
 
 HttpResponse ApiHandler::dead_letters(const HttpRequest& req) {
-  auto url = boost::urls::parse_origin_form(req.target());
-  const auto params = url->params();
-  auto after = uint_param(params, "after");
-  auto limit = uint_param(params, "limit");
-  if (after.bad) return error(errc::bad_request, "after must be a non-negative integer", "after");
-  if (limit.bad || (limit.value && *limit.value == 0)) {
-    return error(errc::bad_request, "limit must be a positive integer", "limit");
-  }
-  const std::size_t n = std::min<std::size_t>(limit.value.value_or(kDefaultPageLimit), kMaxPageLimit);
-  const auto list = ctx_.store.dead_letters(after.value.value_or(0), n);
+  const auto page = parse_page(req);
+  if (auto* refusal = std::get_if<HttpResponse>(&page)) return std::move(*refusal);
+  const auto [after_seq, n] = std::get<Page>(page);
+  const auto list = ctx_.store.dead_letters(after_seq, n);
   json::array out;
   for (const auto& d : list) {
     out.push_back(json::object{{"id", d.id},
@@ -507,7 +513,7 @@ HttpResponse ApiHandler::dead_letters(const HttpRequest& req) {
                                {"ts", d.ts_ms},
                                {"dead_at", d.dead_at_ms}});
   }
-  const std::uint64_t next = list.empty() ? after.value.value_or(0) : list.back().id;
+  const std::uint64_t next = list.empty() ? after_seq : list.back().id;
   return json_response(http::status::ok, json::object{{"dead_letters", std::move(out)}, {"next_after", next}});
 }
 
