@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <functional>
 
+#include "core/clock.hpp"
+
 namespace herald::store {
 
 MessageCache::MessageCache(InboxStore& backend, StorePolicy policy, std::size_t max_bytes)
@@ -131,7 +133,10 @@ MessagePtr MessageCache::get(std::string_view user, std::uint64_t seq) {
       const auto& msgs = it->second.messages;
       auto pos = std::lower_bound(msgs.begin(), msgs.end(), seq,
                                   [](const MessagePtr& m, std::uint64_t v) { return m->seq < v; });
-      if (pos != msgs.end() && (*pos)->seq == seq) return *pos;
+      // Past its TTL the backend decides: it holds the message until the
+      // housekeeper removes it (maybe as a dead letter), and the cache is
+      // not told of that removal.
+      if (pos != msgs.end() && (*pos)->seq == seq && (*pos)->expires_at_ms > unix_ms_now()) return *pos;
     }
   }
   return backend_.get(user, seq);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/clock.hpp"
 #include "store/memory/memory_inbox_store.hpp"
 
 namespace herald::store {
@@ -60,6 +61,22 @@ TEST(MessageCache, ServesTheLivePathWithoutReadingTheBackend) {
   EXPECT_EQ(backend.reads, 0);
   EXPECT_EQ(cache.get("u", 2)->data_json, "\"b\"");
   EXPECT_EQ(cache.stats().hits, 2u);
+}
+
+TEST(MessageCache, AnExpiredMessageIsAnsweredByTheBackendUntilItIsRemoved) {
+  StorePolicy p;
+  CountingStore backend(p);
+  MessageCache cache(backend, p, 1 << 20);
+  const std::int64_t now = unix_ms_now();
+  NewMessage live = msg("u", "live", {}, 60000);
+  NewMessage gone = msg("u", "gone", {}, 50);
+  live.accepted_at_ms = gone.accepted_at_ms = now - 100;  // "gone" expired 50 ms ago
+  std::vector<NewMessage> batch{gone, live};
+  cache.append(batch, now - 100);
+  ASSERT_NE(cache.get("u", 1), nullptr);  // the backend still holds it
+  EXPECT_EQ(cache.expire(now, 100), 1u);
+  EXPECT_EQ(cache.get("u", 1), nullptr);
+  EXPECT_EQ(cache.get("u", 2)->data_json, "\"live\"");
 }
 
 TEST(MessageCache, MissesWhatItNeverSawAndAnswersLikeTheBackend) {

@@ -1,4 +1,6 @@
 """PROTOCOL.md 7, 8, 10: the HTTP API."""
+import asyncio
+import json
 import time
 import unittest
 
@@ -149,6 +151,48 @@ class InspectionTest(ServerTest):
         _, page, _ = s.request("GET", "/v1/dead-letters?after=%d&limit=1" % mine[0]["id"])
         self.assertEqual(page["dead_letters"][0]["seq"], 2)
         self.assertEqual(s.request("GET", "/v1/dead-letters?limit=abc")[0], 400)
+
+    def test_expired_unacked_messages_become_dead_letters_and_acked_ones_do_not(self):
+        s = self.server
+
+        async def go():
+            # "ex" has one device that acks seq 1 only; both messages expire.
+            async with s.connect("ex", device="d") as ws:
+                epoch = (await recv_json(ws))["epoch"]
+                s.publish("ex", "acked", id="ex-acked", ttl_ms=800)
+                s.publish("ex", "unacked", id="ex-unacked", ttl_ms=800)
+                self.assertEqual((await recv_type(ws, "msg"))["seq"], 1)
+                await ws.send(json.dumps({"type": "ack", "seq": 1}))
+                await recv_type(ws, "msg")
+                await asyncio.sleep(0.3)  # the cursor write is batched
+            # A long-lived message of the same user stays.
+            s.publish("ex", "stays", id="ex-stays")
+            # Expired messages are hidden at once; the housekeeper then moves
+            # the unacked one to the dead-letter log.
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                _, dl, _ = s.request("GET", "/v1/dead-letters?after=0&limit=1000")
+                mine = [(d["seq"], d["message_id"], d["reason"]) for d in dl["dead_letters"] if d["user"] == "ex"]
+                if mine:
+                    break
+                await asyncio.sleep(0.1)
+            self.assertEqual(mine, [(2, "ex-unacked", "expired")])
+            await asyncio.sleep(0.3)  # nothing else follows
+            _, dl, _ = s.request("GET", "/v1/dead-letters?after=0&limit=1000")
+            self.assertEqual([d["seq"] for d in dl["dead_letters"] if d["user"] == "ex"], [2])
+            _, res, _ = s.request("GET", "/v1/users/ex/messages?after=0&limit=10")
+            self.assertEqual([m["seq"] for m in res["messages"]], [3])
+            _, one, _ = s.request("GET", "/v1/users/ex/messages/1")
+            self.assertEqual(one["state"], "acked")
+            _, two, _ = s.request("GET", "/v1/users/ex/messages/2")
+            self.assertEqual(two["state"], "dead")
+            self.assertEqual(two["devices"], [{"device": "d", "state": "dead", "attempts": 1}])
+            # The device comes back behind the expired message: not recovered.
+            async with s.connect("ex", device="d", query="last_seq=1&epoch=" + epoch) as ws:
+                w = await recv_json(ws)
+                self.assertFalse(w["recovered"])
+                self.assertEqual((await recv_type(ws, "msg"))["seq"], 3)
+        run(go())
 
 
 if __name__ == "__main__":

@@ -175,6 +175,64 @@ class DeliveryTest(ServerTest):
                 self.assertEqual(more, list(range(65, 71)))
         run(go())
 
+    def test_a_device_resumes_after_an_abrupt_tcp_drop_without_loss(self):
+        s = self.server
+
+        async def go():
+            ws = await s.connect("ab", device="phone")
+            w = await recv_json(ws)
+            for i in range(5):
+                s.publish("ab", {"i": i})
+            processed = []
+            for _ in range(5):
+                m = await recv_type(ws, "msg")
+                processed.append(m["seq"])
+                if m["seq"] <= 3:  # 4 and 5 arrive but their acks are lost with the link
+                    await ack(ws, m["seq"])
+            await asyncio.sleep(0.3)
+            ws.transport.abort()  # no close frame, no FIN handshake: a phone leaving the network
+            for i in range(5, 8):
+                s.publish("ab", {"i": i})
+            # The client processed 1..5 (it acks after processing; the acks of
+            # 4 and 5 never reached the server) and resumes from its own storage.
+            async with s.connect("ab", device="phone", query="last_seq=5&epoch=" + w["epoch"]) as ws2:
+                w2 = await recv_json(ws2)
+                self.assertTrue(w2["recovered"])
+                self.assertEqual((w2["resume_from"], w2["head_seq"]), (6, 8))
+                got = []
+                while len(got) < 3:
+                    m = await recv_type(ws2, "msg")
+                    got.append(m["seq"])
+                    await ack(ws2, m["seq"])
+                self.assertEqual(got, [6, 7, 8])
+            await asyncio.sleep(0.3)
+            async with s.connect("ab", device="phone") as ws4:
+                w4 = await recv_json(ws4)
+                self.assertEqual(w4["resume_from"], 9)
+        run(go())
+
+    def test_without_last_seq_a_dropped_device_gets_its_unacked_messages_again(self):
+        s = self.server
+
+        async def go():
+            ws = await s.connect("ac", device="phone")
+            await recv_json(ws)
+            for i in range(4):
+                s.publish("ac", i)
+            for _ in range(4):
+                m = await recv_type(ws, "msg")
+                if m["seq"] <= 2:
+                    await ack(ws, m["seq"])
+            await asyncio.sleep(0.3)
+            ws.transport.abort()
+            s.publish("ac", 4)
+            async with s.connect("ac", device="phone") as ws2:
+                w = await recv_json(ws2)
+                self.assertEqual(w["resume_from"], 3)
+                got = [(await recv_type(ws2, "msg"))["seq"] for _ in range(3)]
+                self.assertEqual(got, [3, 4, 5])
+        run(go())
+
 
 class RetryTest(ServerTest):
     ENV = {"HERALD_ACK_TIMEOUT_MS": 300, "HERALD_RETRY_INITIAL_MS": 200, "HERALD_MAX_ATTEMPTS": 3}
