@@ -423,6 +423,58 @@ TEST_P(InboxStoreContract, ADeadLetterCarriesTheMessage) {
   EXPECT_EQ(dead[0].dead_at_ms, kT0 + 200);
 }
 
+TEST_P(InboxStoreContract, TheBacklogCensusCountsWhatTheSlowestDeviceHasNotAckedInBoundedSlices) {
+  // 40 users; user i holds i % 4 + 1 messages. Users divisible by 4 have no
+  // device (all their messages count); the others have a device that acked
+  // one message and a second one that acked none when i % 4 == 3.
+  std::uint64_t expected = 0;
+  std::vector<NewMessage> batch;
+  for (int i = 0; i < 40; ++i) {
+    for (int k = 0; k <= i % 4; ++k) batch.push_back(msg("census-" + std::to_string(i), "m" + std::to_string(k)));
+  }
+  append_all(store(), batch);
+  std::vector<CursorUpdate> cursors;
+  for (int i = 0; i < 40; ++i) {
+    const std::string user = "census-" + std::to_string(i);
+    const std::uint64_t n = static_cast<std::uint64_t>(i % 4 + 1);
+    if (i % 4 == 0) {
+      expected += n;
+      continue;
+    }
+    store().register_device(user, "phone", 0);
+    cursors.push_back({user, "phone", 1});
+    if (i % 4 == 3) {
+      store().register_device(user, "tablet", 0);
+      expected += n;
+    } else {
+      expected += n - 1;
+    }
+  }
+  store().commit_cursors(cursors);
+
+  std::uint64_t total = 0;
+  std::size_t users = 0;
+  std::size_t slices = 0;
+  std::string position;
+  do {
+    const BacklogSlice slice = store().scan_backlog(position, 7);
+    total += slice.messages;
+    users += slice.users;
+    position = slice.position;
+    ASSERT_LT(++slices, 100u) << "the census never completes";
+  } while (!position.empty());
+  EXPECT_EQ(users, 40u);
+  EXPECT_EQ(total, expected);
+  EXPECT_GT(slices, 1u);
+}
+
+TEST(InboxBacklog, IsWhatTheSlowestDeviceLacksBoundedByWhatIsRetained) {
+  EXPECT_EQ(inbox_backlog(5, 10, std::nullopt), 5u);  // no device yet: everything
+  EXPECT_EQ(inbox_backlog(5, 10, 8), 2u);
+  EXPECT_EQ(inbox_backlog(5, 10, 0), 5u);             // trimmed below: only what is retained
+  EXPECT_EQ(inbox_backlog(5, 10, 12), 0u);            // a resume above the head
+}
+
 TEST_P(InboxStoreContract, ReadersRunConcurrentlyWithAppendsAndSeeOrderedInboxes) {
   const std::vector<std::string> users = {"u0", "u1", "u2", "u3"};
   std::atomic<bool> done{false};

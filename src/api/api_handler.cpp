@@ -531,6 +531,7 @@ HttpResponse ApiHandler::stats() {
                                {"redelivered", m.messages_redelivered.value()},
                                {"acked", m.messages_acked.value()},
                                {"inflight", m.inflight.value()},
+                               {"backlog", m.backlog.value()},
                                {"scheduled", delayed_.pending()},
                                {"dead_letters", ctx_.store.dead_letter_count()}};
   auto pct = [](const metrics::Histogram& h) {

@@ -100,6 +100,13 @@ struct Server::Impl {
   std::mutex hk_mu;
   std::condition_variable hk_cv;
   bool hk_stop = false;
+  // The backlog census: one slice per kCensusInterval, the gauge set at the
+  // end of each pass (housekeeper thread only).
+  static constexpr std::size_t kCensusUsersPerSlice = 1000;
+  static constexpr std::int64_t kCensusIntervalMs = 100;
+  std::string census_position;
+  std::uint64_t census_messages = 0;
+  std::int64_t census_next_ms = 0;
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
 
@@ -118,6 +125,16 @@ struct Server::Impl {
       const std::int64_t now = unix_ms_now();
       delayed->release_due(now);
       store->expire(now, 1000);
+      if (now >= census_next_ms) {
+        census_next_ms = now + kCensusIntervalMs;
+        const auto slice = store->scan_backlog(census_position, kCensusUsersPerSlice);
+        census_messages += slice.messages;
+        census_position = slice.position;
+        if (census_position.empty()) {
+          ctx->metrics.backlog.set(static_cast<std::int64_t>(census_messages));
+          census_messages = 0;
+        }
+      }
       lock.lock();
     }
   }

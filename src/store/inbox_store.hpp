@@ -29,6 +29,23 @@ struct StorePolicy {
 
 using AppendOutcome = std::variant<AppendResult, errc>;
 
+// One slice of the backlog census (the herald_backlog_messages gauge).
+struct BacklogSlice {
+  std::uint64_t messages = 0;  // backlog of the users scanned in this slice
+  std::size_t users = 0;       // users scanned
+  std::string position;        // where the next slice starts; empty: the pass is complete
+};
+
+// Backlog of one inbox: retained messages that its slowest known device has
+// not acked (all of them for a user without a device yet). From counts, not
+// a scan, so an upper bound when collapse left gaps below the head.
+inline std::uint64_t inbox_backlog(std::uint64_t retained, std::uint64_t head_seq,
+                                   std::optional<std::uint64_t> min_cursor) {
+  if (!min_cursor) return retained;
+  const std::uint64_t behind = head_seq > *min_cursor ? head_seq - *min_cursor : 0;
+  return behind < retained ? behind : retained;
+}
+
 class InboxStore {
  public:
   virtual ~InboxStore() = default;
@@ -73,6 +90,11 @@ class InboxStore {
   // The dead-letter log, ids ascending, after the given id.
   virtual std::vector<DeadLetter> dead_letters(std::uint64_t after_id, std::size_t limit) = 0;
   virtual std::uint64_t dead_letter_count() = 0;
+
+  // Scans a bounded slice of inboxes (about max_users) for the backlog
+  // census, starting at position (opaque; empty: from the first inbox).
+  // Runs in the background; may read slightly stale cursors.
+  virtual BacklogSlice scan_backlog(std::string_view position, std::size_t max_users) = 0;
 
   // True when the backend can serve (readiness).
   virtual bool healthy() = 0;

@@ -54,6 +54,9 @@ class MessageCache final : public InboxStore {
     return backend_.dead_letters(after_id, limit);
   }
   std::uint64_t dead_letter_count() override { return backend_.dead_letter_count(); }
+  BacklogSlice scan_backlog(std::string_view position, std::size_t max_users) override {
+    return backend_.scan_backlog(position, max_users);
+  }
   bool healthy() override { return backend_.healthy(); }
 
   MessageCacheStats stats() const;

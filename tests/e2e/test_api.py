@@ -1,6 +1,8 @@
 """PROTOCOL.md 7, 8, 10: the HTTP API."""
 import asyncio
 import json
+import os
+import re
 import time
 import unittest
 
@@ -194,6 +196,39 @@ class InspectionTest(ServerTest):
                 self.assertEqual((await recv_type(ws, "msg"))["seq"], 3)
         run(go())
 
+
+class BacklogTest(ServerTest):
+    def test_the_backlog_counts_what_devices_have_not_acked(self):
+        s = self.server
+
+        async def go():
+            for i in range(3):
+                s.publish("offline-user", i)
+            async with s.connect("online-user", device="d") as ws:
+                await recv_json(ws)
+                for i in range(2):
+                    s.publish("online-user", i)
+                for _ in range(2):
+                    m = await recv_type(ws, "msg")
+                    await ws.send(json.dumps({"type": "ack", "seq": m["seq"]}))
+                deadline = time.time() + 5
+                while time.time() < deadline:
+                    _, stats, _ = s.request("GET", "/v1/stats")
+                    if stats["messages"]["backlog"] == 3:
+                        break
+                    await asyncio.sleep(0.1)
+                self.assertEqual(stats["messages"]["backlog"], 3)
+                _, text, _ = s.request("GET", "/metrics", key=None)
+                self.assertIn("herald_backlog_messages 3", text)
+        run(go())
+
+    def test_every_exposed_metric_is_documented(self):
+        _, text, _ = self.server.request("GET", "/metrics", key=None)
+        exposed = {line.split()[2] for line in text.splitlines() if line.startswith("# HELP ")}
+        self.assertIn("herald_connections_active", exposed)
+        with open(os.path.join(os.path.dirname(__file__), "../../docs/metrics.md")) as f:
+            documented = set(re.findall(r"`(herald_[a-z_]+)`", f.read()))
+        self.assertEqual(sorted(exposed - documented), [], "metrics missing from docs/metrics.md")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -1,6 +1,7 @@
 #include "store/memory/memory_inbox_store.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <functional>
 
 #include "core/ids.hpp"
@@ -216,6 +217,28 @@ std::vector<DeadLetter> MemoryInboxStore::dead_letters(std::uint64_t after_id, s
 std::uint64_t MemoryInboxStore::dead_letter_count() {
   std::lock_guard lock(dead_mu_);
   return next_dead_id_ - 1;
+}
+
+BacklogSlice MemoryInboxStore::scan_backlog(std::string_view position, std::size_t max_users) {
+  // The position is the next shard's index: whole shards per slice, at
+  // least one, until about max_users inboxes were counted.
+  BacklogSlice out;
+  std::size_t shard = 0;
+  if (!position.empty()) {
+    std::from_chars(position.data(), position.data() + position.size(), shard);
+  }
+  for (; shard < kShards && (out.users == 0 || out.users < max_users); ++shard) {
+    Shard& s = shards_[shard];
+    std::lock_guard lock(s.mu);
+    for (const auto& [user, in] : s.inboxes) {
+      std::optional<std::uint64_t> min_cursor;
+      for (const auto& [device, c] : in.devices) min_cursor = min_cursor ? std::min(*min_cursor, c) : c;
+      out.messages += inbox_backlog(in.messages.size(), in.head_seq, min_cursor);
+    }
+    out.users += s.inboxes.size();
+  }
+  if (shard < kShards) out.position = std::to_string(shard);
+  return out;
 }
 
 // ---- schedule ----

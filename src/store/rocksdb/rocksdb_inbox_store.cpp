@@ -612,6 +612,33 @@ std::vector<DeadLetter> RocksDbInboxStore::dead_letters(std::uint64_t after_id, 
   return out;
 }
 
+BacklogSlice RocksDbInboxStore::scan_backlog(std::string_view position, std::size_t max_users) {
+  // Straight from disk (meta and cursors column families), so the census
+  // does not pull cold inboxes into the inbox cache. Stored cursors lag acks
+  // by the cursor batch: an over-count of at most that much.
+  BacklogSlice out;
+  std::unique_ptr<rocksdb::Iterator> meta(db_->NewIterator(rocksdb::ReadOptions(), meta_cf_));
+  std::unique_ptr<rocksdb::Iterator> cur(db_->NewIterator(rocksdb::ReadOptions(), cursors_cf_));
+  meta->Seek(slice(position));
+  if (!position.empty() && meta->Valid() && view(meta->key()) == position) meta->Next();
+  for (; meta->Valid() && out.users < std::max<std::size_t>(1, max_users); meta->Next()) {
+    const auto m = layout::decode_meta(view(meta->value()));
+    out.position.assign(meta->key().data(), meta->key().size());
+    ++out.users;
+    if (!m) continue;
+    const std::string prefix = layout::user_prefix(out.position);
+    std::optional<std::uint64_t> min_cursor;
+    for (cur->Seek(slice(prefix)); cur->Valid() && cur->key().starts_with(slice(prefix)); cur->Next()) {
+      if (cur->value().size() != 8) continue;
+      const std::uint64_t c = layout::get_be64(view(cur->value()));
+      min_cursor = min_cursor ? std::min(*min_cursor, c) : c;
+    }
+    out.messages += inbox_backlog(m->count, m->head_seq, min_cursor);
+  }
+  if (!meta->Valid()) out.position.clear();  // the pass is complete (or the read failed)
+  return out;
+}
+
 std::uint64_t RocksDbInboxStore::dead_letter_count() { return dead_count_.load(); }
 
 bool RocksDbInboxStore::healthy() {

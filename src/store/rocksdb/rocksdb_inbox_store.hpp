@@ -80,6 +80,7 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
                        std::uint64_t initial_cursor) override;
   // All updates in one unsynced WriteBatch.
   void commit_cursors(std::span<const CursorUpdate> updates) override;
+  BacklogSlice scan_backlog(std::string_view position, std::size_t max_users) override;
   // Walks the expiry index in time order; also drops index entries of
   // messages already gone (bounded per call as well).
   std::size_t expire(std::int64_t now_ms, std::size_t budget) override;
