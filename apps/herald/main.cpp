@@ -1,4 +1,4 @@
-// The herald command: serve, publish, tail, token (and bench, later).
+// The herald command: serve, publish, tail, token, bench.
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "auth/jwt.hpp"
+#include "bench_command.hpp"
 #include "config/config_options.hpp"
 #include "config/secrets.hpp"
 #include "core/clock.hpp"
@@ -158,6 +159,9 @@ int main(int argc, char** argv) {
   tail->add_flag("--no-ack", t.no_ack, "withhold acks");
   tail->add_option("--count", t.count, "exit after this many messages");
 
+  // ---- bench
+  cli::BenchCommand bench(app);
+
   // ---- config-doc: the option table as Markdown (docs/configuration.md is made from it)
   auto* config_doc = app.add_subcommand("config-doc", "Print every serve option as a Markdown table");
   config_doc->group("");  // hidden from --help
@@ -196,6 +200,7 @@ int main(int argc, char** argv) {
     if (p_deliver_at > 0) p.deliver_at = p_deliver_at;
     return cli::run_publish(p);
   }
+  if (bench.parsed()) return bench.run();
   if (tail->parsed()) {
     if (t.token.empty()) {
       if (tl_user.empty()) {

@@ -1,0 +1,104 @@
+// `herald bench durable`: closed-loop publishers against each sync policy.
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include "http_pool.hpp"
+#include "progress.hpp"
+#include "scenarios.hpp"
+
+namespace herald::bench {
+
+namespace {
+
+std::string publish_body(const std::string& user, std::uint64_t n, const std::string& pad) {
+  return R"({"user":")" + user + R"(","data":{"n":)" + std::to_string(n) + R"(,"pad":")" + pad + R"("}})";
+}
+
+BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::string& sync, int publishers) {
+  boost::asio::io_context ioc;
+  HttpPool pool(ioc, target.url(), target.api_key(), static_cast<std::size_t>(publishers));
+  const std::string pad(static_cast<std::size_t>(std::max(0, opts.data_bytes - 24)), 'x');
+  std::mt19937_64 rng(42);
+  std::uniform_int_distribution<int> pick(0, std::max(1, opts.users) - 1);
+
+  using clock = std::chrono::steady_clock;
+  const auto start = clock::now();
+  const auto window_start = start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.warmup_s));
+  const auto end = window_start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.duration_s));
+  LatencyHistogram latency;
+  std::uint64_t sent = 0, ok = 0, in_window = 0, refused = 0, failed = 0;
+
+  std::function<void()> next = [&] {
+    if (clock::now() >= end) return;
+    const auto at = clock::now();
+    const std::string user = "durable-" + std::to_string(pick(rng));
+    ++sent;
+    pool.submit("/v1/publish", publish_body(user, sent, pad), [&, at](const HttpResult& r) {
+      const auto done = clock::now();
+      if (r.status == 200) {
+        ++ok;
+        if (done >= window_start && done < end) {
+          ++in_window;
+          latency.record(done - at);
+        }
+      } else if (r.status == 0) {
+        ++failed;
+      } else {
+        ++refused;
+      }
+      next();
+    });
+  };
+  for (int i = 0; i < publishers; ++i) next();
+  Progress progress(ioc, [&] {
+    const double t = std::chrono::duration<double>(clock::now() - start).count();
+    return "durable sync=" + sync + " publishers=" + std::to_string(publishers) + ": " +
+           format_number(std::round(t * 10) / 10) + " s, " + std::to_string(ok) + " accepted, " +
+           std::to_string(refused) + " refused";
+  });
+  // The progress timer keeps the context alive: stop it when the last
+  // publish of the window is answered.
+  boost::asio::steady_timer stop_at(ioc);
+  stop_at.expires_at(end + std::chrono::seconds(30));
+  stop_at.async_wait([&](const boost::system::error_code&) { progress.stop(); pool.close(); });
+  std::function<void()> poll;
+  boost::asio::steady_timer poller(ioc);
+  poll = [&] {
+    poller.expires_after(std::chrono::milliseconds(50));
+    poller.async_wait([&](const boost::system::error_code& ec) {
+      if (ec) return;
+      if (clock::now() >= end && pool.waiting() == 0 && ok + refused + failed == sent) {
+        progress.stop();
+        stop_at.cancel();
+        pool.close();
+        return;
+      }
+      poll();
+    });
+  };
+  poll();
+  ioc.run();
+
+  BenchRow row;
+  row.scenario = "durable";
+  row.params = {{"store", opts.store}, {"sync", sync}, {"publishers", std::to_string(publishers)},
+                {"data_bytes", std::to_string(opts.data_bytes)}, {"duration_s", format_number(opts.duration_s)}};
+  row.values = {{"accepted_per_s", static_cast<double>(in_window) / opts.duration_s},
+                {"accepted", static_cast<double>(ok)},
+                {"refused", static_cast<double>(refused)},
+                {"failed", static_cast<double>(failed)}};
+  row.latencies = {{"publish -> 200", latency}};
+  return row;
+}
+
+}  // namespace
+
+void run_durable(const TargetOptions& target, const DurableOptions& opts, BenchReport& report) {
+  for (const auto& sync : opts.syncs) {
+    BenchTarget t(target, {{"HERALD_STORE", opts.store}, {"HERALD_SYNC", sync}});
+    for (const int p : opts.publishers) report.add(run_one(t, opts, sync, p));
+  }
+}
+
+}  // namespace herald::bench

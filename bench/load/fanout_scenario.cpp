@@ -1,0 +1,234 @@
+// `herald bench fanout`: connected devices, open-loop publishers.
+#include <atomic>
+#include <cmath>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include "herald/client.hpp"
+#include "herald/http_api.hpp"
+#include "http_pool.hpp"
+#include "progress.hpp"
+#include "scenarios.hpp"
+
+namespace herald::bench {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+// What the receivers saw, written on the clients' thread.
+struct Receipts {
+  std::mutex mu;
+  int run = 0;  // the run being measured; messages of other runs are ignored
+  std::int64_t window_start_ns = 0;
+  std::uint64_t received = 0;
+  LatencyHistogram latency;  // intended publish time -> handed to the application
+};
+
+// {"r":run,"t":intended_ns,"pad":"..."}
+std::string data_json(int run, std::int64_t t, const std::string& pad) {
+  return R"({"r":)" + std::to_string(run) + R"(,"t":)" + std::to_string(t) + R"(,"pad":")" + pad + R"("})";
+}
+
+void on_message(Receipts& receipts, const sdk::Message& m) {
+  const std::int64_t now = mono_ns();
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(m.data_json, ec);
+  if (ec || !v.is_object()) return;
+  const auto& o = v.as_object();
+  const auto* r = o.if_contains("r");
+  const auto* t = o.if_contains("t");
+  if (r == nullptr || t == nullptr || !r->is_int64() || !t->is_int64()) return;
+  std::lock_guard lock(receipts.mu);
+  if (r->as_int64() != receipts.run) return;
+  ++receipts.received;
+  if (t->as_int64() >= receipts.window_start_ns) receipts.latency.record(std::chrono::nanoseconds(now - t->as_int64()));
+}
+
+double stat_ms(const boost::json::value& stats, const char* hist, const char* q) {
+  const auto* h = stats.as_object().if_contains(hist);
+  if (h == nullptr || !h->is_object()) return -1;
+  const auto* v = h->as_object().if_contains(q);
+  return v != nullptr && v->is_number() ? v->to_number<double>() : -1;
+}
+
+}  // namespace
+
+void run_fanout(const TargetOptions& target, const FanoutOptions& opts, BenchReport& report) {
+  const int users = std::max(1, opts.connections / std::max(1, opts.devices_per_user));
+  BenchTarget t(target, {{"HERALD_STORE", opts.store},
+                         {"HERALD_SYNC", opts.sync},
+                         {"HERALD_MAX_CONNECTIONS_PER_IP", std::to_string(opts.connections + 1000)},
+                         {"HERALD_MAX_CONNECTIONS_PER_USER", std::to_string(opts.devices_per_user + 4)}});
+
+  // ---- the devices, on a thread of their own
+  boost::asio::io_context clients_ioc;
+  auto guard = boost::asio::make_work_guard(clients_ioc);
+  std::thread clients_thread([&] { clients_ioc.run(); });
+  Receipts receipts;
+  std::atomic<int> open{0};
+  std::vector<std::shared_ptr<sdk::Client>> clients;
+  std::cerr << "fanout: connecting " << opts.connections << " devices of " << users << " users to " << t.describe()
+            << "\n";
+  const auto connect_start = clock::now();
+  for (int i = 0; i < opts.connections; ++i) {
+    const std::string user = "fan-" + std::to_string(i % users);
+    sdk::ClientOptions co;
+    co.url = t.ws_url();
+    co.token_provider = [tok = t.token(user)] { return tok; };
+    co.device = "d" + std::to_string(i / users);
+    co.connect_timeout = std::chrono::seconds(30);
+    auto c = sdk::Client::create(clients_ioc.get_executor(), co);
+    c->on_message([&receipts](const sdk::Message& m) { on_message(receipts, m); });
+    c->on_state([&open](sdk::ClientState s, const sdk::CloseInfo&) {
+      if (s == sdk::ClientState::open) open.fetch_add(1);
+    });
+    c->start();
+    clients.push_back(std::move(c));
+    if (i % 500 == 499) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // ease the accept queue
+  }
+  while (open.load() < opts.connections && clock::now() - connect_start < std::chrono::seconds(120)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  const double connect_s = std::chrono::duration<double>(clock::now() - connect_start).count();
+  std::cerr << "fanout: " << open.load() << " open after " << format_number(connect_s) << " s\n";
+
+  const std::string pad(static_cast<std::size_t>(std::max(0, opts.data_bytes - 40)), 'x');
+  int run_id = 0;
+  for (const double rate : opts.rates) {
+    ++run_id;
+    boost::asio::io_context ioc;
+    HttpPool pool(ioc, t.url(), t.api_key(), static_cast<std::size_t>(opts.http_connections));
+    std::mt19937_64 rng(static_cast<std::uint64_t>(run_id));
+    std::uniform_int_distribution<int> pick(0, users - 1);
+    LatencyHistogram publish_latency;
+    std::uint64_t issued = 0, accepted = 0, refused = 0, failed = 0, answered = 0;
+    const std::int64_t start_ns = mono_ns();
+    const std::int64_t window_ns = start_ns + static_cast<std::int64_t>(opts.warmup_s * 1e9);
+    const std::int64_t end_ns = window_ns + static_cast<std::int64_t>(opts.duration_s * 1e9);
+    const auto total = static_cast<std::uint64_t>(std::llround(rate * (opts.warmup_s + opts.duration_s)));
+    {
+      std::lock_guard lock(receipts.mu);
+      receipts.run = run_id;
+      receipts.window_start_ns = window_ns;
+      receipts.received = 0;
+      receipts.latency = LatencyHistogram();
+    }
+
+    // Open loop: each tick issues every publish whose intended time has
+    // come, stamped with that time (not the time it is actually sent).
+    boost::asio::steady_timer ticker(ioc);
+    std::function<void()> tick = [&] {
+      const std::int64_t now = mono_ns();
+      while (issued < total) {
+        const std::int64_t intended = start_ns + static_cast<std::int64_t>(static_cast<double>(issued) * 1e9 / rate);
+        if (intended > now) break;
+        ++issued;
+        const std::string user = "fan-" + std::to_string(pick(rng));
+        std::string body = R"({"user":")" + user + R"(","data":)" + data_json(run_id, intended, pad) + "}";
+        pool.submit("/v1/publish", std::move(body), [&, intended](const HttpResult& r) {
+          ++answered;
+          if (r.status == 200) {
+            ++accepted;
+            if (intended >= window_ns) publish_latency.record(std::chrono::nanoseconds(mono_ns() - intended));
+          } else if (r.status == 0) {
+            ++failed;
+          } else {
+            ++refused;
+          }
+        });
+      }
+      if (issued < total) {
+        ticker.expires_after(std::chrono::microseconds(500));
+        ticker.async_wait([&](const boost::system::error_code& ec) {
+          if (!ec) tick();
+        });
+      }
+    };
+    Progress progress(ioc, [&] {
+      std::uint64_t got;
+      {
+        std::lock_guard lock(receipts.mu);
+        got = receipts.received;
+      }
+      return "fanout rate=" + format_number(rate) + "/s: " + format_number(std::round((mono_ns() - start_ns) / 1e8) / 10) +
+             " s, issued " + std::to_string(issued) + ", accepted " + std::to_string(accepted) + ", received " +
+             std::to_string(got) + ", queued " + std::to_string(pool.waiting());
+    });
+    boost::asio::steady_timer done_check(ioc);
+    std::function<void()> check = [&] {
+      done_check.expires_after(std::chrono::milliseconds(50));
+      done_check.async_wait([&](const boost::system::error_code& ec) {
+        if (ec) return;
+        if (issued == total && answered == total) {
+          progress.stop();
+          pool.close();
+          return;
+        }
+        check();
+      });
+    };
+    tick();
+    check();
+    ioc.run();
+    (void)end_ns;
+
+    // Stragglers: wait until every accepted message reached every device, or drain_s.
+    const std::uint64_t expected = accepted * static_cast<std::uint64_t>(opts.devices_per_user);
+    const auto drain_deadline = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.drain_s));
+    for (;;) {
+      {
+        std::lock_guard lock(receipts.mu);
+        if (receipts.received >= expected) break;
+      }
+      if (clock::now() >= drain_deadline) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    LatencyHistogram delivered;
+    std::uint64_t received;
+    {
+      std::lock_guard lock(receipts.mu);
+      delivered = receipts.latency;
+      received = receipts.received;
+    }
+    const auto stats_res = sdk::http_request("GET", t.url(), "/v1/stats", t.api_key());
+    boost::system::error_code ec;
+    const auto stats = boost::json::parse(stats_res.body, ec);
+    std::uint64_t duplicates = 0;
+    for (const auto& c : clients) duplicates += c->duplicates();
+
+    BenchRow row;
+    row.scenario = "fanout";
+    row.params = {{"store", opts.store}, {"sync", opts.sync}, {"connections", std::to_string(opts.connections)},
+                  {"devices_per_user", std::to_string(opts.devices_per_user)}, {"rate", format_number(rate)},
+                  {"duration_s", format_number(opts.duration_s)}};
+    row.values = {{"open_connections", static_cast<double>(open.load())},
+                  {"connect_s", connect_s},
+                  {"accepted", static_cast<double>(accepted)},
+                  {"refused", static_cast<double>(refused)},
+                  {"failed", static_cast<double>(failed)},
+                  {"expected_deliveries", static_cast<double>(expected)},
+                  {"received", static_cast<double>(received)},
+                  {"missing", static_cast<double>(expected > received ? expected - received : 0)},
+                  {"duplicates_dropped_by_sdk", static_cast<double>(duplicates)}};
+    if (!ec && stats.is_object()) {
+      row.values.emplace_back("server_ack_latency_p50_ms", stat_ms(stats, "ack_latency", "p50_ms"));
+      row.values.emplace_back("server_ack_latency_p99_ms", stat_ms(stats, "ack_latency", "p99_ms"));
+    }
+    if (t.spawned() != nullptr) row.values.emplace_back("server_rss_mib", t.spawned()->rss_bytes() / 1048576.0);
+    row.latencies = {{"publish -> client", delivered}, {"publish -> 200", publish_latency}};
+    report.add(std::move(row));
+  }
+
+  for (auto& c : clients) c->stop();
+  guard.reset();
+  clients_thread.join();
+}
+
+}  // namespace herald::bench
