@@ -8,7 +8,8 @@ namespace herald::store {
 
 enum class SyncMode {
   always,  // each group commit is fsynced before append returns
-  batch,   // append returns after a background WAL sync, at most one per sync_batch
+  batch,   // append returns once in the WAL (survives a process crash); a background
+           // fsync follows within sync_batch (power loss loses at most that window)
   none,    // written to the OS, fsync left to it: survives a process crash, not power loss
 };
 
