@@ -103,7 +103,9 @@ void Connection::pump() {
   const std::int64_t now = unix_ms_now();
   while (window_->has_room()) {
     const std::size_t room = window_->room();
+    const auto read_start = SteadyClock::now();
     auto batch = ctx_.store.read_after(params_.user, window_->last_sent(), room, now);
+    ctx_.metrics.store_read_latency.observe(std::chrono::duration<double>(SteadyClock::now() - read_start).count());
     for (auto& m : batch) {
       auto& entry = window_->on_sent(std::move(m), now);
       ctx_.metrics.inflight.add(1);

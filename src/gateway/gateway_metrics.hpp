@@ -33,6 +33,7 @@ struct GatewayMetrics {
   metrics::Histogram& ack_latency;         // accept -> ack, seconds
   metrics::Histogram& heartbeat_rtt;       // WebSocket ping -> pong, seconds
   metrics::Histogram& store_append_latency;
+  metrics::Histogram& store_read_latency;
   metrics::Histogram& group_commit_size;
   metrics::Counter& publish_requests;
   metrics::Counter& publish_rejected;      // 4xx/5xx answers to publish

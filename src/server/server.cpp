@@ -26,6 +26,7 @@
 #include "metrics/registry.hpp"
 #include "server/store_factory.hpp"
 #include "store/message_cache.hpp"
+#include "core/thread_name.hpp"
 #include "transport/listener.hpp"
 
 namespace herald::server {
@@ -235,7 +236,10 @@ void Server::start() {
     auto* flusher = d.ctx->flushers[i].get();
     asio::post(d.workers[i]->context(), [flusher] { flusher->start(); });
   }
-  d.housekeeper = std::thread([&d] { d.run_housekeeper(); });
+  d.housekeeper = std::thread([&d] {
+    set_thread_name("herald-housekeep");
+    d.run_housekeeper();
+  });
   d.listener->start();
   d.started = true;
   if (!d.config.ready_file.empty()) write_ready_file(d.config.ready_file, d.url);

@@ -4,12 +4,16 @@
 #include <chrono>
 
 #include "core/clock.hpp"
+#include "core/thread_name.hpp"
 
 namespace herald::store {
 
 StoreWorker::StoreWorker(InboxStore& store, std::size_t max_queued_messages, BatchObserver observer)
     : store_(store), max_queued_(max_queued_messages), observer_(std::move(observer)) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("herald-store");
+    run();
+  });
 }
 
 StoreWorker::~StoreWorker() { stop(); }

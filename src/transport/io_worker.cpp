@@ -3,6 +3,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 
+#include "core/thread_name.hpp"
 namespace herald::transport {
 
 IoWorker::IoWorker(std::size_t index, std::chrono::milliseconds tick)
@@ -10,6 +11,7 @@ IoWorker::IoWorker(std::size_t index, std::chrono::milliseconds tick)
 
 void IoWorker::start() {
   thread_ = std::thread([this] {
+    set_thread_name("herald-io-" + std::to_string(index_));
     auto guard = boost::asio::make_work_guard(ioc_);
     do_tick();
     ioc_.run();

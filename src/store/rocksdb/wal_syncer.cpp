@@ -1,10 +1,14 @@
 #include "store/rocksdb/wal_syncer.hpp"
 
+#include "core/thread_name.hpp"
 namespace herald::store {
 
 WalSyncer::WalSyncer(std::function<bool()> sync_wal, std::chrono::milliseconds min_interval)
     : sync_wal_(std::move(sync_wal)), min_interval_(min_interval) {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    set_thread_name("herald-walsync");
+    run();
+  });
 }
 
 WalSyncer::~WalSyncer() {
