@@ -6,7 +6,6 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
-#include "api/data_text.hpp"
 #include "core/clock.hpp"
 
 namespace herald::api {
@@ -222,45 +221,15 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::Responde
     return reject(std::move(res));
   }
 
-  json::error_code ec;
-  json::value body = json::parse(req.body(), ec);
-  if (ec) return reject(error(errc::invalid_json, "body is not valid JSON"));
-  if (!body.is_object()) return reject(error(errc::bad_request, "body must be a JSON object"));
-
   std::string traceparent;
   if (auto tp = req.find("traceparent"); tp != req.end()) traceparent = trace_id_from_traceparent(tp->value());
-
-  PublishLimits limits{ctx_.config.max_message_bytes, ctx_.config.max_publish_users};
-  const auto texts = data_texts(req.body(), batch);
-  auto text_of = [&texts](std::size_t i) -> const std::string* {
-    auto it = texts.find(i);
-    return it == texts.end() ? nullptr : &it->second;
-  };
-  const std::int64_t now = unix_ms_now();
-
-  // Each item: parsed publish, or its error; results keep input order.
-  std::vector<std::variant<PublishItem, ItemError>> items;
-  if (batch) {
-    const json::value* msgs = body.as_object().if_contains("messages");
-    if (msgs == nullptr || !msgs->is_array()) {
-      return reject(error(errc::bad_request, "messages must be an array", "messages"));
-    }
-    if (msgs->as_array().size() > ctx_.config.max_batch_messages) {
-      return reject(error(errc::bad_request,
-                          "at most " + std::to_string(ctx_.config.max_batch_messages) + " messages per batch",
-                          "messages"));
-    }
-    for (const auto& m : msgs->as_array()) {
-      if (!m.is_object()) {
-        items.emplace_back(ItemError{errc::bad_request, "each message must be a JSON object", ""});
-        continue;
-      }
-      items.push_back(parse_publish(m.as_object(), limits, traceparent, now, text_of(items.size())));
-    }
-  } else {
-    auto item = parse_publish(body.as_object(), limits, traceparent, now, text_of(0));
-    if (auto* e = std::get_if<ItemError>(&item)) return reject(error(e->code, e->message, e->field));
-    items.push_back(std::move(item));
+  const PublishLimits limits{ctx_.config.max_message_bytes, ctx_.config.max_publish_users,
+                             ctx_.config.max_batch_messages};
+  auto parsed = parse_publish_body(req.body(), batch, limits, traceparent, unix_ms_now());
+  if (auto* e = std::get_if<ItemError>(&parsed)) return reject(error(e->code, e->message, e->field));
+  auto& items = std::get<ParsedItems>(parsed);
+  if (!batch) {
+    if (auto* e = std::get_if<ItemError>(&items[0])) return reject(error(e->code, e->message, e->field));
   }
 
   // Scheduled items answer now; the rest go to the store in one commit.

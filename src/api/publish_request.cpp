@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "api/data_text.hpp"
 #include "core/ids.hpp"
 
 namespace herald::api {
@@ -60,6 +61,43 @@ bool valid_user_id(std::string_view user) {
     if (c < 0x20 || c == 0x7f) return false;
   }
   return valid_utf8(user);
+}
+
+std::variant<ParsedItems, ItemError> parse_publish_body(std::string_view body_text, bool batch,
+                                                        const PublishLimits& limits,
+                                                        std::string_view header_trace_id,
+                                                        std::int64_t now_ms) {
+  json::error_code ec;
+  json::value body = json::parse(body_text, ec);
+  if (ec) return ItemError{errc::invalid_json, "body is not valid JSON", ""};
+  if (!body.is_object()) return ItemError{errc::bad_request, "body must be a JSON object", ""};
+
+  const auto texts = data_texts(body_text, batch);
+  auto text_of = [&texts](std::size_t i) -> const std::string* {
+    auto it = texts.find(i);
+    return it == texts.end() ? nullptr : &it->second;
+  };
+  ParsedItems items;
+  if (!batch) {
+    items.push_back(parse_publish(body.as_object(), limits, header_trace_id, now_ms, text_of(0)));
+    return items;
+  }
+  const json::value* msgs = body.as_object().if_contains("messages");
+  if (msgs == nullptr || !msgs->is_array()) {
+    return ItemError{errc::bad_request, "messages must be an array", "messages"};
+  }
+  if (msgs->as_array().size() > limits.max_batch_messages) {
+    return ItemError{errc::bad_request,
+                     "at most " + std::to_string(limits.max_batch_messages) + " messages per batch", "messages"};
+  }
+  for (const auto& m : msgs->as_array()) {
+    if (!m.is_object()) {
+      items.emplace_back(ItemError{errc::bad_request, "each message must be a JSON object", ""});
+      continue;
+    }
+    items.push_back(parse_publish(m.as_object(), limits, header_trace_id, now_ms, text_of(items.size())));
+  }
+  return items;
 }
 
 std::string trace_id_from_traceparent(std::string_view h) {

@@ -3,6 +3,7 @@
 // per addressed user, or the error that refuses it. Pure: no I/O.
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -16,6 +17,7 @@ namespace herald::api {
 struct PublishLimits {
   std::size_t max_message_bytes = 65536;
   std::size_t max_users = 1000;
+  std::size_t max_batch_messages = 10000;
 };
 
 struct ItemError {
@@ -38,6 +40,16 @@ std::variant<PublishItem, ItemError> parse_publish(const boost::json::object& bo
                                                    std::string_view header_trace_id,
                                                    std::int64_t now_ms,
                                                    const std::string* data_text = nullptr);
+
+// A whole request body of POST /v1/publish (batch=false: one item) or
+// /v1/publish/batch: each item parsed or refused, in input order; or the
+// error that refuses the whole body (not JSON, not an object, no messages
+// array, too many messages).
+using ParsedItems = std::vector<std::variant<PublishItem, ItemError>>;
+std::variant<ParsedItems, ItemError> parse_publish_body(std::string_view body, bool batch,
+                                                        const PublishLimits& limits,
+                                                        std::string_view header_trace_id,
+                                                        std::int64_t now_ms);
 
 // The trace id of a W3C traceparent header ("00-<32 hex>-<16 hex>-<2 hex>"),
 // empty if malformed.

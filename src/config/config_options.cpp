@@ -199,25 +199,31 @@ std::string flag_name(std::string_view key) {
   return out;
 }
 
+void apply_toml(ServerConfig& c, std::string_view text, const std::string& source) {
+  toml::table doc;
+  try {
+    doc = toml::parse(text, std::string_view(source));
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << source << ": " << e.description() << " (line " << e.source().begin.line << ")";
+    throw ConfigError(msg.str());
+  }
+  for (const auto& [k, node] : doc) {
+    const auto* opt = find_option(k.str());
+    if (opt == nullptr) throw ConfigError(source + ": unknown option '" + std::string(k.str()) + "'");
+    opt->apply(c, toml_to_text(k.str(), node));
+  }
+}
+
 ServerConfig load_config(const std::string& config_file, const FlagValues& flags,
                          const std::map<std::string, std::string>* env) {
   ServerConfig c;
   if (!config_file.empty()) {
-    toml::table doc;
-    try {
-      doc = toml::parse_file(config_file);
-    } catch (const toml::parse_error& e) {
-      std::ostringstream msg;
-      msg << config_file << ": " << e.description() << " (line " << e.source().begin.line << ")";
-      throw ConfigError(msg.str());
-    }
-    for (const auto& [k, node] : doc) {
-      const auto* opt = find_option(k.str());
-      if (opt == nullptr) {
-        throw ConfigError(config_file + ": unknown option '" + std::string(k.str()) + "'");
-      }
-      opt->apply(c, toml_to_text(k.str(), node));
-    }
+    std::ifstream in(config_file, std::ios::binary);
+    if (!in) throw ConfigError(config_file + ": cannot read the file");
+    std::ostringstream text;
+    text << in.rdbuf();
+    apply_toml(c, text.str(), config_file);
   }
   std::map<std::string, std::string> process_env;
   if (env == nullptr) {

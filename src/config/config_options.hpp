@@ -35,6 +35,10 @@ using FlagValues = std::map<std::string, std::string>;
 ServerConfig load_config(const std::string& config_file, const FlagValues& flags,
                          const std::map<std::string, std::string>* env = nullptr);
 
+// Applies the options of a TOML document to c (source names it in errors).
+// Throws ConfigError on a syntax error or an unknown option or value.
+void apply_toml(ServerConfig& c, std::string_view text, const std::string& source);
+
 // Checks cross-field rules; throws ConfigError.
 void validate(const ServerConfig& c);
 

@@ -25,7 +25,4 @@ class ConnectHandler {
   GatewayContext& ctx_;
 };
 
-// PROTOCOL.md 2: 1..64 chars of [A-Za-z0-9._:-].
-bool valid_device_id(std::string_view d);
-
 }  // namespace herald::gateway

@@ -1,0 +1,58 @@
+#include "protocol/connect_request.hpp"
+
+#include <gtest/gtest.h>
+
+namespace herald::protocol {
+namespace {
+
+TEST(ConnectRequest, OnlyTheWebSocketPathIsAccepted) {
+  EXPECT_TRUE(parse_connect_request("/v1/ws", std::nullopt, std::nullopt).path_ok);
+  EXPECT_TRUE(parse_connect_request("/v1/ws?device=a", std::nullopt, std::nullopt).path_ok);
+  EXPECT_FALSE(parse_connect_request("/v1/wss", std::nullopt, std::nullopt).path_ok);
+  EXPECT_FALSE(parse_connect_request("not a target", std::nullopt, std::nullopt).path_ok);
+}
+
+TEST(ConnectRequest, TheFirstTokenSourcePresentWinsWithoutFallback) {
+  EXPECT_EQ(parse_connect_request("/v1/ws?token=q", "Bearer h", "herald_token=c").token, "h");
+  // A header that is not a Bearer token is an empty (invalid) token, not a reason to look further.
+  EXPECT_EQ(parse_connect_request("/v1/ws?token=q", "Basic xyz", std::nullopt).token, "");
+  EXPECT_EQ(parse_connect_request("/v1/ws?token=q", std::nullopt, "herald_token=c").token, "q");
+  EXPECT_EQ(parse_connect_request("/v1/ws", std::nullopt, "a=1; herald_token=c; b=2").token, "c");
+  EXPECT_FALSE(parse_connect_request("/v1/ws", std::nullopt, "a=1").token.has_value());
+  EXPECT_FALSE(parse_connect_request("/v1/ws", std::nullopt, std::nullopt).token.has_value());
+}
+
+TEST(ConnectRequest, QueryParametersArePercentDecoded) {
+  const auto r = parse_connect_request("/v1/ws?device=ph%3Aone&last_seq=42&epoch=e%201", std::nullopt, std::nullopt);
+  EXPECT_FALSE(r.param_error);
+  EXPECT_EQ(r.device, "ph:one");
+  EXPECT_EQ(r.last_seq, 42u);
+  EXPECT_EQ(r.epoch, "e 1");
+}
+
+TEST(ConnectRequest, TheFirstBadParameterIsNamed) {
+  EXPECT_EQ(parse_connect_request("/v1/ws?device=", std::nullopt, std::nullopt).param_error->field, "device");
+  EXPECT_EQ(parse_connect_request("/v1/ws?device=a/b", std::nullopt, std::nullopt).param_error->field, "device");
+  EXPECT_EQ(parse_connect_request("/v1/ws?last_seq=-1", std::nullopt, std::nullopt).param_error->field, "last_seq");
+  EXPECT_EQ(parse_connect_request("/v1/ws?last_seq=", std::nullopt, std::nullopt).param_error->field, "last_seq");
+  EXPECT_EQ(parse_connect_request("/v1/ws?last_seq=99999999999999999999999", std::nullopt, std::nullopt)
+                .param_error->field,
+            "last_seq");
+  EXPECT_EQ(parse_connect_request("/v1/ws?epoch=" + std::string(kMaxEpochBytes + 1, 'e'), std::nullopt, std::nullopt)
+                .param_error->field,
+            "epoch");
+  EXPECT_EQ(parse_connect_request("/v1/ws?device=&last_seq=x", std::nullopt, std::nullopt).param_error->field,
+            "device");
+}
+
+TEST(ConnectRequest, DeviceIdsAreOneToSixtyFourCharactersOfTheAlphabet) {
+  EXPECT_TRUE(valid_device_id("Phone-1.a_b:c"));
+  EXPECT_TRUE(valid_device_id(std::string(64, 'x')));
+  EXPECT_FALSE(valid_device_id(std::string(65, 'x')));
+  EXPECT_FALSE(valid_device_id(""));
+  EXPECT_FALSE(valid_device_id("a b"));
+  EXPECT_FALSE(valid_device_id("\xc3\xa9"));
+}
+
+}  // namespace
+}  // namespace herald::protocol
