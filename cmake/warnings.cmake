@@ -1,7 +1,8 @@
 # One INTERFACE target carries the warning set; every module links it.
 add_library(herald_warnings INTERFACE)
 target_compile_options(herald_warnings INTERFACE
-  -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wno-missing-field-initializers)
+  -Wall -Wextra -Wpedantic -Wnon-virtual-dtor -Wno-missing-field-initializers
+  $<$<CXX_COMPILER_ID:GNU>:-Wshadow=local>)  # clang (the fuzz preset) has no =local
 if(HERALD_WERROR)
   target_compile_options(herald_warnings INTERFACE -Werror)
 endif()

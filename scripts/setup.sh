@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Herald needs to build and test on Debian 12, as root.
 # Idempotent: packages already present are skipped by apt.
+#   --test   also what only the tests need (clang and its fuzzer runtime)
 set -euo pipefail
 
 packages=(
@@ -14,6 +15,10 @@ packages=(
   redis-server
   curl
 )
+
+if [ "${1:-}" = "--test" ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

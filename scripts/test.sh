@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian 12 machine, builds Herald with
-# warnings as errors, and runs every test (unit, contract, e2e) with CTest.
+# warnings as errors, fuzzes the parsers of outside input for a bounded time
+# (scripts/fuzz.sh), and runs every test (unit, contract, e2e) with CTest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 # JavaScript SDK dependencies (exact versions from package-lock.json).
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
+# Every parser of outside input under libFuzzer for a bounded time.
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
 cmake --preset ci >/dev/null
 cmake --build --preset ci
 ctest --preset ci -j"$(nproc)"

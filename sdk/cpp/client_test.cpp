@@ -257,10 +257,8 @@ TEST_F(ClientTest, HeartbeatPingsCarryIdAndTsAndRttComesFromThePong) {
   ASSERT_TRUE(run_until(ioc_, [&] { return client->last_rtt().has_value(); }));
   const auto pings = conn(0).pings();
   ASSERT_FALSE(pings.empty());
-  EXPECT_TRUE(pings[0].id.is_int64());
-  EXPECT_GT(pings[0].id.as_int64(), 0);
-  ASSERT_TRUE(pings[0].ts.is_int64());
-  EXPECT_GT(pings[0].ts.as_int64(), 1700000000000);  // unix ms
+  EXPECT_GT(std::stoll(pings[0].id_json), 0);
+  EXPECT_GT(std::stoll(pings[0].ts_json), 1700000000000);  // unix ms
   EXPECT_LT(*client->last_rtt(), std::chrono::microseconds(5s));
 }
 

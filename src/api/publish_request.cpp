@@ -1,8 +1,10 @@
 #include "api/publish_request.hpp"
 
+#include <cmath>
+
 #include <boost/json.hpp>
 
-#include "api/data_text.hpp"
+#include "protocol/json_text.hpp"
 #include "core/ids.hpp"
 
 namespace herald::api {
@@ -42,8 +44,12 @@ std::optional<std::int64_t> as_int(const json::value& v) {
     return static_cast<std::int64_t>(v.as_uint64());
   }
   if (v.is_double()) {
+    // In range before the cast (found by fuzz/publish_body): converting a
+    // double outside int64 is undefined behaviour.
     const double d = v.as_double();
-    if (d == static_cast<double>(static_cast<std::int64_t>(d))) return static_cast<std::int64_t>(d);
+    if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == std::trunc(d)) {
+      return static_cast<std::int64_t>(d);
+    }
   }
   return std::nullopt;
 }
@@ -72,16 +78,17 @@ std::variant<ParsedItems, ItemError> parse_publish_body(std::string_view body_te
   if (ec) return ItemError{errc::invalid_json, "body is not valid JSON", ""};
   if (!body.is_object()) return ItemError{errc::bad_request, "body must be a JSON object", ""};
 
-  const auto texts = data_texts(body_text, batch);
+  ParsedItems items;
+  if (!batch) {
+    const auto text = protocol::member_text(body_text, "data");
+    items.push_back(parse_publish(body.as_object(), limits, header_trace_id, now_ms, text ? &*text : nullptr));
+    return items;
+  }
+  const auto texts = protocol::batch_data_texts(body_text);
   auto text_of = [&texts](std::size_t i) -> const std::string* {
     auto it = texts.find(i);
     return it == texts.end() ? nullptr : &it->second;
   };
-  ParsedItems items;
-  if (!batch) {
-    items.push_back(parse_publish(body.as_object(), limits, header_trace_id, now_ms, text_of(0)));
-    return items;
-  }
   const json::value* msgs = body.as_object().if_contains("messages");
   if (msgs == nullptr || !msgs->is_array()) {
     return ItemError{errc::bad_request, "messages must be an array", "messages"};

@@ -33,7 +33,7 @@ struct PublishItem {
 };
 
 // header_trace_id: from a traceparent header (it wins over the field).
-// data_text: `data` as text with its numbers as sent (see data_text.hpp);
+// data_text: `data` as text with its numbers as sent (protocol/json_text.hpp);
 // nullptr serializes the parsed value instead.
 std::variant<PublishItem, ItemError> parse_publish(const boost::json::object& body,
                                                    const PublishLimits& limits,

@@ -49,6 +49,9 @@ TEST(PublishRequest, RefusesBadFieldsNamingThem) {
   EXPECT_EQ(err(parse(R"({"users":["a","b","c","d"],"data":1})")).field, "users");
   EXPECT_EQ(err(parse(R"({"user":"u","data":1,"priority":"urgent"})")).field, "priority");
   EXPECT_EQ(err(parse(R"({"user":"u","data":1,"ttl_ms":-5})")).field, "ttl_ms");
+  // Beyond int64 (found by fuzz/publish_body): refused, not converted.
+  EXPECT_EQ(err(parse(R"({"user":"u","data":1,"ttl_ms":1e61})")).field, "ttl_ms");
+  EXPECT_EQ(err(parse(R"({"user":"u","data":1,"deliver_at":-1e300})")).field, "deliver_at");
   EXPECT_EQ(err(parse(R"({"user":"u","data":1,"event":7})")).field, "event");
   EXPECT_EQ(err(parse(R"({"user":"u","data":1,"id":""})")).field, "id");
 }

@@ -214,7 +214,7 @@ bool Connection::acks_inflight(const protocol::AckFrame& f) {
 }
 
 void Connection::handle(const protocol::PingFrame& f) {
-  send_frame(protocol::encode(protocol::PongFrame{f.id, f.ts, unix_ms_now()}));
+  send_frame(protocol::encode(protocol::PongFrame{f.id_json, f.ts_json, unix_ms_now()}));
 }
 
 void Connection::handle(const protocol::RefreshFrame& f) {

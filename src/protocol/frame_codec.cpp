@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "protocol/json_text.hpp"
+
 namespace herald::protocol {
 namespace json = boost::json;
 
@@ -39,7 +41,12 @@ std::int64_t as_i64(const json::value* v) {
   if (v == nullptr) return 0;
   if (v->is_int64()) return v->as_int64();
   if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-  if (v->is_double()) return static_cast<std::int64_t>(v->as_double());
+  if (v->is_double()) {
+    // Out of int64's range the cast would be undefined: such a value is no
+    // timestamp or count we use, so it reads as 0 like a missing field.
+    const double d = v->as_double();
+    return d >= -9223372036854775808.0 && d < 9223372036854775808.0 ? static_cast<std::int64_t>(d) : 0;
+  }
   return 0;
 }
 
@@ -81,8 +88,8 @@ boost::system::result<ClientFrame, FrameError> decode_client_frame(std::string_v
   }
   if (type == "ping") {
     PingFrame ping;
-    if (auto* id = o.if_contains("id")) ping.id = *id;
-    if (auto* ts = o.if_contains("ts")) ping.ts = *ts;
+    if (o.contains("id")) ping.id_json = member_text(text, "id").value_or("null");
+    if (o.contains("ts")) ping.ts_json = member_text(text, "ts").value_or("null");
     return ClientFrame{std::move(ping)};
   }
   if (type == "refresh") {
@@ -138,12 +145,11 @@ std::string encode(const MsgFrame& f) {
 }
 
 std::string encode(const PongFrame& f) {
-  json::object o;
-  o["type"] = "pong";
-  if (!f.id.is_null()) o["id"] = f.id;
-  if (!f.ts.is_null()) o["ts"] = f.ts;
-  o["server_time"] = f.server_time;
-  return json::serialize(o);
+  std::string out = R"({"type":"pong")";
+  if (!f.id_json.empty()) out += R"(,"id":)" + f.id_json;
+  if (!f.ts_json.empty()) out += R"(,"ts":)" + f.ts_json;
+  out += R"(,"server_time":)" + std::to_string(f.server_time) + "}";
+  return out;
 }
 
 std::string encode(const ErrorFrame& f) {
@@ -173,7 +179,8 @@ boost::system::result<ServerFrame, FrameError> decode_server_frame(std::string_v
     m.seq = as_seq(o.if_contains("seq")).value_or(0);
     m.id = as_str(o, "id");
     m.event = as_str(o, "event");
-    if (auto* d = o.if_contains("data")) m.data_json = json::serialize(*d);
+    // As sent: exact integers beyond 64 bits, 1e400 not turned into Infinity.
+    if (o.contains("data")) m.data_json = member_text(text, "data").value_or("null");
     m.ts = as_i64(o.if_contains("ts"));
     m.attempt = static_cast<std::uint32_t>(as_i64(o.if_contains("attempt")));
     m.trace_id = as_str(o, "trace_id");
@@ -196,8 +203,8 @@ boost::system::result<ServerFrame, FrameError> decode_server_frame(std::string_v
   }
   if (type == "pong") {
     PongFrame p;
-    if (auto* id = o.if_contains("id")) p.id = *id;
-    if (auto* ts = o.if_contains("ts")) p.ts = *ts;
+    if (o.contains("id")) p.id_json = member_text(text, "id").value_or("null");
+    if (o.contains("ts")) p.ts_json = member_text(text, "ts").value_or("null");
     p.server_time = as_i64(o.if_contains("server_time"));
     return ServerFrame{std::move(p)};
   }

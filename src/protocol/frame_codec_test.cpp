@@ -36,11 +36,27 @@ TEST(FrameCodec, UnknownTypeIsKeptForAnErrorFrame) {
   EXPECT_EQ(std::get<UnusableFrame>(*r).error_code, "unknown_type");
 }
 
+TEST(FrameCodec, PongEchoesPingIdAndTsExactlyAsSent) {
+  auto r = decode_client_frame(R"({"type":"ping","id":1e999,"ts":123456789012345678901234567890})");
+  ASSERT_TRUE(r);
+  const auto& ping = std::get<PingFrame>(*r);
+  EXPECT_EQ(encode(PongFrame{ping.id_json, ping.ts_json, 5}),
+            R"({"type":"pong","id":1e999,"ts":123456789012345678901234567890,"server_time":5})");
+  auto none = decode_client_frame(R"({"type":"ping"})");
+  EXPECT_EQ(encode(PongFrame{std::get<PingFrame>(*none).id_json, "", 5}), R"({"type":"pong","server_time":5})");
+}
+
+TEST(FrameCodec, MsgDataIsDecodedAsSent) {
+  auto r = decode_server_frame(R"({"type":"msg","seq":1,"id":"a","data":{"n":12345678901234567890123,"x":1e400},"ts":1,"attempt":1})");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(std::get<MsgFrame>(*r).data_json, R"({"n":12345678901234567890123,"x":1e400})");
+}
+
 TEST(FrameCodec, PongEchoesPingIdAndTs) {
   auto r = decode_client_frame(R"({"type":"ping","id":7,"ts":1764000000000})");
   ASSERT_TRUE(r);
   const auto& ping = std::get<PingFrame>(*r);
-  auto text = encode(PongFrame{ping.id, ping.ts, 1764000000004});
+  auto text = encode(PongFrame{ping.id_json, ping.ts_json, 1764000000004});
   auto v = boost::json::parse(text).as_object();
   EXPECT_EQ(v["type"], "pong");
   EXPECT_EQ(v["id"], 7);

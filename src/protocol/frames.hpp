@@ -16,9 +16,11 @@ struct AckFrame {
   std::optional<std::uint64_t> upto;  // acknowledges every sent message with seq <= upto
 };
 
+// id and ts are kept as the JSON text the client sent, so that the pong
+// echoes them exactly (a number like 1e999 has no exact parsed form).
 struct PingFrame {
-  boost::json::value id;  // echoed as given (null when absent)
-  boost::json::value ts;  // echoed as given (null when absent)
+  std::string id_json;  // empty when absent
+  std::string ts_json;  // empty when absent
 };
 
 struct RefreshFrame {
@@ -62,8 +64,8 @@ struct MsgFrame {
 };
 
 struct PongFrame {
-  boost::json::value id;
-  boost::json::value ts;
+  std::string id_json;  // the ping's id as JSON text; empty: omitted
+  std::string ts_json;  // the ping's ts as JSON text; empty: omitted
   std::int64_t server_time = 0;
 };
 

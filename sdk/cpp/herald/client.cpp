@@ -1,5 +1,7 @@
 #include "herald/client.hpp"
 
+#include <charconv>
+
 #include <deque>
 #include <stdexcept>
 #include <utility>
@@ -323,8 +325,9 @@ void Client::handle_msg(const std::shared_ptr<Connection>& conn, const protocol:
 }
 
 void Client::handle_pong(const std::shared_ptr<Connection>& conn, const protocol::PongFrame& p) {
-  if (!p.id.is_int64() && !p.id.is_uint64()) return;
-  const auto id = p.id.is_int64() ? p.id.as_int64() : static_cast<std::int64_t>(p.id.as_uint64());
+  std::int64_t id = 0;  // ours are plain integers; anything else is no pong of ours
+  const auto [end, ec] = std::from_chars(p.id_json.data(), p.id_json.data() + p.id_json.size(), id);
+  if (p.id_json.empty() || ec != std::errc{} || end != p.id_json.data() + p.id_json.size()) return;
   while (!conn->pings.empty() && conn->pings.front().first <= id) {
     if (conn->pings.front().first == id) {
       const auto rtt = SteadyClock::now() - conn->pings.front().second;

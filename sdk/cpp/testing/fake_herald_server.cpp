@@ -102,7 +102,7 @@ void FakeConnection::start_read() {
       auto frame = protocol::decode_client_frame(text);
       if (frame) {
         if (auto* ping = std::get_if<protocol::PingFrame>(&*frame)) {
-          self->send(protocol::encode(protocol::PongFrame{ping->id, ping->ts, 1764000000000}));
+          self->send(protocol::encode(protocol::PongFrame{ping->id_json, ping->ts_json, 1764000000000}));
         }
       }
     }

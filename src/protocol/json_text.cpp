@@ -1,4 +1,4 @@
-#include "api/data_text.hpp"
+#include "protocol/json_text.hpp"
 
 #include <vector>
 
@@ -6,13 +6,14 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
 
-namespace herald::api {
+namespace herald::protocol {
 namespace json = boost::json;
 
 namespace {
 
-// SAX handler: tracks where it is in the document and copies the value at
-// the `data` positions to text.
+// SAX handler: tracks where it is in the document and copies the values at
+// the wanted positions to text: the top-level member `key`, or (batch) the
+// `data` of every element of the top-level `messages` array.
 class DataTextHandler {
  public:
   static constexpr std::size_t max_object_size = std::size_t(-1);
@@ -20,7 +21,7 @@ class DataTextHandler {
   static constexpr std::size_t max_key_size = std::size_t(-1);
   static constexpr std::size_t max_string_size = std::size_t(-1);
 
-  explicit DataTextHandler(bool batch) : batch_(batch) {}
+  DataTextHandler(bool batch, std::string_view key) : batch_(batch), key_wanted_(key) {}
   std::map<std::size_t, std::string> take() { return std::move(found_); }
 
   bool on_document_begin(json::error_code&) { return true; }
@@ -107,7 +108,7 @@ class DataTextHandler {
   // Is the value that begins now a `data` we want?
   bool at_data() const {
     if (capturing()) return false;
-    if (!batch_) return stack_.size() == 1 && stack_[0].key == "data";
+    if (!batch_) return stack_.size() == 1 && stack_[0].is_object && stack_[0].key == key_wanted_;
     return stack_.size() == 3 && stack_[0].key == "messages" && !stack_[1].is_object &&
            stack_[2].is_object && stack_[2].key == "data";
   }
@@ -162,6 +163,7 @@ class DataTextHandler {
   }
 
   const bool batch_;
+  const std::string_view key_wanted_;
   std::vector<Frame> stack_;
   std::string key_;
   std::string text_;
@@ -173,14 +175,24 @@ class DataTextHandler {
   std::map<std::size_t, std::string> found_;
 };
 
-}  // namespace
-
-std::map<std::size_t, std::string> data_texts(std::string_view body, bool batch) {
-  json::basic_parser<DataTextHandler> parser(json::parse_options{}, batch);
+std::map<std::size_t, std::string> texts(std::string_view document, bool batch, std::string_view key) {
+  json::basic_parser<DataTextHandler> parser(json::parse_options{}, batch, key);
   json::error_code ec;
-  parser.write_some(false, body.data(), body.size(), ec);
+  parser.write_some(false, document.data(), document.size(), ec);
   if (ec) return {};
   return parser.handler().take();
 }
 
-}  // namespace herald::api
+}  // namespace
+
+std::optional<std::string> member_text(std::string_view document, std::string_view key) {
+  auto found = texts(document, false, key);
+  if (found.empty()) return std::nullopt;
+  return std::move(found.begin()->second);
+}
+
+std::map<std::size_t, std::string> batch_data_texts(std::string_view body) {
+  return texts(body, true, "data");
+}
+
+}  // namespace herald::protocol

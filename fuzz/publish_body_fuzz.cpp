@@ -1,0 +1,36 @@
+// Publish and batch bodies (POST /v1/publish[/batch]): the first byte picks
+// the route. Nothing may crash, and every accepted message's data is JSON.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include <boost/json.hpp>
+
+#include "api/publish_request.hpp"
+#include "fuzz_check.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace herald::api;
+  if (size == 0) return 0;
+  const bool batch = (data[0] & 1) != 0;
+  const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
+  const PublishLimits limits{4096, 16, 64};
+  auto parsed = parse_publish_body(body, batch, limits, "", 1764000000000);
+  if (const auto* items = std::get_if<ParsedItems>(&parsed)) {
+    FUZZ_CHECK(batch || items->size() == 1);
+    for (const auto& item : *items) {
+      const auto* ok = std::get_if<PublishItem>(&item);
+      if (ok == nullptr) continue;
+      FUZZ_CHECK(!ok->messages.empty() && ok->messages.size() <= limits.max_users);
+      for (const auto& m : ok->messages) {
+        boost::json::error_code ec;
+        (void)boost::json::parse(m.data_json, ec);
+        FUZZ_CHECK(!ec);
+        FUZZ_CHECK(m.data_json.size() <= limits.max_message_bytes);
+        FUZZ_CHECK(valid_user_id(m.user));
+        FUZZ_CHECK(!m.id.empty());
+      }
+    }
+  }
+  return 0;
+}
