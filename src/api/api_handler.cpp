@@ -533,11 +533,28 @@ HttpResponse ApiHandler::stats() {
                                {"inflight", m.inflight.value()},
                                {"scheduled", delayed_.pending()},
                                {"dead_letters", ctx_.store.dead_letter_count()}};
+  o["offline_backlog"] = json::object{{"messages", ctx_.offline_backlog.messages()},
+                                      {"users", ctx_.offline_backlog.users()}};
+  o["publish_requests"] = json::object{{"total", m.publish_requests.value()},
+                                       {"rejected", m.publish_rejected.value()}};
+  // Quantiles since start, plus the cumulative bucket counts so that a
+  // dashboard can take quantiles over its own window from two snapshots.
   auto pct = [](const metrics::Histogram& h) {
+    json::array bounds_ms;
+    for (double b : h.bounds()) bounds_ms.push_back(b * 1000);
+    json::array counts;
+    for (auto c : h.cumulative_counts()) counts.push_back(c);
+    // No observations yet: null, as JSON has no NaN.
+    auto ms = [&h](double q) {
+      const double v = h.quantile(q);
+      return std::isnan(v) ? json::value(nullptr) : json::value(v * 1000);
+    };
     return json::object{{"count", h.count()},
-                        {"p50_ms", h.quantile(0.5) * 1000},
-                        {"p90_ms", h.quantile(0.9) * 1000},
-                        {"p99_ms", h.quantile(0.99) * 1000}};
+                        {"p50_ms", ms(0.5)},
+                        {"p90_ms", ms(0.9)},
+                        {"p99_ms", ms(0.99)},
+                        {"bounds_ms", std::move(bounds_ms)},
+                        {"cumulative_counts", std::move(counts)}};
   };
   o["push_latency"] = pct(m.push_latency);
   o["ack_latency"] = pct(m.ack_latency);

@@ -143,6 +143,7 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
     return refuse(RefuseReason::user_limit, errc::too_many_connections, "too many connections for this user");
   }
   if (added.replaced) added.replaced->kick(CloseReason::replaced);
+  ctx_.offline_backlog.clear(cp.user);  // its backlog is replayed from the inbox now
   return std::shared_ptr<transport::WsHandler>(conn);
 }
 

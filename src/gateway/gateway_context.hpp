@@ -13,6 +13,7 @@
 #include "gateway/connection_limits.hpp"
 #include "gateway/cursor_flusher.hpp"
 #include "gateway/gateway_metrics.hpp"
+#include "gateway/offline_backlog.hpp"
 #include "hub/hub.hpp"
 #include "store/inbox_store.hpp"
 
@@ -29,6 +30,7 @@ struct GatewayContext {
   std::vector<std::unique_ptr<CursorFlusher>> flushers;  // by worker index
   std::atomic<bool> draining{false};
   delivery::AttemptLedger attempts;  // sends per (user, device, seq), for inspection
+  OfflineBacklog offline_backlog;    // messages for users with no live connection (dashboard)
 };
 
 }  // namespace herald::gateway

@@ -37,8 +37,10 @@ bool PublishService::publish(std::vector<store::NewMessage> messages, Done done)
     std::stable_sort(notify.begin(), notify.end(),
                      [](const Target* a, const Target* b) { return a->priority < b->priority; });
     std::string_view last;
+    bool last_offline = false;  // nobody to tell: the message waits in the inbox
     for (const Target* t : notify) {
-      if (t->user != last) ctx_.hub.notify(t->user);
+      if (t->user != last) last_offline = ctx_.hub.notify(t->user) == 0;
+      if (last_offline) ctx_.offline_backlog.add(t->user);
       last = t->user;
     }
     done(std::move(outcomes));

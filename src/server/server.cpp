@@ -170,6 +170,9 @@ Server::Server(config::ServerConfig config) {
   d.api = std::make_unique<api::ApiHandler>(*d.ctx, *d.publisher, *d.delayed, d.keys,
                                             [&d] { return d.started.load(); });
 
+  d.registry.gauge_fn("herald_offline_backlog_messages",
+                      "Messages published to users with no live connection, not picked up since (estimate)",
+                      [&d] { return static_cast<double>(d.ctx->offline_backlog.messages()); });
   d.registry.gauge_fn("herald_store_queue_messages", "Messages waiting for the store worker",
                       [&d] { return static_cast<double>(d.store_worker->queued_messages()); });
   for (const auto& [index, name] : {std::pair{0, "high"}, std::pair{1, "normal"}, std::pair{2, "low"}}) {

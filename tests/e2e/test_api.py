@@ -1,8 +1,10 @@
 """PROTOCOL.md 7, 8, 10: the HTTP API."""
+import http.client
+import json
 import time
 import unittest
 
-from harness import ServerTest, run, recv_json, recv_type
+from harness import API_KEY, ServerTest, run, recv_json, recv_type
 
 
 class PublishApiTest(ServerTest):
@@ -120,6 +122,24 @@ class InspectionTest(ServerTest):
         status, stats, _ = s.request("GET", "/v1/stats")
         self.assertEqual(status, 200)
         self.assertIn("connections", stats)
+
+    def test_stats_are_strict_json_with_what_the_dashboard_reads(self):
+        s = self.server
+        s.publish("stats-offline", {"n": 1})
+        conn = http.client.HTTPConnection(s.host, s.port, timeout=10)
+        conn.request("GET", "/v1/stats", headers={"Authorization": "Bearer " + API_KEY})
+        raw = conn.getresponse().read()
+        conn.close()
+
+        def refuse(constant):
+            raise AssertionError("not JSON: %s in %s" % (constant, raw))
+        # Browsers' JSON.parse rejects NaN: no latency observed yet is null.
+        stats = json.loads(raw, parse_constant=refuse)
+        for h in ("push_latency", "ack_latency"):
+            self.assertEqual(len(stats[h]["cumulative_counts"]), len(stats[h]["bounds_ms"]) + 1)
+            self.assertTrue(stats[h]["p50_ms"] is None or stats[h]["count"] > 0)
+        self.assertGreaterEqual(stats["offline_backlog"]["messages"], 1)
+        self.assertGreaterEqual(stats["offline_backlog"]["users"], 1)
 
     def test_unknown_users_get_empty_answers_and_unknown_seqs_404(self):
         s = self.server
