@@ -7,6 +7,7 @@
 #include <boost/url/parse.hpp>
 
 #include "api/data_text.hpp"
+#include "api/demo_token.hpp"
 #include "core/clock.hpp"
 
 namespace herald::api {
@@ -143,8 +144,20 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext&,
   if (auto page = static_.find(path); page != static_.end() && method == http::verb::get) {
     HttpResponse res{http::status::ok, 11};
     res.set(http::field::content_type, page->second.content_type);
+    res.set(http::field::cache_control, "no-cache");
+    res.set("x-content-type-options", "nosniff");
+    // The pages hold an API key: only their own scripts run, nothing
+    // loads from elsewhere, and no other site may frame them.
+    res.set("content-security-policy",
+            "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     res.body() = page->second.body;
     return respond(std::move(res));
+  }
+  if (ctx_.config.demo && (path == "/demo/token" || path == "/demo/publish")) {
+    if (method != http::verb::post) return respond(error(errc::method_not_allowed, "use POST"));
+    if (path == "/demo/publish") return publish(req, false, std::move(respond));
+    return respond(demo_token(req));
   }
   if (!path.starts_with("/v1/")) return respond(error(errc::not_found, "no such route"));
 
@@ -515,6 +528,16 @@ HttpResponse ApiHandler::dead_letters(const HttpRequest& req) {
   }
   const std::uint64_t next = list.empty() ? after_seq : list.back().id;
   return json_response(http::status::ok, json::object{{"dead_letters", std::move(out)}, {"next_after", next}});
+}
+
+// ---- demo mode (config `demo`) -------------------------------------------------
+
+HttpResponse ApiHandler::demo_token(const HttpRequest& req) {
+  auto minted = mint_demo_token(ctx_.config, req.body(), unix_ms_now());
+  if (auto* e = std::get_if<ItemError>(&minted)) return error(e->code, e->message, e->field);
+  const auto& t = std::get<DemoToken>(minted);
+  return json_response(http::status::ok,
+                       json::object{{"token", t.token}, {"user", t.user}, {"exp", t.exp}});
 }
 
 HttpResponse ApiHandler::stats() {

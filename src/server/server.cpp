@@ -27,6 +27,7 @@
 #include "server/store_factory.hpp"
 #include "store/message_cache.hpp"
 #include "transport/listener.hpp"
+#include "web/web_assets.hpp"
 
 namespace herald::server {
 namespace asio = boost::asio;
@@ -169,6 +170,11 @@ Server::Server(config::ServerConfig config) {
   d.delayed = std::make_unique<gateway::DelayedMessages>(*d.publisher, stores.schedule);
   d.api = std::make_unique<api::ApiHandler>(*d.ctx, *d.publisher, *d.delayed, d.keys,
                                             [&d] { return d.started.load(); });
+
+  for (const auto& asset : web::web_assets()) {
+    if (asset.demo_only && !cfg.demo) continue;  // /demo is 404 unless demo mode is on
+    d.api->add_static(std::string(asset.path), std::string(asset.content_type), std::string(asset.body));
+  }
 
   d.registry.gauge_fn("herald_offline_backlog_messages",
                       "Messages published to users with no live connection, not picked up since (estimate)",
