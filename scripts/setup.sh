@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Herald needs to build and test on Debian 12, as root.
 # Idempotent: packages already present are skipped by apt.
+# --browser: also Debian's chromium, for the browser tests (scripts/test.sh);
+# running the server (scripts/run.sh) does not need it.
 set -euo pipefail
 
 packages=(
@@ -14,6 +16,9 @@ packages=(
   redis-server
   curl
 )
+if [ "${1:-}" = "--browser" ]; then
+  packages+=(chromium)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
