@@ -445,7 +445,14 @@ HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req)
     out.push_back(std::move(o));
   }
   const std::uint64_t next = msgs.empty() ? after_seq : msgs.back()->seq;
-  return json_response(http::status::ok, json::object{{"messages", std::move(out)}, {"next_after", next}});
+  // Beyond the envelope of PROTOCOL.md 10: every known device with its
+  // cursor, so that a page of messages can be read against them.
+  json::array known;
+  for (const auto& d : devices) {
+    known.push_back(json::object{{"device", d.device}, {"cursor", d.cursor}, {"online", d.online}});
+  }
+  return json_response(http::status::ok, json::object{{"messages", std::move(out)}, {"next_after", next},
+                                                      {"devices", std::move(known)}});
 }
 
 HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_text) {

@@ -83,6 +83,12 @@ test('the dashboard shows the live connection and counts rising as messages are 
   await page.waitForFunction(() => document.querySelectorAll('#messages tr').length === 25);
   await page.waitForSelector('#messages tr:first-child .badge.acked');
   assert.match(await page.locator('#messages tr').first().innerText(), /^30\s/);
+  // A device that went away stays in the lookup, with its stored cursor.
+  await client.close();
+  await page.waitForSelector('#devices tr:has-text("offline")', { timeout: 10000 });
+  assert.match(await page.locator('#devices tr').first().innerText(), /phone\s+offline\s+30/);
+  await page.waitForFunction(() => document.querySelector('[data-kpi="connections"] .value').textContent === '0');
+
   // One more refresh, so that the screenshot shows the lookup and charts settled.
   const uptime = await page.locator('#uptime').innerText();
   await page.waitForFunction((u) => document.getElementById('uptime').textContent !== u, uptime);

@@ -148,6 +148,7 @@ class InspectionTest(ServerTest):
         status, res, _ = s.request("GET", "/v1/users/nobody/messages")
         self.assertEqual(status, 200)
         self.assertEqual(res["messages"], [])
+        self.assertEqual(res["devices"], [])
         status, res, _ = s.request("GET", "/v1/users/nobody/messages/5")
         self.assertEqual(status, 404)
         self.assertEqual(res["error"]["code"], "not_found")

@@ -344,25 +344,18 @@ async function refreshLookup() {
   const messages = msgs.messages.slice(-RECENT_MESSAGES);
   if (messages.length) tailAfter = messages[0].seq - 1;
 
-  // Devices: the live ones from presence, the others from the messages' per-device states.
+  // Devices: the live ones from presence, every known one (with its cursor)
+  // from the messages answer.
   const devices = new Map();
   for (const d of presence.devices) devices.set(d.device, { ...d, online: true });
-  for (const msg of messages) {
-    for (const d of msg.devices) if (!devices.has(d.device)) devices.set(d.device, { device: d.device, online: false });
+  for (const d of msgs.devices || []) {
+    if (!devices.has(d.device)) devices.set(d.device, { device: d.device, cursor: d.cursor, online: false });
   }
-  const cursorOf = (name) => {
-    let c = null;
-    for (const msg of messages) {
-      const d = msg.devices.find((x) => x.device === name);
-      if (d && d.state === 'acked') c = Math.max(c ?? 0, msg.seq);
-    }
-    return c;
-  };
   const rows = [...devices.values()].map((d) =>
     h('tr', {},
       h('td', { class: 'mono' }, d.device),
       h('td', {}, h('span', { class: `dot${d.online ? ' on' : ''}` }), d.online ? 'online' : 'offline'),
-      h('td', {}, d.online ? num(d.cursor) : cursorOf(d.device) === null ? '–' : `≥ ${num(cursorOf(d.device))}`),
+      h('td', {}, num(d.cursor)),
       h('td', { class: 'mono' }, d.conn_id || '–'),
       h('td', {}, d.online ? ago(d.connected_at) : '–'),
       h('td', {}, d.online && d.rtt_ms !== null && d.rtt_ms !== undefined ? ms(d.rtt_ms) : '–')));
