@@ -4,7 +4,7 @@
 // message exactly once, in order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { launchBrowser, screenshot, Server, waitFor, uniqueUser } from './browser.js';
+import { launchBrowser, screenshot, Server, API_KEY, waitFor, uniqueUser } from './browser.js';
 
 const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => a + i);
 // The browser reports the refused reconnects while the server is down.
@@ -57,6 +57,17 @@ test('the demo page receives published messages and acks them', async (t) => {
   await waitFor(async () => (await server.messageState(user, 5)).acked_by.includes(device), 10000, 'seq 5 acked');
   assert.equal(await page.locator('#messages tr').count(), 5);
   await screenshot(page, 'demo-received');
+
+  // The page links to the dashboard's lookup of its user, which sees this browser.
+  const href = await page.getAttribute('#dashboard-link', 'href');
+  assert.equal(href, `/dashboard#user=${encodeURIComponent(user)}`);
+  const dash = await page.context().newPage();
+  await dash.goto(server.url + href);
+  await dash.fill('#key', API_KEY);
+  await dash.click('#signin button[type=submit]');
+  await dash.waitForSelector(`#devices tr:has-text("${device}")`);
+  assert.match(await dash.locator('#devices tr').first().innerText(), /online\s+5/);
+  await dash.waitForSelector('#messages tr:first-child .badge.acked');
   assert.deepEqual(problems, []);
 });
 

@@ -128,7 +128,16 @@ async function signIn(candidate) {
   $('live').hidden = false;
   $('signout').hidden = false;
   startPolling();
+  lookupFromHash();
 }
+
+// /dashboard#user=alice opens the lookup of that user (the demo page links here).
+function lookupFromHash() {
+  const user = new URLSearchParams(location.hash.slice(1)).get('user');
+  if (!user || user === lookupUser) return;
+  runLookup(user);
+}
+window.addEventListener('hashchange', () => key && lookupFromHash());
 
 $('signin-form').addEventListener('submit', (e) => {
   e.preventDefault();
@@ -308,8 +317,7 @@ $('dead').addEventListener('click', (e) => {
   const a = e.target.closest('a[data-user]');
   if (!a) return;
   e.preventDefault();
-  $('lookup-user').value = a.dataset.user;
-  startLookup(a.dataset.user);
+  runLookup(a.dataset.user);
 });
 
 // ---- user lookup ---------------------------------------------------------------------
@@ -378,10 +386,8 @@ async function refreshLookup() {
   $('lookup-result').hidden = false;
 }
 
-$('lookup-form').addEventListener('submit', (e) => {
-  e.preventDefault();
-  const user = $('lookup-user').value.trim();
-  if (!user) return;
+function runLookup(user) {
+  $('lookup-user').value = user;
   startLookup(user).catch((err) => {
     if (err instanceof Unauthorized) showSignIn('The server no longer accepts this key.');
     else {
@@ -389,6 +395,12 @@ $('lookup-form').addEventListener('submit', (e) => {
       $('lookup-empty').hidden = false;
     }
   });
+}
+
+$('lookup-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const user = $('lookup-user').value.trim();
+  if (user) runLookup(user);
 });
 
 // ---- start ----------------------------------------------------------------------------

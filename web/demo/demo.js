@@ -140,6 +140,7 @@ async function demoPost(path, body) {
 
 function connect(user) {
   sessionStorage.heraldDemoUser = user;
+  $('dashboard-link').href = `/dashboard#user=${encodeURIComponent(user)}`;
   client = new HeraldClient({
     url: new URL('/v1/ws', location.href).href,
     token: async () => (await demoPost('/demo/token', { user })).token,
