@@ -5,6 +5,7 @@
 // of the server's counters and histogram buckets. Everything from the server
 // is put in the page as text, never as HTML.
 import { LineChart } from './charts.js';
+import { ratePerSecond, windowPercentiles } from './metrics.js';
 
 const KEY_STORAGE = 'herald.dashboard.key';
 const POLL_MS = 1000;
@@ -205,32 +206,6 @@ function setLive(cls, text) {
   p.textContent = text;
 }
 
-/** Quantile from cumulative bucket counts, interpolated as the server does. */
-function quantile(bounds, cumulative, q) {
-  const total = cumulative[cumulative.length - 1];
-  if (!total) return null;
-  const rank = q * total;
-  let below = 0;
-  for (let i = 0; i < cumulative.length; i++) {
-    const inBucket = cumulative[i] - below;
-    if (inBucket > 0 && cumulative[i] >= rank) {
-      if (i >= bounds.length) return bounds[bounds.length - 1];
-      const lower = i === 0 ? 0 : bounds[i - 1];
-      return lower + (bounds[i] - lower) * ((rank - below) / inBucket);
-    }
-    below = cumulative[i];
-  }
-  return null;
-}
-
-/** Percentiles of the observations between two snapshots of one histogram. */
-function windowPercentiles(now, then) {
-  if (!now || !now.cumulative_counts) return [null, null, null];
-  const base = then && then.cumulative_counts ? then.cumulative_counts : now.cumulative_counts.map(() => 0);
-  const delta = now.cumulative_counts.map((c, i) => c - (base[i] || 0));
-  return [0.5, 0.9, 0.99].map((q) => quantile(now.bounds_ms, delta, q));
-}
-
 function onStats(s) {
   const t = Date.now();
   const prev = history[history.length - 1];
@@ -239,7 +214,7 @@ function onStats(s) {
   if (prev) {
     const dt = (t - prev.t) / 1000;
     const pm = prev.stats.messages;
-    const per = (a, b) => (dt > 0 ? Math.max(0, a - b) / dt : null);
+    const per = (a, b) => ratePerSecond(a, b, dt);
     r = {
       publish: per(m.published, pm.published),
       deliver: per(m.delivered, pm.delivered),
