@@ -142,7 +142,10 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
     ctx_.limits.release(rc.remote_ip);
     return refuse(RefuseReason::user_limit, errc::too_many_connections, "too many connections for this user");
   }
-  if (added.replaced) added.replaced->kick(CloseReason::replaced);
+  if (added.replaced) {
+    conn->set_replaced(added.replaced);
+    added.replaced->kick(CloseReason::replaced);
+  }
   ctx_.offline_backlog.clear(cp.user);  // its backlog is replayed from the inbox now
   return std::shared_ptr<transport::WsHandler>(conn);
 }
