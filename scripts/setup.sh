@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything Herald needs to build and test on Debian 12, as root.
 # Idempotent: packages already present are skipped by apt.
-#   --test   also what only the tests need (clang and its fuzzer runtime)
+#   --test   also what only the tests need: clang and its fuzzer runtime,
+#            Debian's chromium for the browser tests (scripts/test.sh);
+#            running the server (scripts/run.sh) needs none of them.
 set -euo pipefail
 
 packages=(
@@ -15,9 +17,8 @@ packages=(
   redis-server
   curl
 )
-
 if [ "${1:-}" = "--test" ]; then
-  packages+=(clang libclang-rt-14-dev)
+  packages+=(clang libclang-rt-14-dev chromium)
 fi
 
 missing=()

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian 12 machine, builds Herald with
 # warnings as errors, fuzzes the parsers of outside input for a bounded time
-# (scripts/fuzz.sh), and runs every test (unit, contract, e2e) with CTest.
+# (scripts/fuzz.sh), and runs every test (unit, contract, e2e, browser) with CTest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
-# JavaScript SDK dependencies (exact versions from package-lock.json).
+# JavaScript SDK and browser-test dependencies (exact versions from the
+# package-lock.json files; playwright-core drives Debian's chromium, it
+# downloads no browser).
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
+(cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 # Every parser of outside input under libFuzzer for a bounded time.
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
 cmake --preset ci >/dev/null

@@ -107,8 +107,10 @@ int main(int argc, char** argv) {
   serve->add_option("--config", config_file, "TOML configuration file")->check(CLI::ExistingFile);
   std::map<std::string, std::string> flag_storage;
   for (const auto& opt : config::option_table()) {
-    serve->add_option(config::flag_name(opt.key), flag_storage[opt.key],
-                      opt.help + " (env " + config::env_name(opt.key) + ", default " + opt.default_text + ")");
+    auto* o = serve->add_option(config::flag_name(opt.key), flag_storage[opt.key],
+                                opt.help + " (env " + config::env_name(opt.key) + ", default " + opt.default_text + ")");
+    // A boolean option alone means true: `--demo` as well as `--demo false`.
+    if (opt.default_text == "false" || opt.default_text == "true") o->expected(0, 1);
   }
 
   // ---- token
@@ -181,7 +183,10 @@ int main(int argc, char** argv) {
   if (serve->parsed()) {
     config::FlagValues flags;
     for (const auto& opt : config::option_table()) {
-      if (serve->count(config::flag_name(opt.key)) > 0) flags[opt.key] = flag_storage[opt.key];
+      if (serve->count(config::flag_name(opt.key)) > 0) {
+        const bool boolean = opt.default_text == "false" || opt.default_text == "true";
+        flags[opt.key] = boolean && flag_storage[opt.key].empty() ? "true" : flag_storage[opt.key];
+      }
     }
     return run_serve(config_file, flags);
   }

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
+#include "api/demo_token.hpp"
 #include "core/clock.hpp"
 
 namespace herald::api {
@@ -142,8 +143,20 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext&,
   if (auto page = static_.find(path); page != static_.end() && method == http::verb::get) {
     HttpResponse res{http::status::ok, 11};
     res.set(http::field::content_type, page->second.content_type);
+    res.set(http::field::cache_control, "no-cache");
+    res.set("x-content-type-options", "nosniff");
+    // The pages hold an API key: only their own scripts run, nothing
+    // loads from elsewhere, and no other site may frame them.
+    res.set("content-security-policy",
+            "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+            "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     res.body() = page->second.body;
     return respond(std::move(res));
+  }
+  if (ctx_.config.demo && (path == "/demo/token" || path == "/demo/publish")) {
+    if (method != http::verb::post) return respond(error(errc::method_not_allowed, "use POST"));
+    if (path == "/demo/publish") return publish(req, false, std::move(respond));
+    return respond(demo_token(req));
   }
   if (!path.starts_with("/v1/")) return respond(error(errc::not_found, "no such route"));
 
@@ -401,7 +414,14 @@ HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req)
     out.push_back(std::move(o));
   }
   const std::uint64_t next = msgs.empty() ? after_seq : msgs.back()->seq;
-  return json_response(http::status::ok, json::object{{"messages", std::move(out)}, {"next_after", next}});
+  // Beyond the envelope of PROTOCOL.md 10: every known device with its
+  // cursor, so that a page of messages can be read against them.
+  json::array known;
+  for (const auto& d : devices) {
+    known.push_back(json::object{{"device", d.device}, {"cursor", d.cursor}, {"online", d.online}});
+  }
+  return json_response(http::status::ok, json::object{{"messages", std::move(out)}, {"next_after", next},
+                                                      {"devices", std::move(known)}});
 }
 
 HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_text) {
@@ -486,6 +506,16 @@ HttpResponse ApiHandler::dead_letters(const HttpRequest& req) {
   return json_response(http::status::ok, json::object{{"dead_letters", std::move(out)}, {"next_after", next}});
 }
 
+// ---- demo mode (config `demo`) -------------------------------------------------
+
+HttpResponse ApiHandler::demo_token(const HttpRequest& req) {
+  auto minted = mint_demo_token(ctx_.config, req.body(), unix_ms_now());
+  if (auto* e = std::get_if<ItemError>(&minted)) return error(e->code, e->message, e->field);
+  const auto& t = std::get<DemoToken>(minted);
+  return json_response(http::status::ok,
+                       json::object{{"token", t.token}, {"user", t.user}, {"exp", t.exp}});
+}
+
 HttpResponse ApiHandler::stats() {
   auto& m = ctx_.metrics;
   json::object o;
@@ -500,14 +530,32 @@ HttpResponse ApiHandler::stats() {
                                {"redelivered", m.messages_redelivered.value()},
                                {"acked", m.messages_acked.value()},
                                {"inflight", m.inflight.value()},
-                               {"backlog", m.backlog.value()},
                                {"scheduled", delayed_.pending()},
                                {"dead_letters", ctx_.store.dead_letter_count()}};
+  // From the store's background census (docs/metrics.md): every node
+  // reports the whole store's backlog.
+  o["offline_backlog"] = json::object{{"messages", m.offline_backlog_messages.value()},
+                                      {"users", m.offline_backlog_users.value()}};
+  o["publish_requests"] = json::object{{"total", m.publish_requests.value()},
+                                       {"rejected", m.publish_rejected.value()}};
+  // Quantiles since start, plus the cumulative bucket counts so that a
+  // dashboard can take quantiles over its own window from two snapshots.
   auto pct = [](const metrics::Histogram& h) {
+    json::array bounds_ms;
+    for (double b : h.bounds()) bounds_ms.push_back(b * 1000);
+    json::array counts;
+    for (auto c : h.cumulative_counts()) counts.push_back(c);
+    // No observations yet: null, as JSON has no NaN.
+    auto ms = [&h](double q) {
+      const double v = h.quantile(q);
+      return std::isnan(v) ? json::value(nullptr) : json::value(v * 1000);
+    };
     return json::object{{"count", h.count()},
-                        {"p50_ms", h.quantile(0.5) * 1000},
-                        {"p90_ms", h.quantile(0.9) * 1000},
-                        {"p99_ms", h.quantile(0.99) * 1000}};
+                        {"p50_ms", ms(0.5)},
+                        {"p90_ms", ms(0.9)},
+                        {"p99_ms", ms(0.99)},
+                        {"bounds_ms", std::move(bounds_ms)},
+                        {"cumulative_counts", std::move(counts)}};
   };
   o["push_latency"] = pct(m.push_latency);
   o["ack_latency"] = pct(m.ack_latency);

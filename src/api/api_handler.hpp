@@ -2,7 +2,9 @@
 // The HTTP API (PROTOCOL.md 7, 8) and the WebSocket entry (section 2): routes
 // each request to its handler. Thin: validation and JSON shaping here, the
 // work in gateway services. /healthz, /readyz and /metrics need no key;
-// every /v1/ route needs a publisher/admin key.
+// every /v1/ route needs a publisher/admin key. With config `demo` on,
+// POST /demo/token mints development tokens and POST /demo/publish publishes
+// without a key (docs/configuration.md: never on a shared server).
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -43,6 +45,7 @@ class ApiHandler final : public transport::HttpHandler {
   transport::HttpResponse kick(std::string_view user, const transport::HttpRequest& req);
   transport::HttpResponse dead_letters(const transport::HttpRequest& req);
   transport::HttpResponse stats();
+  transport::HttpResponse demo_token(const transport::HttpRequest& req);
   std::optional<double> publish_rate_wait(std::string_view key);
 
   // A device of the user as inspection sees it: stored cursor merged with

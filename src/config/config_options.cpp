@@ -149,7 +149,7 @@ std::vector<OptionSpec> build_table() {
   t.push_back(ms("drain_retry_after_ms", "5000", "upper bound of the jittered retry_after sent with close 1001", &C::drain_retry_after, 0));
   t.push_back(str("log_level", "info", "trace, debug, info, warn, error", &C::log_level));
   t.push_back(ms("wheel_tick_ms", "10", "timer wheel resolution", &C::wheel_tick));
-  t.push_back({"demo", "false", "serve the /demo page", [](C& c, std::string_view v) { c.demo = parse_bool("demo", v); }});
+  t.push_back({"demo", "false", "serve the /demo page, which mints tokens and publishes without a key (local trials only; needs jwt_alg HS256)", [](C& c, std::string_view v) { c.demo = parse_bool("demo", v); }});
   return t;
 }
 
@@ -267,6 +267,10 @@ void validate(const ServerConfig& c) {
   }
   if (c.jwt_alg != "HS256" && c.jwt_public_key_file.empty()) {
     throw ConfigError("jwt_alg " + c.jwt_alg + " needs jwt_public_key_file");
+  }
+  if (c.demo && c.jwt_alg != "HS256") {
+    // The demo page's tokens are minted with the HS256 secret.
+    throw ConfigError("demo needs jwt_alg HS256 (the /demo page mints its tokens with jwt_secret)");
   }
   if (c.store == StoreKind::redis && c.redis_url.empty()) {
     throw ConfigError("store=redis needs redis_url");

@@ -59,6 +59,18 @@ TEST(ConfigOptions, RefusesBadValuesWithTheOptionName) {
   EXPECT_THROW(load_config("", {}, &listen), ConfigError);
 }
 
+TEST(ConfigOptions, RefusesTheDemoWithoutAnHs256Secret) {
+  Env env{{"HERALD_DEMO", "true"}, {"HERALD_JWT_ALG", "RS256"}, {"HERALD_JWT_PUBLIC_KEY_FILE", "/nonexistent.pem"}};
+  try {
+    load_config("", {}, &env);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("demo"), std::string::npos);
+  }
+  Env hs{{"HERALD_DEMO", "true"}};
+  EXPECT_TRUE(load_config("", {}, &hs).demo);
+}
+
 TEST(ConfigOptions, NamesFollowOneRule) {
   EXPECT_EQ(env_name("max_inflight"), "HERALD_MAX_INFLIGHT");
   EXPECT_EQ(flag_name("max_inflight"), "--max-inflight");

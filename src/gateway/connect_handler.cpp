@@ -86,7 +86,10 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
     ctx_.limits.release(rc.remote_ip);
     return refuse(RefuseReason::user_limit, errc::too_many_connections, "too many connections for this user");
   }
-  if (added.replaced) added.replaced->kick(CloseReason::replaced);
+  if (added.replaced) {
+    conn->set_replaced(added.replaced);
+    added.replaced->kick(CloseReason::replaced);
+  }
   return std::shared_ptr<transport::WsHandler>(conn);
 }
 

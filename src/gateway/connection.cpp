@@ -55,6 +55,11 @@ void Connection::send_welcome() {
   ctx_.flushers[worker_.index()]->flush();
   store::InboxState inbox = ctx_.store.state(params_.user);
   std::optional<std::uint64_t> device_cursor = ctx_.store.cursor(params_.user, params_.device);
+  if (auto replaced = replaced_.lock(); replaced && device_cursor) {
+    // Acks of the replaced connection not yet flushed by its worker count.
+    device_cursor = std::max(*device_cursor, replaced->info().cursor);
+  }
+  replaced_.reset();
   std::vector<store::DeviceCursor> user_cursors;
   if (!device_cursor) user_cursors = ctx_.store.cursors(params_.user);
   delivery::ResumeDecision d = delivery::decide_resume(params_.resume, inbox, device_cursor, user_cursors);

@@ -53,6 +53,12 @@ class Connection final : public transport::WsHandler,
   const std::string& device() const override { return params_.device; }
   const std::string& user() const { return params_.user; }
 
+  // The connection of the same device this one replaces (4011). Its cursor
+  // may still wait in another worker's flusher: the welcome takes it as a
+  // floor so that the device's cursor does not step back. Owner thread,
+  // before on_open.
+  void set_replaced(std::weak_ptr<hub::LiveConnection> replaced) { replaced_ = std::move(replaced); }
+
  private:
   void send_welcome();
   void pump();
@@ -89,6 +95,7 @@ class Connection final : public transport::WsHandler,
   std::optional<std::pair<CloseReason, std::string>> pending_close_;  // asked before the upgrade finished
   bool closed_ = false;
   std::uint64_t committed_cursor_ = 0;
+  std::weak_ptr<hub::LiveConnection> replaced_;  // see set_replaced()
 
   std::atomic<bool> notify_pending_{false};
   std::atomic<std::int64_t> rtt_us_{-1};

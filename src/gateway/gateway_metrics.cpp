@@ -28,8 +28,11 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
       messages_acked(r.counter("herald_messages_acked_total", "Messages acknowledged by a device")),
       ack_timeouts(r.counter("herald_ack_timeouts_total", "Connections closed 4008 after max_attempts unacked sends")),
       inflight(r.gauge("herald_inflight_messages", "Sent and not yet acknowledged messages (retry queue)")),
-      backlog(r.gauge("herald_backlog_messages",
-                      "Retained messages not yet acked by every known device of their user (last census pass)")),
+      offline_backlog_messages(r.gauge("herald_offline_backlog_messages",
+                                       "Retained messages not yet acked by every known device of their user "
+                                       "(store census, last pass)")),
+      offline_backlog_users(r.gauge("herald_offline_backlog_users",
+                                    "Users with such messages (store census, last pass)")),
       push_latency(r.histogram("herald_push_latency_seconds", "From publish accepted to frame queued on the socket",
                                metrics::latency_buckets_seconds())),
       ack_latency(r.histogram("herald_ack_latency_seconds", "From publish accepted to ack",

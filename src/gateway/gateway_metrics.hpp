@@ -28,7 +28,8 @@ struct GatewayMetrics {
   metrics::Counter& messages_acked;
   metrics::Counter& ack_timeouts;          // connections closed after max_attempts
   metrics::Gauge& inflight;                // unacked messages over all connections
-  metrics::Gauge& backlog;                 // offline backlog, from the store's background census
+  metrics::Gauge& offline_backlog_messages;  // from the store's background census
+  metrics::Gauge& offline_backlog_users;
   metrics::Histogram& push_latency;        // accept -> queued to the socket, seconds
   metrics::Histogram& ack_latency;         // accept -> ack, seconds
   metrics::Histogram& heartbeat_rtt;       // WebSocket ping -> pong, seconds

@@ -28,6 +28,7 @@
 #include "store/message_cache.hpp"
 #include "core/thread_name.hpp"
 #include "transport/listener.hpp"
+#include "web/web_assets.hpp"
 
 namespace herald::server {
 namespace asio = boost::asio;
@@ -107,6 +108,7 @@ struct Server::Impl {
   static constexpr std::int64_t kCensusIntervalMs = 100;
   std::string census_position;
   std::uint64_t census_messages = 0;
+  std::uint64_t census_users = 0;
   std::int64_t census_next_ms = 0;
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
@@ -130,10 +132,13 @@ struct Server::Impl {
         census_next_ms = now + kCensusIntervalMs;
         const auto slice = store->scan_backlog(census_position, kCensusUsersPerSlice);
         census_messages += slice.messages;
+        census_users += slice.users_behind;
         census_position = slice.position;
         if (census_position.empty()) {
-          ctx->metrics.backlog.set(static_cast<std::int64_t>(census_messages));
+          ctx->metrics.offline_backlog_messages.set(static_cast<std::int64_t>(census_messages));
+          ctx->metrics.offline_backlog_users.set(static_cast<std::int64_t>(census_users));
           census_messages = 0;
+          census_users = 0;
         }
       }
       lock.lock();
@@ -187,6 +192,11 @@ Server::Server(config::ServerConfig config) {
   d.delayed = std::make_unique<gateway::DelayedMessages>(*d.publisher, stores.schedule);
   d.api = std::make_unique<api::ApiHandler>(*d.ctx, *d.publisher, *d.delayed, d.keys,
                                             [&d] { return d.started.load(); });
+
+  for (const auto& asset : web::web_assets()) {
+    if (asset.demo_only && !cfg.demo) continue;  // /demo is 404 unless demo mode is on
+    d.api->add_static(std::string(asset.path), std::string(asset.content_type), std::string(asset.body));
+  }
 
   d.registry.gauge_fn("herald_store_queue_messages", "Messages waiting for the store worker",
                       [&d] { return static_cast<double>(d.store_worker->queued_messages()); });

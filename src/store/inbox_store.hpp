@@ -33,6 +33,7 @@ using AppendOutcome = std::variant<AppendResult, errc>;
 struct BacklogSlice {
   std::uint64_t messages = 0;  // backlog of the users scanned in this slice
   std::size_t users = 0;       // users scanned
+  std::size_t users_behind = 0;  // of those, users with a backlog
   std::string position;        // where the next slice starts; empty: the pass is complete
 };
 

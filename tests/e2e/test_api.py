@@ -1,12 +1,13 @@
 """PROTOCOL.md 7, 8, 10: the HTTP API."""
 import asyncio
+import http.client
 import json
 import os
 import re
 import time
 import unittest
 
-from harness import ServerTest, run, recv_json, recv_type
+from harness import API_KEY, ServerTest, run, recv_json, recv_type
 
 
 class PublishApiTest(ServerTest):
@@ -125,6 +126,29 @@ class InspectionTest(ServerTest):
         self.assertEqual(status, 200)
         self.assertIn("connections", stats)
 
+    def test_stats_are_strict_json_with_what_the_dashboard_reads(self):
+        s = self.server
+        s.publish("stats-offline", {"n": 1})
+        deadline = time.time() + 5  # the backlog census runs every 100 ms
+        while True:
+            conn = http.client.HTTPConnection(s.host, s.port, timeout=10)
+            conn.request("GET", "/v1/stats", headers={"Authorization": "Bearer " + API_KEY})
+            raw = conn.getresponse().read()
+            conn.close()
+            if json.loads(raw)["offline_backlog"]["messages"] >= 1 or time.time() > deadline:
+                break
+            time.sleep(0.1)
+
+        def refuse(constant):
+            raise AssertionError("not JSON: %s in %s" % (constant, raw))
+        # Browsers' JSON.parse rejects NaN: no latency observed yet is null.
+        stats = json.loads(raw, parse_constant=refuse)
+        for h in ("push_latency", "ack_latency"):
+            self.assertEqual(len(stats[h]["cumulative_counts"]), len(stats[h]["bounds_ms"]) + 1)
+            self.assertTrue(stats[h]["p50_ms"] is None or stats[h]["count"] > 0)
+        self.assertGreaterEqual(stats["offline_backlog"]["messages"], 1)
+        self.assertGreaterEqual(stats["offline_backlog"]["users"], 1)
+
     def test_unknown_users_get_empty_answers_and_unknown_seqs_404(self):
         s = self.server
         status, res, _ = s.request("GET", "/v1/users/nobody/presence")
@@ -132,6 +156,7 @@ class InspectionTest(ServerTest):
         status, res, _ = s.request("GET", "/v1/users/nobody/messages")
         self.assertEqual(status, 200)
         self.assertEqual(res["messages"], [])
+        self.assertEqual(res["devices"], [])
         status, res, _ = s.request("GET", "/v1/users/nobody/messages/5")
         self.assertEqual(status, 404)
         self.assertEqual(res["error"]["code"], "not_found")
@@ -214,12 +239,13 @@ class BacklogTest(ServerTest):
                 deadline = time.time() + 5
                 while time.time() < deadline:
                     _, stats, _ = s.request("GET", "/v1/stats")
-                    if stats["messages"]["backlog"] == 3:
+                    if stats["offline_backlog"] == {"messages": 3, "users": 1}:
                         break
                     await asyncio.sleep(0.1)
-                self.assertEqual(stats["messages"]["backlog"], 3)
+                self.assertEqual(stats["offline_backlog"], {"messages": 3, "users": 1})
                 _, text, _ = s.request("GET", "/metrics", key=None)
-                self.assertIn("herald_backlog_messages 3", text)
+                self.assertIn("herald_offline_backlog_messages 3", text)
+                self.assertIn("herald_offline_backlog_users 1", text)
         run(go())
 
     def test_every_exposed_metric_is_documented(self):

@@ -41,6 +41,12 @@ class ShutdownTest(unittest.TestCase):
         env = dict(os.environ, HERALD_STORE="postgres", HERALD_LISTEN="127.0.0.1:0")
         p = run_herald(["serve"], env, capture_output=True, text=True, timeout=20)
         self.assertNotEqual(p.returncode, 0)
+        # `--demo` alone turns demo mode on, which mints HS256 tokens only.
+        env = dict(os.environ, HERALD_LISTEN="127.0.0.1:0", HERALD_JWT_ALG="RS256",
+                   HERALD_JWT_PUBLIC_KEY_FILE="/nonexistent.pem")
+        p = run_herald(["serve", "--demo"], env, capture_output=True, text=True, timeout=20)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("demo needs jwt_alg HS256", p.stderr)
 
     def test_with_no_secrets_they_are_generated_with_a_warning(self):
         s = Server()

@@ -233,7 +233,9 @@ BacklogSlice MemoryInboxStore::scan_backlog(std::string_view position, std::size
     for (const auto& [user, in] : s.inboxes) {
       std::optional<std::uint64_t> min_cursor;
       for (const auto& [device, c] : in.devices) min_cursor = min_cursor ? std::min(*min_cursor, c) : c;
-      out.messages += inbox_backlog(in.messages.size(), in.head_seq, min_cursor);
+      const std::uint64_t b = inbox_backlog(in.messages.size(), in.head_seq, min_cursor);
+      out.messages += b;
+      if (b > 0) ++out.users_behind;
     }
     out.users += s.inboxes.size();
   }

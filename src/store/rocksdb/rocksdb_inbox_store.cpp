@@ -634,7 +634,9 @@ BacklogSlice RocksDbInboxStore::scan_backlog(std::string_view position, std::siz
       const std::uint64_t c = layout::get_be64(view(cur->value()));
       min_cursor = min_cursor ? std::min(*min_cursor, c) : c;
     }
-    out.messages += inbox_backlog(m->count, m->head_seq, min_cursor);
+    const std::uint64_t b = inbox_backlog(m->count, m->head_seq, min_cursor);
+    out.messages += b;
+    if (b > 0) ++out.users_behind;
   }
   if (!meta->Valid()) out.position.clear();  // the pass is complete (or the read failed)
   return out;
