@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up on a fresh Debian 12 machine, builds Herald with
 # warnings as errors, fuzzes the parsers of outside input for a bounded time
-# (scripts/fuzz.sh), and runs every test (unit, contract, e2e, browser) with CTest.
+# (scripts/fuzz.sh), runs every test under ASan+UBSan (scripts/sanitize.sh),
+# then every test (unit, contract, e2e, browser) on the ci build with CTest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
@@ -12,6 +13,10 @@ bash scripts/setup.sh --test
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
 # Every parser of outside input under libFuzzer for a bounded time.
 FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
+# The whole suite under ASan+UBSan (any report fails its test). TSan runs
+# by hand for now: scripts/sanitize.sh tsan (docs/threading.md).
+bash scripts/sanitize.sh asan
+# Last, so that CTest's summary closes the output: the suite on the ci build.
 cmake --preset ci >/dev/null
 cmake --build --preset ci
 ctest --preset ci -j"$(nproc)"
