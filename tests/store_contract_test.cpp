@@ -18,7 +18,9 @@
 #include <variant>
 
 #include "core/ids.hpp"
+#include "redis/redis_process.hpp"
 #include "store/memory/memory_inbox_store.hpp"
+#include "store/redis/redis_inbox_store.hpp"
 #include "store/rocksdb/rocksdb_inbox_store.hpp"
 #include "store/schedule_store.hpp"
 #include "store/sync_mode.hpp"
@@ -457,6 +459,26 @@ std::unique_ptr<InboxStore> open_rocksdb(const fs::path& dir, StorePolicy policy
   return std::make_unique<RocksDbInboxStore>(dir.string(), policy, mode, 2ms);
 }
 
+// One real redis-server (or 3-master cluster) per test process, started on
+// first use; each store gets keys of its own through a fresh key prefix.
+herald::testing::RedisProcess& shared_redis() {
+  static herald::testing::RedisProcess redis;
+  return redis;
+}
+herald::testing::RedisCluster& shared_cluster() {
+  static herald::testing::RedisCluster cluster;
+  return cluster;
+}
+
+std::unique_ptr<RedisInboxStore> open_redis(const std::string& url, StorePolicy policy,
+                                            std::size_t max_scheduled = kDefaultMaxScheduled,
+                                            std::string prefix = "t" + random_hex(6) + ":") {
+  RedisStoreOptions options;
+  options.key_prefix = std::move(prefix);
+  options.max_scheduled = max_scheduled;
+  return std::make_unique<RedisInboxStore>(parse_redis_url(url), policy, options);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, InboxStoreContract,
     ::testing::Values(
@@ -467,7 +489,15 @@ INSTANTIATE_TEST_SUITE_P(
         Backend{"rocksdb_sync_batch",
                 [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::batch); }},
         Backend{"rocksdb_sync_none",
-                [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::none); }}),
+                [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::none); }},
+        Backend{"redis",
+                [](const fs::path&, StorePolicy p) -> std::unique_ptr<InboxStore> {
+                  return open_redis(shared_redis().url(), p);
+                }},
+        Backend{"redis_cluster",
+                [](const fs::path&, StorePolicy p) -> std::unique_ptr<InboxStore> {
+                  return open_redis(shared_cluster().url(), p);
+                }}),
     [](const ::testing::TestParamInfo<Backend>& param_info) { return param_info.param.name; });
 
 // ---- the schedule contract, every backend ----
@@ -685,6 +715,14 @@ INSTANTIATE_TEST_SUITE_P(
                         [](const fs::path& d, StorePolicy p, std::size_t max_scheduled) {
                           return opened(std::make_unique<RocksDbInboxStore>(
                               d.string(), p, SyncMode::none, 2ms, 1000, max_scheduled));
+                        }},
+        ScheduleBackend{"redis",
+                        [](const fs::path&, StorePolicy p, std::size_t max_scheduled) {
+                          return opened(open_redis(shared_redis().url(), p, max_scheduled));
+                        }},
+        ScheduleBackend{"redis_cluster",
+                        [](const fs::path&, StorePolicy p, std::size_t max_scheduled) {
+                          return opened(open_redis(shared_cluster().url(), p, max_scheduled));
                         }}),
     [](const ::testing::TestParamInfo<ScheduleBackend>& param_info) { return param_info.param.name; });
 
