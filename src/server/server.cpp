@@ -130,11 +130,12 @@ Server::Server(config::ServerConfig config) {
   const auto& cfg = d.config;
   log::set_level(cfg.log_level);
 
-  Stores stores = make_store(cfg);
+  Stores stores = make_store(cfg, d.registry);
   d.backend = std::move(stores.inbox);
   d.store = d.backend.get();
-  if (cfg.store != config::StoreKind::memory && cfg.message_cache_bytes > 0) {
-    // The live path reads recent messages from memory, not disk.
+  if (cfg.store == config::StoreKind::rocksdb && cfg.message_cache_bytes > 0) {
+    // The live path reads recent messages from memory, not disk. Not in front
+    // of redis: other nodes append to the same inboxes (store/message_cache.hpp).
     d.cache = std::make_unique<store::MessageCache>(
         *d.backend,
         store::StorePolicy{cfg.retention_max_messages, cfg.retention_ttl.count(), cfg.dedup_window.count()},
