@@ -1,0 +1,107 @@
+"""The redis store under the real binary: Redis going away and coming back
+while the server runs (PROTOCOL.md 7: 503 while the store is unavailable;
+nothing that got a 200 is lost), and a bad redis configuration."""
+import asyncio
+import json
+import time
+import unittest
+
+from harness import RedisServer, Server, recv_json, recv_type, run, run_herald
+
+
+def wait_for(predicate, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+class RedisOutageTest(unittest.TestCase):
+    def test_publish_is_503_and_not_ready_while_redis_is_down_and_nothing_accepted_is_lost(self):
+        redis = RedisServer("--appendonly", "yes", "--appendfsync", "always").start()
+        s = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+        try:
+            self.assertEqual(s.request("GET", "/readyz")[0], 200)
+            accepted = [s.publish("ro", {"i": i}, id="before-%d" % i)["seq"] for i in range(5)]
+            self.assertEqual(accepted, [1, 2, 3, 4, 5])
+
+            async def epoch_of():
+                async with s.connect("ro", device="d") as ws:
+                    return (await recv_json(ws))["epoch"]
+            epoch = run(epoch_of())
+
+            redis.stop()
+            status, body, _ = s.request("POST", "/v1/publish", {"user": "ro", "data": 1, "id": "during"})
+            self.assertEqual(status, 503, body)
+            self.assertEqual(body["error"]["code"], "store_unavailable")
+            status, body, _ = s.request("GET", "/readyz")
+            self.assertEqual(status, 503)
+            self.assertFalse(body["store"])
+
+            redis.start()
+            self.assertTrue(wait_for(lambda: s.request("GET", "/readyz")[0] == 200), s.logs())
+            self.assertEqual(s.publish("ro", {"i": 5}, id="after")["seq"], 6)
+            self.assertTrue(s.publish("ro", {"i": 0}, id="before-0")["duplicate"])
+
+            async def replay():
+                async with s.connect("ro", device="d") as ws:
+                    w = await recv_json(ws)
+                    self.assertEqual(w["epoch"], epoch)
+                    self.assertTrue(w["recovered"])
+                    return [(await recv_type(ws, "msg"))["data"] for _ in range(6)]
+            self.assertEqual(run(replay()), [{"i": i} for i in range(6)])
+        finally:
+            s.cleanup()
+            redis.cleanup()
+
+    def test_a_server_started_before_redis_becomes_ready_when_redis_comes_up(self):
+        redis = RedisServer("--appendonly", "yes")
+        s = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+        try:
+            self.assertEqual(s.request("GET", "/readyz")[0], 503)
+            redis.start()
+            self.assertTrue(wait_for(lambda: s.request("GET", "/readyz")[0] == 200), s.logs())
+            self.assertEqual(s.publish("late", 1)["seq"], 1)
+        finally:
+            s.cleanup()
+            redis.cleanup()
+
+    def test_redis_metrics_count_round_trips_and_pipeline_depth(self):
+        s = Server(HERALD_STORE="redis").start()
+        try:
+            status, res, _ = s.request("POST", "/v1/publish/batch",
+                                       {"messages": [{"user": "m%d" % (i % 5), "data": i} for i in range(50)]})
+            self.assertEqual(status, 200, res)
+            _, text, _ = s.request("GET", "/metrics", key=None)
+            self.assertRegex(text, r"herald_redis_round_trips_total [1-9]")
+            self.assertRegex(text, r"herald_redis_pipeline_depth_count [1-9]")
+            self.assertIn("herald_redis_errors_total 0", text)
+        finally:
+            s.cleanup()
+
+
+class RedisConfigTest(unittest.TestCase):
+    def run_serve(self, **env):
+        s = Server(HERALD_STORE="memory")
+        env_all = dict(s.env)
+        env_all.update(env)
+        try:
+            return run_herald(["serve"], env_all, capture_output=True, text=True, timeout=20)
+        finally:
+            s.cleanup()
+
+    def test_store_redis_without_a_url_is_a_clear_startup_error(self):
+        p = self.run_serve(HERALD_STORE="redis", HERALD_REDIS_URL="")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("redis_url", p.stderr + p.stdout)
+
+    def test_a_redis_url_with_another_scheme_is_a_clear_startup_error(self):
+        p = self.run_serve(HERALD_STORE="redis", HERALD_REDIS_URL="http://127.0.0.1:6379")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("redis_url", p.stderr + p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
