@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <chrono>
 
 #include "core/ids.hpp"
 #include "core/log.hpp"
@@ -307,6 +308,19 @@ std::uint64_t RedisInboxStore::dead_letter_count() {
   return static_cast<std::uint64_t>(reply_int(r.get()).value_or(0));
 }
 
-bool RedisInboxStore::healthy() { return link_.ping_all(); }
+bool RedisInboxStore::healthy() {
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::steady_clock::now().time_since_epoch())
+                       .count();
+  const auto errors = link_.stats().errors.load(std::memory_order_relaxed);
+  if (now < healthy_until_ms_.load(std::memory_order_relaxed) &&
+      errors == errors_at_ping_.load(std::memory_order_relaxed)) {
+    return true;
+  }
+  const bool ok = link_.ping_all();
+  errors_at_ping_.store(errors, std::memory_order_relaxed);
+  healthy_until_ms_.store(ok ? now + kHealthTtlMs : 0, std::memory_order_relaxed);
+  return ok;
+}
 
 }  // namespace herald::store

@@ -19,6 +19,7 @@
 // the item unknown to the caller: a publisher's retry with the same id is
 // deduplicated. Durability is Redis' own: append returns once Redis replied,
 // which under `appendonly yes` + `appendfsync always` is after its fsync.
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -64,6 +65,8 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
   std::size_t expire(std::int64_t now_ms, std::size_t budget) override;
   std::vector<DeadLetter> dead_letters(std::uint64_t after_id, std::size_t limit) override;
   std::uint64_t dead_letter_count() override;
+  // PING to every node, at most once per kHealthTtl while nothing failed
+  // meanwhile: it is asked on every WebSocket connect.
   bool healthy() override;
 
   ScheduleResult schedule(const NewMessage& m, std::int64_t deliver_at_ms) override;
@@ -87,10 +90,14 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
   std::size_t expire_user(const std::string& user, std::size_t bucket, std::int64_t now_ms,
                           std::size_t limit);
 
+  static constexpr std::int64_t kHealthTtlMs = 100;  // readiness flips within 0.1 s of an outage
+
   const StorePolicy policy_;
   const RedisStoreOptions options_;
   const RedisKeys keys_;
   RedisLink link_;
+  std::atomic<std::int64_t> healthy_until_ms_{0};  // steady clock; a PING answered before then
+  std::atomic<std::uint64_t> errors_at_ping_{0};   // link errors when that PING was answered
 };
 
 }  // namespace herald::store
