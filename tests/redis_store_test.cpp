@@ -138,6 +138,33 @@ TEST(RedisStore, WhileRedisIsDownAppendsAreUnavailableAndNothingAcceptedIsLost) 
   EXPECT_EQ(retained(*store, "u"), (Seqs{1, 2, 3, 4}));
 }
 
+TEST(RedisStore, DeadLettersACrashedCallerLeftBehindReachTheLogWithTheNextAppend) {
+  RedisProcess redis;
+  const std::string prefix = "d" + random_hex(4) + ":";
+  auto store = open(redis.url(), prefix);
+  // As a Herald that died between the user's script and the global log
+  // write would leave it: one minute old, in the user's dead_out list.
+  const std::string left = R"({"u":"u","s":"7","i":"lost-7","e":"e","d":"{}","r":"trimmed","t":")" +
+                           std::to_string(kT0 - 70000) + R"(","a":")" + std::to_string(kT0 - 60000) + R"("})";
+  redis_command(redis.port(), {"RPUSH", prefix + "{u:u}:dead_out", left});
+  const std::string fresh = R"({"u":"u","s":"8","i":"moving-8","e":"e","d":"{}","r":"trimmed","t":"0","a":")" +
+                            std::to_string(kT0 - 10) + R"("})";
+  redis_command(redis.port(), {"RPUSH", prefix + "{u:u}:dead_out", fresh});  // another caller is moving it
+  store->append(std::vector<NewMessage>{msg("u", "a")}, kT0);
+  const auto dead = store->dead_letters(0, 10);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].message_id, "lost-7");
+  EXPECT_EQ(dead[0].seq, 7u);
+  EXPECT_EQ(dead[0].reason, DeadReason::trimmed);
+  EXPECT_EQ(redis_command(redis.port(), {"LLEN", prefix + "{u:u}:dead_out"}), "1");
+}
+
+TEST(RedisStore, ReportsRedisPersistenceForTheStartupCheck) {
+  RedisProcess redis({"--appendonly", "yes", "--appendfsync", "always"});
+  auto store = open(redis.url());
+  EXPECT_EQ(store->persistence(), "appendonly=yes appendfsync=always");
+}
+
 TEST(RedisStore, ARedisDownAtStartMakesTheStoreUnhealthyNotTheServerFail) {
   auto store = open("redis://127.0.0.1:1");
   EXPECT_FALSE(store->healthy());

@@ -55,6 +55,18 @@ Stores open_redis(const config::ServerConfig& c, store::StorePolicy policy, metr
   counter("herald_redis_redirects_total", "Redis Cluster MOVED and ASK redirections followed", stats->redirects);
   if (!backend->healthy()) {
     log::warn("redis is not reachable yet; not ready until it is", {{"redis_url", c.redis_url}});
+  } else if (const auto persistence = backend->persistence()) {
+    // A 200 means what Redis' AOF policy makes it mean (docs/storage.md).
+    const char* wanted = c.sync == config::SyncPolicy::always  ? "appendonly=yes appendfsync=always"
+                         : c.sync == config::SyncPolicy::batch ? "appendonly=yes appendfsync=everysec"
+                                                               : nullptr;
+    if (wanted != nullptr && *persistence != wanted &&
+        !(c.sync == config::SyncPolicy::batch && *persistence == "appendonly=yes appendfsync=always")) {
+      log::warn("redis persistence is weaker than sync asks: a 200 means what Redis keeps",
+                {{"sync", c.sync == config::SyncPolicy::always ? "always" : "batch"},
+                 {"redis", *persistence},
+                 {"wanted", wanted}});
+    }
   }
   return own(std::move(backend));
 }

@@ -308,6 +308,20 @@ std::uint64_t RedisInboxStore::dead_letter_count() {
   return static_cast<std::uint64_t>(reply_int(r.get()).value_or(0));
 }
 
+std::optional<std::string> RedisInboxStore::persistence() {
+  RedisCommand config_get;
+  config_get.args = {"CONFIG", "GET", "append*"};
+  const auto r = link_.execute_one(config_get);
+  std::string appendonly, appendfsync;
+  for (std::size_t i = 0; i + 1 < reply_size(r.get()); i += 2) {
+    const auto name = reply_string(reply_at(r.get(), i)).value_or("");
+    if (name == "appendonly") appendonly = reply_string(reply_at(r.get(), i + 1)).value_or("");
+    if (name == "appendfsync") appendfsync = reply_string(reply_at(r.get(), i + 1)).value_or("");
+  }
+  if (appendonly.empty()) return std::nullopt;
+  return "appendonly=" + appendonly + " appendfsync=" + appendfsync;
+}
+
 bool RedisInboxStore::healthy() {
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::steady_clock::now().time_since_epoch())

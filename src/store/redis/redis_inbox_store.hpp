@@ -76,6 +76,11 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
 
   const RedisLinkStats& link_stats() const { return link_.stats(); }
 
+  // Redis' own persistence, "appendonly=<yes|no> appendfsync=<policy>", from
+  // CONFIG GET on a node; nullopt when Redis does not answer or refuses
+  // CONFIG (managed services). For the startup check against HERALD_SYNC.
+  std::optional<std::string> persistence();
+
  private:
   // Dead letters made by scripts of one user, as JSON, on their way from the
   // user's dead_out list to the global log.

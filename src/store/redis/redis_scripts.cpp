@@ -57,6 +57,20 @@ local function remove(seq, reason, user, now)
   return true
 end
 
+-- Dead letters a crashed Herald left in dead_out (made over 10 s ago, so no
+-- caller is still moving them) go out again with this script's.
+local function take_stale_dead(now)
+  for _, d in ipairs(redis.call('LRANGE', dead_out, 0, 15)) do
+    local ok, t = pcall(cjson.decode, d)
+    if ok and tonumber(t.a) ~= nil and tonumber(t.a) < now - 10000 then dead[#dead + 1] = d end
+  end
+end
+
+local function with_dead(out)
+  for _, d in ipairs(dead) do out[#out + 1] = d end
+  return out
+end
+
 local function earliest_expiry()
   local first = redis.call('ZRANGE', expiry, 0, 0, 'WITHSCORES')
   if #first == 0 then return nil end
@@ -68,6 +82,7 @@ constexpr const char* kAppend = R"lua(
 local user, now, window, cap = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local id, ck, expires_at = ARGV[6], ARGV[9], ARGV[12]
 ensure_epoch(ARGV[5])
+take_stale_dead(now)
 
 -- Dedup window (PROTOCOL.md 7): forget a bounded slice of what fell out.
 local old = redis.call('ZRANGEBYSCORE', dedup_at, '-inf', '(' .. n2s(now - window), 'LIMIT', 0, 64)
@@ -79,7 +94,7 @@ local prior = redis.call('HGET', dedup, id)
 if prior then
   local sep = string.find(prior, ':', 1, true)
   if tonumber(string.sub(prior, sep + 1)) + window >= now then
-    return {tonumber(string.sub(prior, 1, sep - 1)), 1, 0}
+    return with_dead({tonumber(string.sub(prior, 1, sep - 1)), 1, 0})
   end
 end
 
@@ -108,21 +123,18 @@ end
 local after = earliest_expiry()
 local index_at = 0
 if after ~= nil and (before == nil or after < before) then index_at = after end
-local out = {seq, 0, index_at}
-for _, d in ipairs(dead) do out[#out + 1] = d end
-return out
+return with_dead({seq, 0, index_at})
 )lua";
 
 constexpr const char* kExpire = R"lua(
 local user, now, limit = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+take_stale_dead(now)
 local due = redis.call('ZRANGEBYSCORE', expiry, '-inf', n2s(now), 'LIMIT', 0, limit)
 local removed = 0
 for _, s in ipairs(due) do
   if remove(tonumber(s), 'expired', user, now) then removed = removed + 1 end
 end
-local out = {removed, earliest_expiry() or -1}
-for _, d in ipairs(dead) do out[#out + 1] = d end
-return out
+return with_dead({removed, earliest_expiry() or -1})
 )lua";
 
 constexpr const char* kState = R"lua(

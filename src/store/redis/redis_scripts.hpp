@@ -11,7 +11,8 @@ namespace herald::store::scripts {
 // retention cap, epoch candidate, id, event, data, collapse key, trace id,
 // ts, expires at. Returns {seq, duplicate 0/1, index_at, dead letter JSON...}:
 // index_at > 0 when the user's earliest expiry went down and the global
-// expiry index must hear of it.
+// expiry index must hear of it. The dead letters include those a crashed
+// caller left in dead_out (append and expire both pick them up).
 const RedisScript& append();
 
 // KEYS: the user's keys. ARGV: user, now, limit. Removes up to limit expired
