@@ -2,7 +2,9 @@
 // What every connection and handler of one server shares. Built by the
 // server (the composition root); outlives all connections.
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,9 @@ struct GatewayContext {
   std::vector<std::unique_ptr<CursorFlusher>> flushers;  // by worker index
   std::atomic<bool> draining{false};
   delivery::AttemptLedger attempts;  // sends per (user, device, seq), for inspection
+  // Tells the other nodes sharing the store which users got new messages;
+  // empty on a single node. Called on the store worker after each commit.
+  std::function<void(std::span<const std::string> users)> remote_notify;
 };
 
 }  // namespace herald::gateway

@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include "api/api_handler.hpp"
+#include "cluster/notify_channel.hpp"
 #include "auth/api_keys.hpp"
 #include "auth/jwt.hpp"
 #include "config/config_options.hpp"
@@ -26,6 +27,7 @@
 #include "metrics/registry.hpp"
 #include "server/store_factory.hpp"
 #include "store/message_cache.hpp"
+#include "store/redis/redis_endpoints.hpp"
 #include "transport/listener.hpp"
 
 namespace herald::server {
@@ -92,6 +94,7 @@ struct Server::Impl {
   std::unique_ptr<gateway::DelayedMessages> delayed;
   std::unique_ptr<api::ApiHandler> api;
   std::unique_ptr<transport::Listener> listener;
+  std::unique_ptr<cluster::NotifyChannel> notify_channel;  // store=redis: the other nodes
   std::string url;
 
   // Background housekeeping: scheduled messages and TTL expiry, in bounded
@@ -166,6 +169,25 @@ Server::Server(config::ServerConfig config) {
     d.ctx->flushers.push_back(std::make_unique<gateway::CursorFlusher>(
         *d.store, *w, std::chrono::milliseconds(100), &d.metrics.cursor_commits));
   }
+  if (cfg.store == config::StoreKind::redis) {
+    // Nodes sharing Redis push each other's publishes to their own
+    // connections (docs/cluster.md "Routing").
+    d.notify_channel = std::make_unique<cluster::NotifyChannel>(
+        store::parse_redis_url(cfg.redis_url), cfg.redis_prefix + "notify",
+        [&d](const std::vector<std::string>& users) {
+          for (const auto& u : users) d.hub.notify(u);
+        });
+    d.ctx->remote_notify = [&d](std::span<const std::string> users) { d.notify_channel->publish(users); };
+    const auto& ns = d.notify_channel->stats();
+    d.registry.counter_fn("herald_node_notifications_sent_total", "Publishes told to the other nodes",
+                          [&ns] { return static_cast<double>(ns.published.load()); });
+    d.registry.counter_fn("herald_node_notifications_failed_total", "Publishes that could not be told to the other nodes",
+                          [&ns] { return static_cast<double>(ns.publish_failures.load()); });
+    d.registry.counter_fn("herald_node_notifications_received_total", "Notifications received from other nodes",
+                          [&ns] { return static_cast<double>(ns.received.load()); });
+    d.registry.gauge_fn("herald_node_notifications_subscribed", "1 while this node hears the other nodes' publishes",
+                        [&d] { return d.notify_channel->subscribed() ? 1.0 : 0.0; });
+  }
   d.publisher = std::make_unique<gateway::PublishService>(*d.ctx, *d.store_worker);
   d.delayed = std::make_unique<gateway::DelayedMessages>(*d.publisher, stores.schedule);
   d.api = std::make_unique<api::ApiHandler>(*d.ctx, *d.publisher, *d.delayed, d.keys,
@@ -220,6 +242,7 @@ void Server::start() {
     asio::post(d.workers[i]->context(), [flusher] { flusher->start(); });
   }
   d.housekeeper = std::thread([&d] { d.run_housekeeper(); });
+  if (d.notify_channel) d.notify_channel->start();
   d.listener->start();
   d.started = true;
   if (!d.config.ready_file.empty()) write_ready_file(d.config.ready_file, d.url);
@@ -247,6 +270,7 @@ void Server::drain_and_stop() {
   d.hk_cv.notify_all();
   if (d.housekeeper.joinable()) d.housekeeper.join();
   d.store_worker->stop();  // appends already accepted finish first
+  if (d.notify_channel) d.notify_channel->stop();
   // Cursors are flushed on graceful shutdown (PROTOCOL.md 10).
   for (std::size_t i = 0; i < d.workers.size(); ++i) {
     std::promise<void> done;

@@ -3,6 +3,7 @@ while the server runs (PROTOCOL.md 7: 503 while the store is unavailable;
 nothing that got a 200 is lost), and a bad redis configuration."""
 import asyncio
 import json
+import random
 import time
 import unittest
 
@@ -80,6 +81,52 @@ class RedisOutageTest(unittest.TestCase):
             self.assertIn("herald_redis_errors_total 0", text)
         finally:
             s.cleanup()
+
+
+class SeveralNodesTest(unittest.TestCase):
+    """Nodes sharing one Redis: a publish on any node reaches the user's
+    devices on every node (broadcast notifications, docs/cluster.md)."""
+
+    def test_publishes_on_random_nodes_reach_devices_on_other_nodes_in_order(self):
+        redis = RedisServer("--appendonly", "yes").start()
+        nodes = []
+        try:
+            for name in ("a", "b", "c"):
+                nodes.append(Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url, HERALD_NODE_ID=name).start())
+            for n in nodes:
+                self.assertTrue(wait_for(lambda: "herald_node_notifications_subscribed 1" in
+                                         n.request("GET", "/metrics", key=None)[1]), n.logs())
+            rng = random.Random(6)
+            a, b, c = nodes
+
+            async def scenario():
+                async with b.connect("x", device="phone") as phone, c.connect("x", device="laptop") as laptop:
+                    await recv_json(phone)
+                    await recv_json(laptop)
+                    got = {"phone": [], "laptop": []}
+
+                    async def receive(count):
+                        for name, ws in (("phone", phone), ("laptop", laptop)):
+                            for _ in range(count):
+                                m = await recv_type(ws, "msg")
+                                got[name].append(m["data"]["i"])
+                                await ws.send(json.dumps({"type": "ack", "seq": m["seq"]}))
+                    # Only node a publishes: b and c learn of it only from a.
+                    sent = [a.publish("x", {"i": i})["seq"] for i in range(10)]
+                    await receive(10)
+                    sent += [rng.choice(nodes).publish("x", {"i": i})["seq"] for i in range(10, 30)]
+                    await receive(20)
+                    self.assertEqual(sent, list(range(1, 31)))
+                    return got
+            got = run(scenario())
+            self.assertEqual(got["phone"], list(range(30)))
+            self.assertEqual(got["laptop"], list(range(30)))
+            _, text, _ = a.request("GET", "/metrics", key=None)
+            self.assertRegex(text, r"herald_node_notifications_sent_total [1-9]")
+        finally:
+            for n in nodes:
+                n.cleanup()
+            redis.cleanup()
 
 
 class RedisConfigTest(unittest.TestCase):

@@ -1,6 +1,7 @@
 #include "store/redis/redis_connection.hpp"
 
 #include <hiredis/hiredis.h>
+#include <poll.h>
 #include <sys/time.h>
 
 #include "store/redis/redis_endpoints.hpp"
@@ -62,6 +63,47 @@ std::optional<std::vector<RedisReply>> RedisConnection::pipeline(
     replies.emplace_back(static_cast<redisReply*>(reply));
   }
   return replies;
+}
+
+bool RedisConnection::send(const std::vector<std::string>& command) {
+  if (broken_) return false;
+  std::vector<const char*> argv;
+  std::vector<std::size_t> argvlen;
+  for (const auto& a : command) {
+    argv.push_back(a.data());
+    argvlen.push_back(a.size());
+  }
+  int done = 0;
+  if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), argvlen.data()) != REDIS_OK) {
+    broken_ = true;
+    return false;
+  }
+  while (done == 0) {
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK) {
+      broken_ = true;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<RedisReply> RedisConnection::receive(std::chrono::milliseconds wait) {
+  if (broken_) return std::nullopt;
+  void* reply = nullptr;
+  if (redisGetReplyFromReader(ctx_, &reply) != REDIS_OK) {
+    broken_ = true;
+    return std::nullopt;
+  }
+  if (reply != nullptr) return RedisReply(static_cast<redisReply*>(reply));
+  pollfd pfd{ctx_->fd, POLLIN, 0};
+  const int ready = ::poll(&pfd, 1, static_cast<int>(wait.count()));
+  if (ready == 0) return RedisReply(nullptr);
+  if (ready < 0 || redisBufferRead(ctx_) != REDIS_OK ||
+      redisGetReplyFromReader(ctx_, &reply) != REDIS_OK) {
+    broken_ = true;
+    return std::nullopt;
+  }
+  return RedisReply(static_cast<redisReply*>(reply));
 }
 
 std::optional<RedisReply> RedisConnection::call(const std::vector<std::string>& command) {

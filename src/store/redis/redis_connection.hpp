@@ -33,6 +33,12 @@ class RedisConnection {
   std::optional<std::vector<RedisReply>> pipeline(std::span<const std::vector<std::string>* const> commands);
   std::optional<RedisReply> call(const std::vector<std::string>& command);
 
+  // For a subscriber: writes one command without waiting for its reply.
+  bool send(const std::vector<std::string>& command);
+  // The next reply, waiting at most `wait` for it: a null RedisReply when
+  // none came in time, nullopt when the connection broke.
+  std::optional<RedisReply> receive(std::chrono::milliseconds wait);
+
   bool broken() const { return broken_; }
   const NodeAddress& node() const { return node_; }
 
