@@ -350,6 +350,13 @@ TEST_P(InboxStoreContract, StateGivesAStableEpochHeadSeqAndMaxLostSeq) {
   EXPECT_EQ(later.max_lost_seq, 1u);
 }
 
+TEST_P(InboxStoreContract, HeadSeqsGivesEachUsersHeadInOrder) {
+  append_all(store(), {msg("a", "1"), msg("a", "2"), msg("b", "1")});
+  const std::vector<std::string> users = {"b", "nobody", "a"};
+  EXPECT_EQ(store().head_seqs(users), (Seqs{1, 0, 2}));
+  EXPECT_EQ(store().head_seqs({}), Seqs{});
+}
+
 TEST_P(InboxStoreContract, ABatchWithSeveralMessagesForOneUserIsHandledInOrder) {
   const auto results = append_all(store(), {msg("u", "a", "k"), msg("v", "x"), msg("u", "b"),
                                             msg("u", "a"), msg("u", "c", "k"), msg("v", "x"),

@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 
 #include "api/api_handler.hpp"
+#include "cluster/catch_up.hpp"
 #include "cluster/notify_channel.hpp"
 #include "auth/api_keys.hpp"
 #include "auth/jwt.hpp"
@@ -95,6 +96,7 @@ struct Server::Impl {
   std::unique_ptr<api::ApiHandler> api;
   std::unique_ptr<transport::Listener> listener;
   std::unique_ptr<cluster::NotifyChannel> notify_channel;  // store=redis: the other nodes
+  std::unique_ptr<cluster::CatchUp> catch_up;              // store=redis: bound on a lost notification
   std::string url;
 
   // Background housekeeping: scheduled messages and TTL expiry, in bounded
@@ -121,6 +123,7 @@ struct Server::Impl {
       const std::int64_t now = unix_ms_now();
       delayed->release_due(now);
       store->expire(now, 1000);
+      if (catch_up) catch_up->tick();
       lock.lock();
     }
   }
@@ -177,7 +180,15 @@ Server::Server(config::ServerConfig config) {
         [&d](const std::vector<std::string>& users) {
           for (const auto& u : users) d.hub.notify(u);
         });
-    d.ctx->remote_notify = [&d](std::span<const std::string> users) { d.notify_channel->publish(users); };
+    if (!cfg.drop_node_notifications) {
+      d.ctx->remote_notify = [&d](std::span<const std::string> users) { d.notify_channel->publish(users); };
+    }
+    d.catch_up = std::make_unique<cluster::CatchUp>(d.hub, *d.store);
+    const auto& cs = d.catch_up->stats();
+    d.registry.counter_fn("herald_catchup_users_checked_total", "Online users whose head seq the catch-up pass read",
+                          [&cs] { return static_cast<double>(cs.users_checked.load()); });
+    d.registry.counter_fn("herald_catchup_notified_total", "Connections the catch-up pass found behind (a notification was lost or late)",
+                          [&cs] { return static_cast<double>(cs.notified.load()); });
     const auto& ns = d.notify_channel->stats();
     d.registry.counter_fn("herald_node_notifications_sent_total", "Publishes told to the other nodes",
                           [&ns] { return static_cast<double>(ns.published.load()); });

@@ -129,6 +129,46 @@ class SeveralNodesTest(unittest.TestCase):
             redis.cleanup()
 
 
+class CatchUpTest(unittest.TestCase):
+    """Notifications dropped by a test switch: the catch-up pass alone gets
+    every message to a device on another node within its bound (64 shards x
+    20 ms housekeeping, about 1.3 s; docs/cluster.md)."""
+
+    BOUND_S = 3.0  # the 1.3 s cycle plus slack for a loaded CI machine
+
+    def test_every_message_arrives_within_the_catch_up_bound_when_notifications_are_dropped(self):
+        redis = RedisServer("--appendonly", "yes").start()
+        a = b = None
+        try:
+            a = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url, HERALD_DROP_NODE_NOTIFICATIONS="true").start()
+            b = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+
+            async def scenario():
+                async with b.connect("cu", device="d") as ws:
+                    await recv_json(ws)
+                    delays = []
+                    for i in range(5):
+                        t0 = time.monotonic()
+                        a.publish("cu", {"i": i})
+                        m = await recv_type(ws, "msg", timeout=self.BOUND_S)
+                        delays.append(time.monotonic() - t0)
+                        self.assertEqual(m["data"], {"i": i})
+                        await ws.send(json.dumps({"type": "ack", "seq": m["seq"]}))
+                    return delays
+            delays = run(scenario())
+            print("catch-up delays (s):", ", ".join("%.3f" % d for d in delays))
+            self.assertLess(max(delays), self.BOUND_S)
+            _, text, _ = b.request("GET", "/metrics", key=None)
+            self.assertRegex(text, r"herald_catchup_notified_total [1-9]")
+            _, text, _ = a.request("GET", "/metrics", key=None)
+            self.assertIn("herald_node_notifications_sent_total 0", text)
+        finally:
+            for n in (a, b):
+                if n:
+                    n.cleanup()
+            redis.cleanup()
+
+
 class RedisConfigTest(unittest.TestCase):
     def run_serve(self, **env):
         s = Server(HERALD_STORE="memory")

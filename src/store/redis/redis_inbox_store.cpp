@@ -197,6 +197,17 @@ InboxState RedisInboxStore::state(std::string_view user) {
   return s;
 }
 
+std::vector<std::uint64_t> RedisInboxStore::head_seqs(std::span<const std::string> users) {
+  std::vector<RedisCommand> commands;
+  commands.reserve(users.size());
+  for (const auto& u : users) commands.push_back(RedisCommand::keyed({"HGET", keys_.user(u, UserKey::meta), "head"}));
+  const auto replies = link_.execute(commands);
+  std::vector<std::uint64_t> out;
+  out.reserve(users.size());
+  for (const auto& r : replies) out.push_back(static_cast<std::uint64_t>(reply_int(r.get()).value_or(0)));
+  return out;
+}
+
 std::optional<std::uint64_t> RedisInboxStore::cursor(std::string_view user, std::string_view device) {
   const auto r = link_.execute_one(
       RedisCommand::keyed({"HGET", keys_.user(user, UserKey::cursors), std::string(device)}));

@@ -54,6 +54,8 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
   MessagePtr get(std::string_view user, std::uint64_t seq) override;
   // Unreachable Redis: an empty epoch (callers check healthy() first).
   InboxState state(std::string_view user) override;
+  // One pipeline of HGETs (no epoch is created).
+  std::vector<std::uint64_t> head_seqs(std::span<const std::string> users) override;
   std::optional<std::uint64_t> cursor(std::string_view user, std::string_view device) override;
   std::vector<DeviceCursor> cursors(std::string_view user) override;
   void register_device(std::string_view user, std::string_view device,
