@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 
 #include "core/ids.hpp"
 #include "core/log.hpp"
@@ -18,23 +19,38 @@ using namespace std::chrono_literals;
 constexpr auto kPoll = 100ms;           // how often the subscriber looks at the stop flag
 constexpr auto kBackoffMax = 1000ms;    // a restarted Redis is subscribed to within a second
 
-// "instance\nuser\nuser...": user ids have no control characters (PROTOCOL.md 10).
-std::string encode(const std::string& instance, std::span<const std::string> users) {
-  std::string out = instance;
-  for (const auto& u : users) {
+// "<kind> <instance>\n<field>\n<field>...": user and device ids have no
+// control characters (PROTOCOL.md 2, 10). Kinds: n (fields: users with new
+// messages), r (fields: user, device, connected at ms).
+std::string encode(char kind, const std::string& instance, std::span<const std::string> fields) {
+  std::string out = std::string(1, kind) + " " + instance;
+  for (const auto& f : fields) {
     out += '\n';
-    out += u;
+    out += f;
+  }
+  return out;
+}
+
+std::vector<std::string> split_lines(const std::string& payload) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= payload.size()) {
+    const auto end = std::min(payload.find('\n', start), payload.size());
+    out.push_back(payload.substr(start, end - start));
+    start = end + 1;
   }
   return out;
 }
 
 }  // namespace
 
-NotifyChannel::NotifyChannel(store::RedisEndpoints endpoints, std::string channel, OnUsers on_users)
+NotifyChannel::NotifyChannel(store::RedisEndpoints endpoints, std::string channel, OnUsers on_users,
+                             OnReplace on_replace)
     : endpoints_(endpoints),
       channel_(std::move(channel)),
       instance_(random_hex(8)),
       on_users_(std::move(on_users)),
+      on_replace_(std::move(on_replace)),
       link_(std::move(endpoints), store::RedisLinkOptions{}) {}
 
 NotifyChannel::~NotifyChannel() { stop(); }
@@ -51,8 +67,18 @@ void NotifyChannel::stop() {
 
 void NotifyChannel::publish(std::span<const std::string> users) {
   if (users.empty()) return;
+  send(encode('n', instance_, users));
+}
+
+void NotifyChannel::publish_replace(const std::string& user, const std::string& device,
+                                    std::int64_t connected_at_ms) {
+  const std::string fields[] = {user, device, std::to_string(connected_at_ms)};
+  send(encode('r', instance_, fields));
+}
+
+void NotifyChannel::send(std::string payload) {
   store::RedisCommand c;
-  c.args = {"PUBLISH", channel_, encode(instance_, users)};
+  c.args = {"PUBLISH", channel_, std::move(payload)};
   const auto r = link_.execute_one(c);
   if (store::reply_ok(r.get())) {
     stats_.published.fetch_add(1, std::memory_order_relaxed);
@@ -91,23 +117,7 @@ void NotifyChannel::run() {
         stats_.subscribes.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      if (kind != "message") continue;
-      const auto payload = store::reply_string(store::reply_at(r, 2)).value_or("");
-      std::vector<std::string> users;
-      std::size_t start = 0;
-      std::string from;
-      while (start <= payload.size()) {
-        const auto end = std::min(payload.find('\n', start), payload.size());
-        if (from.empty() && start == 0) {
-          from = payload.substr(0, end);
-        } else {
-          users.push_back(payload.substr(start, end - start));
-        }
-        start = end + 1;
-      }
-      if (from == instance_ || users.empty()) continue;
-      stats_.received.fetch_add(1, std::memory_order_relaxed);
-      on_users_(users);
+      if (kind == "message") dispatch(store::reply_string(store::reply_at(r, 2)).value_or(""));
     }
     subscribed_ = false;
     if (!stop_) {
@@ -116,6 +126,20 @@ void NotifyChannel::run() {
     }
   }
   subscribed_ = false;
+}
+
+void NotifyChannel::dispatch(const std::string& payload) {
+  auto lines = split_lines(payload);
+  if (lines.size() < 2 || lines[0].size() < 3 || lines[0].substr(2) == instance_) return;
+  const char kind = lines[0][0];
+  lines.erase(lines.begin());
+  if (kind == 'n') {
+    stats_.received.fetch_add(1, std::memory_order_relaxed);
+    on_users_(lines);
+  } else if (kind == 'r' && lines.size() == 3 && on_replace_) {
+    stats_.replaces.fetch_add(1, std::memory_order_relaxed);
+    on_replace_(lines[0], lines[1], std::strtoll(lines[2].c_str(), nullptr, 10));
+  }
 }
 
 }  // namespace herald::cluster

@@ -143,6 +143,7 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
     return refuse(RefuseReason::user_limit, errc::too_many_connections, "too many connections for this user");
   }
   if (added.replaced) added.replaced->kick(CloseReason::replaced);
+  if (ctx_.remote_replace) ctx_.remote_replace(cp.user, conn->device(), conn->info().connected_at_ms);
   return std::shared_ptr<transport::WsHandler>(conn);
 }
 

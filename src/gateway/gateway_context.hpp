@@ -34,6 +34,10 @@ struct GatewayContext {
   // Tells the other nodes sharing the store which users got new messages;
   // empty on a single node. Called on the store worker after each commit.
   std::function<void(std::span<const std::string> users)> remote_notify;
+  // Tells the other nodes that a device connected here, so that they close
+  // its older connections with 4011; empty on a single node.
+  std::function<void(const std::string& user, const std::string& device, std::int64_t connected_at_ms)>
+      remote_replace;
 };
 
 }  // namespace herald::gateway

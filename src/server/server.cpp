@@ -179,10 +179,21 @@ Server::Server(config::ServerConfig config) {
         store::parse_redis_url(cfg.redis_url), cfg.redis_prefix + "notify",
         [&d](const std::vector<std::string>& users) {
           for (const auto& u : users) d.hub.notify(u);
+        },
+        [&d](const std::string& user, const std::string& device, std::int64_t connected_at_ms) {
+          // PROTOCOL.md 2: the newer connection wins, wherever it is.
+          for (const auto& c : d.hub.connections(user)) {
+            if (c->device() == device && c->info().connected_at_ms <= connected_at_ms) {
+              c->kick(CloseReason::replaced);
+            }
+          }
         });
     if (!cfg.drop_node_notifications) {
       d.ctx->remote_notify = [&d](std::span<const std::string> users) { d.notify_channel->publish(users); };
     }
+    d.ctx->remote_replace = [&d](const std::string& user, const std::string& device, std::int64_t at_ms) {
+      d.notify_channel->publish_replace(user, device, at_ms);
+    };
     d.catch_up = std::make_unique<cluster::CatchUp>(d.hub, *d.store);
     const auto& cs = d.catch_up->stats();
     d.registry.counter_fn("herald_catchup_users_checked_total", "Online users whose head seq the catch-up pass read",

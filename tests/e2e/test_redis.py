@@ -7,7 +7,7 @@ import random
 import time
 import unittest
 
-from harness import RedisServer, Server, recv_json, recv_type, run, run_herald
+from harness import RedisServer, Server, close_code, recv_json, recv_type, run, run_herald
 
 
 def wait_for(predicate, timeout=15):
@@ -126,6 +126,36 @@ class SeveralNodesTest(unittest.TestCase):
         finally:
             for n in nodes:
                 n.cleanup()
+            redis.cleanup()
+
+
+class CrossNodeReplacementTest(unittest.TestCase):
+    def test_a_device_that_reconnects_to_another_node_closes_its_older_connection_with_4011(self):
+        redis = RedisServer().start()
+        a = b = None
+        try:
+            a = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+            b = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+            for n in (a, b):
+                self.assertTrue(wait_for(lambda: "herald_node_notifications_subscribed 1" in
+                                         n.request("GET", "/metrics", key=None)[1]), n.logs())
+
+            async def scenario():
+                async with a.connect("rep", device="phone") as old, a.connect("rep", device="tablet") as other:
+                    await recv_json(old)
+                    await recv_json(other)
+                    async with b.connect("rep", device="phone") as new:
+                        await recv_json(new)
+                        self.assertEqual(await close_code(old), 4011)
+                        # The other device and the new connection stay and get messages.
+                        a.publish("rep", {"after": True})
+                        self.assertEqual((await recv_type(new, "msg"))["data"], {"after": True})
+                        self.assertEqual((await recv_type(other, "msg"))["data"], {"after": True})
+            run(scenario())
+        finally:
+            for n in (a, b):
+                if n:
+                    n.cleanup()
             redis.cleanup()
 
 
