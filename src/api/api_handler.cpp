@@ -493,6 +493,8 @@ HttpResponse ApiHandler::kick(std::string_view user, const HttpRequest& req) {
     c->kick(CloseReason::kicked);
     ++closed;
   }
+  // Several nodes: theirs close too, asynchronously; `closed` counts this node's.
+  if (ctx_.remote_kick) ctx_.remote_kick(std::string(user), device);
   return json_response(http::status::ok, json::object{{"user", user}, {"closed", closed}});
 }
 

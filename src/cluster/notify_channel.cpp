@@ -21,7 +21,8 @@ constexpr auto kBackoffMax = 1000ms;    // a restarted Redis is subscribed to wi
 
 // "<kind> <instance>\n<field>\n<field>...": user and device ids have no
 // control characters (PROTOCOL.md 2, 10). Kinds: n (fields: users with new
-// messages), r (fields: user, device, connected at ms).
+// messages), r (fields: user, device, connected at ms), k (fields: user,
+// then "1<device>" for one device or "0" for all).
 std::string encode(char kind, const std::string& instance, std::span<const std::string> fields) {
   std::string out = std::string(1, kind) + " " + instance;
   for (const auto& f : fields) {
@@ -45,12 +46,13 @@ std::vector<std::string> split_lines(const std::string& payload) {
 }  // namespace
 
 NotifyChannel::NotifyChannel(store::RedisEndpoints endpoints, std::string channel, OnUsers on_users,
-                             OnReplace on_replace)
+                             OnReplace on_replace, OnKick on_kick)
     : endpoints_(endpoints),
       channel_(std::move(channel)),
       instance_(random_hex(8)),
       on_users_(std::move(on_users)),
       on_replace_(std::move(on_replace)),
+      on_kick_(std::move(on_kick)),
       link_(std::move(endpoints), store::RedisLinkOptions{}) {}
 
 NotifyChannel::~NotifyChannel() { stop(); }
@@ -74,6 +76,11 @@ void NotifyChannel::publish_replace(const std::string& user, const std::string& 
                                     std::int64_t connected_at_ms) {
   const std::string fields[] = {user, device, std::to_string(connected_at_ms)};
   send(encode('r', instance_, fields));
+}
+
+void NotifyChannel::publish_kick(const std::string& user, const std::optional<std::string>& device) {
+  const std::string fields[] = {user, device ? "1" + *device : std::string("0")};
+  send(encode('k', instance_, fields));
 }
 
 void NotifyChannel::send(std::string payload) {
@@ -139,6 +146,8 @@ void NotifyChannel::dispatch(const std::string& payload) {
   } else if (kind == 'r' && lines.size() == 3 && on_replace_) {
     stats_.replaces.fetch_add(1, std::memory_order_relaxed);
     on_replace_(lines[0], lines[1], std::strtoll(lines[2].c_str(), nullptr, 10));
+  } else if (kind == 'k' && lines.size() == 2 && !lines[1].empty() && on_kick_) {
+    on_kick_(lines[0], lines[1][0] == '1' ? std::optional<std::string>(lines[1].substr(1)) : std::nullopt);
   }
 }
 

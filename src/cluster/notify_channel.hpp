@@ -19,6 +19,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -43,12 +44,15 @@ class NotifyChannel {
   // A device connected on another node at connected_at_ms (unix ms).
   using OnReplace = std::function<void(const std::string& user, const std::string& device,
                                        std::int64_t connected_at_ms)>;
+  // An operator kicked the user's connections (one device, or all when
+  // device is nullopt) through another node (PROTOCOL.md 8).
+  using OnKick = std::function<void(const std::string& user, const std::optional<std::string>& device)>;
 
   // channel: the Redis channel all nodes share. A random instance id marks
   // this process' own notifications, which are not handed back to it (two
   // nodes may share a node_id by mistake; they must still hear each other).
   NotifyChannel(store::RedisEndpoints endpoints, std::string channel, OnUsers on_users,
-                OnReplace on_replace = {});
+                OnReplace on_replace = {}, OnKick on_kick = {});
   ~NotifyChannel();
   NotifyChannel(const NotifyChannel&) = delete;
   NotifyChannel& operator=(const NotifyChannel&) = delete;
@@ -60,6 +64,8 @@ class NotifyChannel {
   void publish(std::span<const std::string> users);
   // A device connected here: the other nodes close its older connections.
   void publish_replace(const std::string& user, const std::string& device, std::int64_t connected_at_ms);
+  // An operator kick made here: the other nodes close their connections too.
+  void publish_kick(const std::string& user, const std::optional<std::string>& device);
 
   // True once subscribed (tests wait for it), false while reconnecting.
   bool subscribed() const { return subscribed_.load(); }
@@ -75,6 +81,7 @@ class NotifyChannel {
   const std::string instance_;  // random, per process
   const OnUsers on_users_;
   const OnReplace on_replace_;
+  const OnKick on_kick_;
   store::RedisLink link_;
   NotifyStats stats_;
   std::atomic<bool> stop_{false};

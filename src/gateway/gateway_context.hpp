@@ -4,6 +4,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -38,6 +39,9 @@ struct GatewayContext {
   // its older connections with 4011; empty on a single node.
   std::function<void(const std::string& user, const std::string& device, std::int64_t connected_at_ms)>
       remote_replace;
+  // Tells the other nodes to close the user's connections (of one device,
+  // or all) with 4010; empty on a single node.
+  std::function<void(const std::string& user, const std::optional<std::string>& device)> remote_kick;
 };
 
 }  // namespace herald::gateway

@@ -187,12 +187,20 @@ Server::Server(config::ServerConfig config) {
               c->kick(CloseReason::replaced);
             }
           }
+        },
+        [&d](const std::string& user, const std::optional<std::string>& device) {
+          for (const auto& c : d.hub.connections(user)) {
+            if (!device || c->device() == *device) c->kick(CloseReason::kicked);
+          }
         });
     if (!cfg.drop_node_notifications) {
       d.ctx->remote_notify = [&d](std::span<const std::string> users) { d.notify_channel->publish(users); };
     }
     d.ctx->remote_replace = [&d](const std::string& user, const std::string& device, std::int64_t at_ms) {
       d.notify_channel->publish_replace(user, device, at_ms);
+    };
+    d.ctx->remote_kick = [&d](const std::string& user, const std::optional<std::string>& device) {
+      d.notify_channel->publish_kick(user, device);
     };
     d.catch_up = std::make_unique<cluster::CatchUp>(d.hub, *d.store);
     const auto& cs = d.catch_up->stats();

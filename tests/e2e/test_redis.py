@@ -129,8 +129,11 @@ class SeveralNodesTest(unittest.TestCase):
             redis.cleanup()
 
 
-class CrossNodeReplacementTest(unittest.TestCase):
-    def test_a_device_that_reconnects_to_another_node_closes_its_older_connection_with_4011(self):
+class CrossNodeConnectionsTest(unittest.TestCase):
+    """A device reconnecting to another node closes its older connection
+    with 4011; an operator kick on one node closes the user's connections on
+    every node with 4010."""
+    def test_replacement_and_kicks_reach_connections_on_other_nodes(self):
         redis = RedisServer().start()
         a = b = None
         try:
@@ -152,6 +155,21 @@ class CrossNodeReplacementTest(unittest.TestCase):
                         self.assertEqual((await recv_type(new, "msg"))["data"], {"after": True})
                         self.assertEqual((await recv_type(other, "msg"))["data"], {"after": True})
             run(scenario())
+
+            async def kicked():
+                async with a.connect("kk", device="phone") as phone, b.connect("kk", device="laptop") as laptop, \
+                        b.connect("kk", device="tablet") as tablet:
+                    for ws in (phone, laptop, tablet):
+                        await recv_json(ws)
+                    # Through node a, for one device connected to node b.
+                    status, res, _ = a.request("DELETE", "/v1/users/kk/connections?device=laptop")
+                    self.assertEqual(status, 200, res)
+                    self.assertEqual(await close_code(laptop), 4010)
+                    # Through node a, for all: b's tablet closes too.
+                    a.request("DELETE", "/v1/users/kk/connections")
+                    self.assertEqual(await close_code(tablet), 4010)
+                    self.assertEqual(await close_code(phone), 4010)
+            run(kicked())
         finally:
             for n in (a, b):
                 if n:
