@@ -123,7 +123,13 @@ RedisProcess::RedisProcess(std::vector<std::string> extra_args) : extra_args_(st
   dir_ = (fs::temp_directory_path() / ("herald-redis-" + random_hex(6))).string();
   fs::create_directories(dir_);
   port_ = free_port();
-  spawn();
+  try {
+    spawn();
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);  // no destructor runs for a constructor that throws
+    throw;
+  }
 }
 
 RedisProcess::~RedisProcess() {
