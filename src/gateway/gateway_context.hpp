@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "auth/jwt.hpp"
+#include "cluster/presence.hpp"
 #include "config/server_config.hpp"
 #include "delivery/attempt_ledger.hpp"
 #include "delivery/retry_schedule.hpp"
@@ -42,6 +43,8 @@ struct GatewayContext {
   // Tells the other nodes to close the user's connections (of one device,
   // or all) with 4010; empty on a single node.
   std::function<void(const std::string& user, const std::optional<std::string>& device)> remote_kick;
+  // Presence across nodes sharing Redis; null on a single node.
+  cluster::Presence* presence = nullptr;
 };
 
 }  // namespace herald::gateway

@@ -17,6 +17,7 @@
 #include "api/api_handler.hpp"
 #include "cluster/catch_up.hpp"
 #include "cluster/notify_channel.hpp"
+#include "cluster/presence.hpp"
 #include "auth/api_keys.hpp"
 #include "auth/jwt.hpp"
 #include "config/config_options.hpp"
@@ -89,6 +90,9 @@ struct Server::Impl {
   auth::JwtVerifier jwt;
   auth::ApiKeys keys;
   gateway::ConnectionLimits limits;
+  // store=redis: devices on every node. Before the workers: connections
+  // that end as the server is destroyed still report to it.
+  std::unique_ptr<cluster::Presence> presence;
   std::vector<std::unique_ptr<transport::IoWorker>> workers;
   std::unique_ptr<gateway::GatewayContext> ctx;
   std::unique_ptr<gateway::PublishService> publisher;
@@ -97,6 +101,7 @@ struct Server::Impl {
   std::unique_ptr<transport::Listener> listener;
   std::unique_ptr<cluster::NotifyChannel> notify_channel;  // store=redis: the other nodes
   std::unique_ptr<cluster::CatchUp> catch_up;              // store=redis: bound on a lost notification
+  SteadyClock::time_point next_heartbeat{};
   std::string url;
 
   // Background housekeeping: scheduled messages and TTL expiry, in bounded
@@ -124,6 +129,10 @@ struct Server::Impl {
       delayed->release_due(now);
       store->expire(now, 1000);
       if (catch_up) catch_up->tick();
+      if (presence && SteadyClock::now() >= next_heartbeat) {
+        presence->heartbeat();
+        next_heartbeat = SteadyClock::now() + std::chrono::seconds(1);
+      }
       lock.lock();
     }
   }
@@ -203,6 +212,10 @@ Server::Server(config::ServerConfig config) {
       d.notify_channel->publish_kick(user, device);
     };
     d.catch_up = std::make_unique<cluster::CatchUp>(d.hub, *d.store);
+    d.presence = std::make_unique<cluster::Presence>(store::parse_redis_url(cfg.redis_url), cfg.redis_prefix,
+                                                     cfg.node_id);
+    d.presence->heartbeat();
+    d.ctx->presence = d.presence.get();
     const auto& cs = d.catch_up->stats();
     d.registry.counter_fn("herald_catchup_users_checked_total", "Online users whose head seq the catch-up pass read",
                           [&cs] { return static_cast<double>(cs.users_checked.load()); });

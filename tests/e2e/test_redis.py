@@ -4,6 +4,7 @@ nothing that got a 200 is lost), and a bad redis configuration."""
 import asyncio
 import json
 import random
+import signal
 import time
 import unittest
 
@@ -123,6 +124,31 @@ class SeveralNodesTest(unittest.TestCase):
             self.assertEqual(got["laptop"], list(range(30)))
             _, text, _ = a.request("GET", "/metrics", key=None)
             self.assertRegex(text, r"herald_node_notifications_sent_total [1-9]")
+
+            # Presence answers for every node, with the real node names.
+            async def presence():
+                async with b.connect("pr", device="phone") as phone, c.connect("pr", device="laptop") as laptop:
+                    await recv_json(phone)
+                    await recv_json(laptop)
+                    status, res, _ = a.request("GET", "/v1/users/pr/presence")
+                    self.assertEqual(status, 200, res)
+                    return sorted((d["device"], d["node"]) for d in res["devices"])
+            self.assertEqual(run(presence()), [("laptop", "c"), ("phone", "b")])
+            self.assertEqual(a.request("GET", "/v1/users/pr/presence")[1]["devices"], [])
+
+            # A killed node's devices leave presence within its 5 s alive key.
+            async def killed():
+                async with c.connect("pk", device="tab") as tab:
+                    await recv_json(tab)
+                    self.assertEqual([d["node"] for d in a.request("GET", "/v1/users/pk/presence")[1]["devices"]],
+                                     ["c"])
+                    c.stop(signal.SIGKILL)
+                    t0 = time.monotonic()
+                    self.assertTrue(wait_for(lambda: a.request("GET", "/v1/users/pk/presence")[1]["devices"] == [],
+                                             timeout=10))
+                    return time.monotonic() - t0
+            gone = run(killed())
+            print("a killed node left presence after %.1f s" % gone)
         finally:
             for n in nodes:
                 n.cleanup()
