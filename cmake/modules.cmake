@@ -8,15 +8,20 @@ function(herald_module name)
   target_link_libraries(herald_${name} PUBLIC ${M_DEPS} PRIVATE herald_warnings)
 endfunction()
 
-# herald_test(<name> SOURCES ... DEPS ... LABELS ...)
-#   A GoogleTest binary registered with CTest under the given labels.
+# herald_test(<name> SOURCES ... DEPS ... LABELS ... [FILTER <gtest filter>])
+#   A GoogleTest binary registered with CTest under the given labels, one
+#   CTest test per test case (only those matching FILTER when given).
 function(herald_test name)
-  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  cmake_parse_arguments(T "" "FILTER" "SOURCES;DEPS;LABELS" ${ARGN})
+  set(filter "")
+  if(T_FILTER)
+    set(filter TEST_FILTER ${T_FILTER})
+  endif()
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest GTest::gtest_main GTest::gmock herald_warnings)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   include(GoogleTest)
-  gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" ${HERALD_TEST_PROPERTIES} DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${name} ${filter} PROPERTIES LABELS "${T_LABELS}" ${HERALD_TEST_PROPERTIES} DISCOVERY_TIMEOUT 60)
 endfunction()
 
 # herald_bench(<name> SOURCES ... DEPS ...)

@@ -14,7 +14,7 @@ packages=(
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-websockets
-  redis-server
+  redis-server redis-tools
   curl
 )
 if [ "${1:-}" = "--test" ]; then

@@ -18,7 +18,9 @@
 #include <variant>
 
 #include "core/ids.hpp"
+#include "redis/redis_process.hpp"
 #include "store/memory/memory_inbox_store.hpp"
+#include "store/redis/redis_inbox_store.hpp"
 #include "store/rocksdb/rocksdb_inbox_store.hpp"
 #include "store/schedule_store.hpp"
 #include "store/sync_mode.hpp"
@@ -348,6 +350,13 @@ TEST_P(InboxStoreContract, StateGivesAStableEpochHeadSeqAndMaxLostSeq) {
   EXPECT_EQ(later.max_lost_seq, 1u);
 }
 
+TEST_P(InboxStoreContract, HeadSeqsGivesEachUsersHeadInOrder) {
+  append_all(store(), {msg("a", "1"), msg("a", "2"), msg("b", "1")});
+  const std::vector<std::string> users = {"b", "nobody", "a"};
+  EXPECT_EQ(store().head_seqs(users), (Seqs{1, 0, 2}));
+  EXPECT_EQ(store().head_seqs({}), Seqs{});
+}
+
 TEST_P(InboxStoreContract, ABatchWithSeveralMessagesForOneUserIsHandledInOrder) {
   const auto results = append_all(store(), {msg("u", "a", "k"), msg("v", "x"), msg("u", "b"),
                                             msg("u", "a"), msg("u", "c", "k"), msg("v", "x"),
@@ -517,6 +526,26 @@ std::unique_ptr<InboxStore> open_rocksdb(const fs::path& dir, StorePolicy policy
   return std::make_unique<RocksDbInboxStore>(dir.string(), policy, mode, 2ms);
 }
 
+// One real redis-server (or 3-master cluster) per test process, started on
+// first use; each store gets keys of its own through a fresh key prefix.
+herald::testing::RedisProcess& shared_redis() {
+  static herald::testing::RedisProcess redis;
+  return redis;
+}
+herald::testing::RedisCluster& shared_cluster() {
+  static herald::testing::RedisCluster cluster;
+  return cluster;
+}
+
+std::unique_ptr<RedisInboxStore> open_redis(const std::string& url, StorePolicy policy,
+                                            std::size_t max_scheduled = kDefaultMaxScheduled,
+                                            std::string prefix = "t" + random_hex(6) + ":") {
+  RedisStoreOptions options;
+  options.key_prefix = std::move(prefix);
+  options.max_scheduled = max_scheduled;
+  return std::make_unique<RedisInboxStore>(parse_redis_url(url), policy, options);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, InboxStoreContract,
     ::testing::Values(
@@ -527,7 +556,15 @@ INSTANTIATE_TEST_SUITE_P(
         Backend{"rocksdb_sync_batch",
                 [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::batch); }},
         Backend{"rocksdb_sync_none",
-                [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::none); }}),
+                [](const fs::path& d, StorePolicy p) { return open_rocksdb(d, p, SyncMode::none); }},
+        Backend{"redis",
+                [](const fs::path&, StorePolicy p) -> std::unique_ptr<InboxStore> {
+                  return open_redis(shared_redis().url(), p);
+                }},
+        Backend{"redis_cluster",
+                [](const fs::path&, StorePolicy p) -> std::unique_ptr<InboxStore> {
+                  return open_redis(shared_cluster().url(), p);
+                }}),
     [](const ::testing::TestParamInfo<Backend>& param_info) { return param_info.param.name; });
 
 // ---- the schedule contract, every backend ----
@@ -745,6 +782,14 @@ INSTANTIATE_TEST_SUITE_P(
                         [](const fs::path& d, StorePolicy p, std::size_t max_scheduled) {
                           return opened(std::make_unique<RocksDbInboxStore>(
                               d.string(), p, SyncMode::none, 2ms, 1000, max_scheduled));
+                        }},
+        ScheduleBackend{"redis",
+                        [](const fs::path&, StorePolicy p, std::size_t max_scheduled) {
+                          return opened(open_redis(shared_redis().url(), p, max_scheduled));
+                        }},
+        ScheduleBackend{"redis_cluster",
+                        [](const fs::path&, StorePolicy p, std::size_t max_scheduled) {
+                          return opened(open_redis(shared_cluster().url(), p, max_scheduled));
                         }}),
     [](const ::testing::TestParamInfo<ScheduleBackend>& param_info) { return param_info.param.name; });
 

@@ -387,6 +387,18 @@ HttpResponse ApiHandler::presence(std::string_view user) {
     d["rtt_ms"] = i.rtt_ms ? json::value(*i.rtt_ms) : json::value(nullptr);
     devices.push_back(std::move(d));
   }
+  if (ctx_.presence != nullptr) {
+    // Devices on the other nodes: their RTT is known only there; the cursor
+    // is the stored one.
+    for (const auto& r : ctx_.presence->remote(std::string(user))) {
+      devices.push_back(json::object{{"device", r.device},
+                                     {"conn_id", r.conn_id},
+                                     {"node", r.node},
+                                     {"connected_at", r.connected_at_ms},
+                                     {"rtt_ms", nullptr},
+                                     {"cursor", ctx_.store.cursor(user, r.device).value_or(0)}});
+    }
+  }
   return json_response(http::status::ok, json::object{{"user", user}, {"devices", std::move(devices)}});
 }
 
@@ -482,6 +494,8 @@ HttpResponse ApiHandler::kick(std::string_view user, const HttpRequest& req) {
     c->kick(CloseReason::kicked);
     ++closed;
   }
+  // Several nodes: theirs close too, asynchronously; `closed` counts this node's.
+  if (ctx_.remote_kick) ctx_.remote_kick(std::string(user), device);
   return json_response(http::status::ok, json::object{{"user", user}, {"closed", closed}});
 }
 

@@ -110,8 +110,12 @@ std::vector<OptionSpec> build_table() {
                  else throw ConfigError("sync: expected always, batch or none, got '" + std::string(v) + "'");
                }});
   t.push_back(ms("sync_batch_ms", "5", "longest fsync delay under sync=batch", &C::sync_batch));
-  t.push_back(str("redis_url", "", "redis://host:port for the redis store and several nodes", &C::redis_url));
+  t.push_back(str("redis_url", "", "redis://host:port (standalone) or redis+cluster://host:port,host:port (Redis Cluster seed nodes) for the redis store", &C::redis_url));
+  t.push_back(str("redis_prefix", "herald:", "prefix of every Redis key of the redis store (no braces)", &C::redis_prefix));
   t.push_back(str("node_id", "(host name)", "this node's name in presence", &C::node_id));
+  t.push_back({"drop_node_notifications", "false", "test switch: send no notifications to the other nodes (redis store), so only the catch-up pass delivers their devices", [](C& c, std::string_view v) {
+                 c.drop_node_notifications = parse_bool("drop_node_notifications", v);
+               }});
   t.push_back(num("retention_max_messages", "10000", "messages kept per user inbox; oldest trimmed first", &C::retention_max_messages, 1, 100000000));
   t.push_back(ms("retention_ttl_ms", "259200000", "default message TTL (72 h)", &C::retention_ttl));
   t.push_back(ms("dedup_window_ms", "86400000", "idempotency window of a publish id (24 h)", &C::dedup_window));
@@ -273,7 +277,12 @@ void validate(const ServerConfig& c) {
     throw ConfigError("demo needs jwt_alg HS256 (the /demo page mints its tokens with jwt_secret)");
   }
   if (c.store == StoreKind::redis && c.redis_url.empty()) {
-    throw ConfigError("store=redis needs redis_url");
+    throw ConfigError("store=redis needs redis_url (HERALD_REDIS_URL=redis://host:port)");
+  }
+  if (!c.redis_url.empty() && !c.redis_url.starts_with("redis://") &&
+      !c.redis_url.starts_with("redis+cluster://")) {
+    throw ConfigError("redis_url: expected redis://host:port or redis+cluster://host:port,..., got '" +
+                      c.redis_url + "'");
   }
   if (c.retry_max < c.retry_initial) {
     throw ConfigError("retry_max_ms must be >= retry_initial_ms");

@@ -27,8 +27,10 @@ struct ServerConfig {
   StoreKind store = StoreKind::rocksdb;  // embedded default, nothing else to run
   SyncPolicy sync = SyncPolicy::always;  // a 200 means on disk
   milliseconds sync_batch{5};            // bounded fsync delay under sync=batch
-  std::string redis_url;
+  std::string redis_url;                   // redis://host:port or redis+cluster://host:port,...
+  std::string redis_prefix = "herald:";    // before every Redis key: deployments may share a Redis
   std::string node_id;  // empty: host name
+  bool drop_node_notifications = false;  // test switch: the catch-up pass alone must deliver
   std::uint64_t retention_max_messages = 10000;
   milliseconds retention_ttl{259200000};  // 72 h
   milliseconds dedup_window{86400000};    // 24 h

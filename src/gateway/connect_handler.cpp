@@ -90,6 +90,10 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
     conn->set_replaced(added.replaced);
     added.replaced->kick(CloseReason::replaced);
   }
+  if (ctx_.remote_replace) ctx_.remote_replace(cp.user, conn->device(), conn->info().connected_at_ms);
+  if (ctx_.presence != nullptr) {
+    ctx_.presence->connected(cp.user, conn->device(), cp.conn_id, conn->info().connected_at_ms);
+  }
   return std::shared_ptr<transport::WsHandler>(conn);
 }
 

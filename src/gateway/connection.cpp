@@ -348,6 +348,9 @@ void Connection::on_closed(CloseReason reason) {
   // A device that reconnects right away must not get acked messages again.
   ctx_.flushers[worker_.index()]->flush();
   ctx_.hub.remove(params_.user, this);
+  if (ctx_.presence != nullptr) {
+    ctx_.presence->disconnected(params_.user, params_.device, params_.conn_id, connected_at_ms_);
+  }
   ctx_.limits.release(params_.remote_ip);
   ctx_.metrics.closed_counter(reason).inc();
   if (open_) ctx_.metrics.connections_active.sub(1);

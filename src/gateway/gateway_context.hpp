@@ -2,11 +2,15 @@
 // What every connection and handler of one server shares. Built by the
 // server (the composition root); outlives all connections.
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "auth/jwt.hpp"
+#include "cluster/presence.hpp"
 #include "config/server_config.hpp"
 #include "delivery/attempt_ledger.hpp"
 #include "delivery/retry_schedule.hpp"
@@ -29,6 +33,18 @@ struct GatewayContext {
   std::vector<std::unique_ptr<CursorFlusher>> flushers;  // by worker index
   std::atomic<bool> draining{false};
   delivery::AttemptLedger attempts;  // sends per (user, device, seq), for inspection
+  // Tells the other nodes sharing the store which users got new messages;
+  // empty on a single node. Called on the store worker after each commit.
+  std::function<void(std::span<const std::string> users)> remote_notify;
+  // Tells the other nodes that a device connected here, so that they close
+  // its older connections with 4011; empty on a single node.
+  std::function<void(const std::string& user, const std::string& device, std::int64_t connected_at_ms)>
+      remote_replace;
+  // Tells the other nodes to close the user's connections (of one device,
+  // or all) with 4010; empty on a single node.
+  std::function<void(const std::string& user, const std::optional<std::string>& device)> remote_kick;
+  // Presence across nodes sharing Redis; null on a single node.
+  cluster::Presence* presence = nullptr;
 };
 
 }  // namespace herald::gateway

@@ -37,11 +37,20 @@ bool PublishService::publish(std::vector<store::NewMessage> messages, Done done)
     std::stable_sort(notify.begin(), notify.end(),
                      [](const Target* a, const Target* b) { return a->priority < b->priority; });
     std::string_view last;
+    std::vector<std::string> users;
     for (const Target* t : notify) {
-      if (t->user != last) ctx_.hub.notify(t->user);
+      if (t->user != last) {
+        ctx_.hub.notify(t->user);
+        if (ctx_.remote_notify) users.push_back(t->user);
+      }
       last = t->user;
     }
     done(std::move(outcomes));
+    if (ctx_.remote_notify && !users.empty()) {
+      std::sort(users.begin(), users.end());
+      users.erase(std::unique(users.begin(), users.end()), users.end());
+      ctx_.remote_notify(users);
+    }
   });
 }
 

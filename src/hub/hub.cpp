@@ -61,6 +61,14 @@ std::vector<std::shared_ptr<LiveConnection>> Hub::connections(std::string_view u
   return it->second;
 }
 
+std::vector<std::shared_ptr<LiveConnection>> Hub::shard_connections(std::size_t shard) const {
+  std::vector<std::shared_ptr<LiveConnection>> out;
+  const Shard& s = shards_[shard % kShards];
+  std::lock_guard lock(s.mu);
+  for (const auto& [user, list] : s.users) out.insert(out.end(), list.begin(), list.end());
+  return out;
+}
+
 void Hub::for_each(const std::function<void(const std::shared_ptr<LiveConnection>&)>& fn) const {
   for (auto& s : shards_) {
     std::vector<std::shared_ptr<LiveConnection>> copy;

@@ -38,6 +38,10 @@ class Hub {
   // Returns how many were told.
   std::size_t notify(std::string_view user);
   std::vector<std::shared_ptr<LiveConnection>> connections(std::string_view user) const;
+  // The live connections of one shard (0 .. shard_count()-1): a bounded
+  // slice of all of them, for passes that visit every user over time.
+  std::vector<std::shared_ptr<LiveConnection>> shard_connections(std::size_t shard) const;
+  static constexpr std::size_t shard_count() { return kShards; }
   // Every live connection (drain, dashboards). Copies under each shard lock in turn.
   void for_each(const std::function<void(const std::shared_ptr<LiveConnection>&)>& fn) const;
   std::size_t size() const { return size_.load(std::memory_order_relaxed); }

@@ -15,6 +15,9 @@
 #include <boost/json.hpp>
 
 #include "api/api_handler.hpp"
+#include "cluster/catch_up.hpp"
+#include "cluster/notify_channel.hpp"
+#include "cluster/presence.hpp"
 #include "auth/api_keys.hpp"
 #include "auth/jwt.hpp"
 #include "config/config_options.hpp"
@@ -27,6 +30,7 @@
 #include "server/store_factory.hpp"
 #include "store/message_cache.hpp"
 #include "core/thread_name.hpp"
+#include "store/redis/redis_endpoints.hpp"
 #include "transport/listener.hpp"
 #include "web/web_assets.hpp"
 
@@ -88,12 +92,18 @@ struct Server::Impl {
   auth::JwtVerifier jwt;
   auth::ApiKeys keys;
   gateway::ConnectionLimits limits;
+  // store=redis: devices on every node. Before the workers: connections
+  // that end as the server is destroyed still report to it.
+  std::unique_ptr<cluster::Presence> presence;
   std::vector<std::unique_ptr<transport::IoWorker>> workers;
   std::unique_ptr<gateway::GatewayContext> ctx;
   std::unique_ptr<gateway::PublishService> publisher;
   std::unique_ptr<gateway::DelayedMessages> delayed;
   std::unique_ptr<api::ApiHandler> api;
   std::unique_ptr<transport::Listener> listener;
+  std::unique_ptr<cluster::NotifyChannel> notify_channel;  // store=redis: the other nodes
+  std::unique_ptr<cluster::CatchUp> catch_up;              // store=redis: bound on a lost notification
+  SteadyClock::time_point next_heartbeat{};
   std::string url;
 
   // Background housekeeping: scheduled messages and TTL expiry, in bounded
@@ -141,6 +151,11 @@ struct Server::Impl {
           census_users = 0;
         }
       }
+      if (catch_up) catch_up->tick();
+      if (presence && SteadyClock::now() >= next_heartbeat) {
+        presence->heartbeat();
+        next_heartbeat = SteadyClock::now() + std::chrono::seconds(1);
+      }
       lock.lock();
     }
   }
@@ -153,11 +168,12 @@ Server::Server(config::ServerConfig config) {
   const auto& cfg = d.config;
   log::set_level(cfg.log_level);
 
-  Stores stores = make_store(cfg);
+  Stores stores = make_store(cfg, d.registry);
   d.backend = std::move(stores.inbox);
   d.store = d.backend.get();
-  if (cfg.store != config::StoreKind::memory && cfg.message_cache_bytes > 0) {
-    // The live path reads recent messages from memory, not disk.
+  if (cfg.store == config::StoreKind::rocksdb && cfg.message_cache_bytes > 0) {
+    // The live path reads recent messages from memory, not disk. Not in front
+    // of redis: other nodes append to the same inboxes (store/message_cache.hpp).
     d.cache = std::make_unique<store::MessageCache>(
         *d.backend,
         store::StorePolicy{cfg.retention_max_messages, cfg.retention_ttl.count(), cfg.dedup_window.count()},
@@ -187,6 +203,56 @@ Server::Server(config::ServerConfig config) {
   for (auto& w : d.workers) {
     d.ctx->flushers.push_back(std::make_unique<gateway::CursorFlusher>(
         *d.store, *w, std::chrono::milliseconds(100), &d.metrics.cursor_commits));
+  }
+  if (cfg.store == config::StoreKind::redis) {
+    // Nodes sharing Redis push each other's publishes to their own
+    // connections (docs/cluster.md "Routing").
+    d.notify_channel = std::make_unique<cluster::NotifyChannel>(
+        store::parse_redis_url(cfg.redis_url), cfg.redis_prefix + "notify",
+        [&d](const std::vector<std::string>& users) {
+          for (const auto& u : users) d.hub.notify(u);
+        },
+        [&d](const std::string& user, const std::string& device, std::int64_t connected_at_ms) {
+          // PROTOCOL.md 2: the newer connection wins, wherever it is.
+          for (const auto& c : d.hub.connections(user)) {
+            if (c->device() == device && c->info().connected_at_ms <= connected_at_ms) {
+              c->kick(CloseReason::replaced);
+            }
+          }
+        },
+        [&d](const std::string& user, const std::optional<std::string>& device) {
+          for (const auto& c : d.hub.connections(user)) {
+            if (!device || c->device() == *device) c->kick(CloseReason::kicked);
+          }
+        });
+    if (!cfg.drop_node_notifications) {
+      d.ctx->remote_notify = [&d](std::span<const std::string> users) { d.notify_channel->publish(users); };
+    }
+    d.ctx->remote_replace = [&d](const std::string& user, const std::string& device, std::int64_t at_ms) {
+      d.notify_channel->publish_replace(user, device, at_ms);
+    };
+    d.ctx->remote_kick = [&d](const std::string& user, const std::optional<std::string>& device) {
+      d.notify_channel->publish_kick(user, device);
+    };
+    d.catch_up = std::make_unique<cluster::CatchUp>(d.hub, *d.store);
+    d.presence = std::make_unique<cluster::Presence>(store::parse_redis_url(cfg.redis_url), cfg.redis_prefix,
+                                                     cfg.node_id);
+    d.presence->heartbeat();
+    d.ctx->presence = d.presence.get();
+    const auto& cs = d.catch_up->stats();
+    d.registry.counter_fn("herald_catchup_users_checked_total", "Online users whose head seq the catch-up pass read",
+                          [&cs] { return static_cast<double>(cs.users_checked.load()); });
+    d.registry.counter_fn("herald_catchup_notified_total", "Connections the catch-up pass found behind (a notification was lost or late)",
+                          [&cs] { return static_cast<double>(cs.notified.load()); });
+    const auto& ns = d.notify_channel->stats();
+    d.registry.counter_fn("herald_node_notifications_sent_total", "Publishes told to the other nodes",
+                          [&ns] { return static_cast<double>(ns.published.load()); });
+    d.registry.counter_fn("herald_node_notifications_failed_total", "Publishes that could not be told to the other nodes",
+                          [&ns] { return static_cast<double>(ns.publish_failures.load()); });
+    d.registry.counter_fn("herald_node_notifications_received_total", "Notifications received from other nodes",
+                          [&ns] { return static_cast<double>(ns.received.load()); });
+    d.registry.gauge_fn("herald_node_notifications_subscribed", "1 while this node hears the other nodes' publishes",
+                        [&d] { return d.notify_channel->subscribed() ? 1.0 : 0.0; });
   }
   d.publisher = std::make_unique<gateway::PublishService>(*d.ctx, *d.store_worker);
   d.delayed = std::make_unique<gateway::DelayedMessages>(*d.publisher, stores.schedule);
@@ -250,6 +316,7 @@ void Server::start() {
     set_thread_name("herald-housekeep");
     d.run_housekeeper();
   });
+  if (d.notify_channel) d.notify_channel->start();
   d.listener->start();
   d.started = true;
   if (!d.config.ready_file.empty()) write_ready_file(d.config.ready_file, d.url);
@@ -277,6 +344,7 @@ void Server::drain_and_stop() {
   d.hk_cv.notify_all();
   if (d.housekeeper.joinable()) d.housekeeper.join();
   d.store_worker->stop();  // appends already accepted finish first
+  if (d.notify_channel) d.notify_channel->stop();
   // Cursors are flushed on graceful shutdown (PROTOCOL.md 10).
   for (std::size_t i = 0; i < d.workers.size(); ++i) {
     std::promise<void> done;

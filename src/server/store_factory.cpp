@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "store/memory/memory_inbox_store.hpp"
+#include "store/redis/redis_inbox_store.hpp"
 #include "store/rocksdb/rocksdb_inbox_store.hpp"
 
 namespace herald::server {
@@ -16,9 +17,63 @@ Stores own(std::unique_ptr<Backend> backend) {
   return Stores{std::move(backend), schedule};
 }
 
+// Pipeline depth: 1 (a lone read) to a full publish batch of 10000.
+std::vector<double> pipeline_depth_buckets() {
+  std::vector<double> b;
+  for (double v = 1; v <= 16384; v *= 4) b.push_back(v);
+  return b;
+}
+
+Stores open_redis(const config::ServerConfig& c, store::StorePolicy policy, metrics::Registry& registry) {
+  store::RedisEndpoints endpoints;
+  try {
+    endpoints = store::parse_redis_url(c.redis_url);
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError(e.what());
+  }
+  store::RedisStoreOptions options;
+  options.key_prefix = c.redis_prefix;
+  auto& depth = registry.histogram("herald_redis_pipeline_depth", "Commands per Redis round trip",
+                                   pipeline_depth_buckets());
+  options.link.on_round_trip = [&depth](std::size_t n) { depth.observe(static_cast<double>(n)); };
+  std::unique_ptr<store::RedisInboxStore> backend;
+  try {
+    backend = std::make_unique<store::RedisInboxStore>(std::move(endpoints), policy, std::move(options));
+  } catch (const std::invalid_argument& e) {
+    throw config::ConfigError(e.what());
+  }
+  const store::RedisLinkStats* stats = &backend->link_stats();
+  const auto counter = [&](const char* name, const char* help, const std::atomic<std::uint64_t>& v) {
+    registry.counter_fn(name, help, [&v] { return static_cast<double>(v.load(std::memory_order_relaxed)); });
+  };
+  counter("herald_redis_round_trips_total", "Pipelines written to Redis and answered", stats->round_trips);
+  counter("herald_redis_commands_total", "Redis commands answered", stats->commands);
+  counter("herald_redis_errors_total", "Redis commands unanswered or answered with an error", stats->errors);
+  counter("herald_redis_reconnects_total", "Connections to Redis made again after a failed connect",
+          stats->reconnects);
+  counter("herald_redis_connect_failures_total", "Failed connects to Redis", stats->connect_failures);
+  counter("herald_redis_redirects_total", "Redis Cluster MOVED and ASK redirections followed", stats->redirects);
+  if (!backend->healthy()) {
+    log::warn("redis is not reachable yet; not ready until it is", {{"redis_url", c.redis_url}});
+  } else if (const auto persistence = backend->persistence()) {
+    // A 200 means what Redis' AOF policy makes it mean (docs/storage.md).
+    const char* wanted = c.sync == config::SyncPolicy::always  ? "appendonly=yes appendfsync=always"
+                         : c.sync == config::SyncPolicy::batch ? "appendonly=yes appendfsync=everysec"
+                                                               : nullptr;
+    if (wanted != nullptr && *persistence != wanted &&
+        !(c.sync == config::SyncPolicy::batch && *persistence == "appendonly=yes appendfsync=always")) {
+      log::warn("redis persistence is weaker than sync asks: a 200 means what Redis keeps",
+                {{"sync", c.sync == config::SyncPolicy::always ? "always" : "batch"},
+                 {"redis", *persistence},
+                 {"wanted", wanted}});
+    }
+  }
+  return own(std::move(backend));
+}
+
 }  // namespace
 
-Stores make_store(const config::ServerConfig& c) {
+Stores make_store(const config::ServerConfig& c, metrics::Registry& registry) {
   store::StorePolicy policy{c.retention_max_messages, c.retention_ttl.count(), c.dedup_window.count()};
   switch (c.store) {
     case config::StoreKind::memory:
@@ -35,7 +90,7 @@ Stores make_store(const config::ServerConfig& c) {
           std::make_unique<store::RocksDbInboxStore>(path.string(), policy, sync, c.sync_batch));
     }
     case config::StoreKind::redis:
-      throw config::ConfigError("store=redis is not available in this build yet");
+      return open_redis(c, policy, registry);
   }
   throw config::ConfigError("unknown store kind");
 }

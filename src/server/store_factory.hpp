@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "config/server_config.hpp"
+#include "metrics/registry.hpp"
 #include "store/inbox_store.hpp"
 #include "store/schedule_store.hpp"
 
@@ -14,6 +15,8 @@ struct Stores {
   store::ScheduleStore& schedule;            // the same backend, valid while inbox lives
 };
 
-Stores make_store(const config::ServerConfig& config);
+// Registers the backend's own metrics (the redis link's) in registry, which
+// must outlive the store. Throws config::ConfigError for an unusable setting.
+Stores make_store(const config::ServerConfig& config, metrics::Registry& registry);
 
 }  // namespace herald::server

@@ -72,6 +72,16 @@ class InboxStore {
   // first use. The memory backend starts a new epoch at every start.
   virtual InboxState state(std::string_view user) = 0;
 
+  // head_seq of each user, in order (0 for an inbox never used). For the
+  // catch-up pass of several nodes; a backend may answer all in one round
+  // trip. Unreachable store: zeros.
+  virtual std::vector<std::uint64_t> head_seqs(std::span<const std::string> users) {
+    std::vector<std::uint64_t> out;
+    out.reserve(users.size());
+    for (const auto& u : users) out.push_back(state(u).head_seq);
+    return out;
+  }
+
   // Stored cursor of a device (nullopt: device never seen).
   virtual std::optional<std::uint64_t> cursor(std::string_view user, std::string_view device) = 0;
   // Every known device of the user with its cursor.

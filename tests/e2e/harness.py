@@ -102,8 +102,73 @@ def make_token(sub="u1", exp_in=3600, secret=SECRET, alg="HS256", **claims):
     return signing_input + "." + b64url(sig)
 
 
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RedisServer:
+    """A real redis-server on a free loopback port in a temp directory.
+
+    A missing redis-server raises: the test fails, it never skips. stop()
+    kills it as a crash would; start() again keeps the port and directory
+    (with appendonly yes, what it had acknowledged comes back)."""
+
+    def __init__(self, *args):
+        if not os.access(REDIS_SERVER, os.X_OK):
+            raise RuntimeError(REDIS_SERVER + " is missing: run scripts/setup.sh")
+        self.dir = tempfile.mkdtemp(prefix="herald-redis-")
+        self.port = free_port()
+        self.args = list(args)
+        self.proc = None
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=10):
+        self.log = open(os.path.join(self.dir, "redis.log"), "ab")
+        self.proc = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+             "--save", "", "--daemonize", "no"] + self.args, stdout=self.log, stderr=self.log)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("redis-server exited: " + self.logs())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(64).startswith(b"+PONG"):
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.02)
+        raise RuntimeError("redis-server not ready in time: " + self.logs())
+
+    def logs(self):
+        with open(os.path.join(self.dir, "redis.log"), "rb") as f:
+            return f.read().decode(errors="replace")[-2000:]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class Server:
-    """One herald process on 127.0.0.1:0 with its own data directory."""
+    """One herald process on 127.0.0.1:0 with its own data directory. With
+    the redis store and no HERALD_REDIS_URL, it brings its own redis-server."""
 
     def __init__(self, **env):
         self.data_dir = tempfile.mkdtemp(prefix="herald-e2e-")
@@ -119,6 +184,10 @@ class Server:
             "HERALD_IO_THREADS": "2",
         })
         self.env.update({k: str(v) for k, v in env.items()})
+        self.redis = None
+        if self.env["HERALD_STORE"] == "redis" and not self.env.get("HERALD_REDIS_URL"):
+            self.redis = RedisServer("--appendonly", "yes").start()
+            self.env["HERALD_REDIS_URL"] = self.redis.url
         self.sanitizer_prefix = os.path.join(self.data_dir, "sanitizer")
         sanitizer_env(self.env, self.sanitizer_prefix)
         self.log_checked = 0  # server.log is searched for sanitizer reports from here on
@@ -196,6 +265,8 @@ class Server:
         finally:
             if getattr(self, "log", None):
                 self.log.close()
+            if self.redis:
+                self.redis.cleanup()
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
     # ---- HTTP

@@ -1,0 +1,116 @@
+#include "store/redis/redis_connection.hpp"
+
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <sys/time.h>
+
+#include "store/redis/redis_endpoints.hpp"
+
+namespace herald::store {
+
+namespace {
+
+timeval to_timeval(std::chrono::milliseconds ms) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+  return tv;
+}
+
+}  // namespace
+
+std::unique_ptr<RedisConnection> RedisConnection::open(const NodeAddress& node,
+                                                       std::chrono::milliseconds connect_timeout,
+                                                       std::chrono::milliseconds command_timeout) {
+  const auto [host, port] = split_address(node);
+  redisContext* ctx = redisConnectWithTimeout(host.c_str(), port, to_timeval(connect_timeout));
+  if (ctx == nullptr) return nullptr;
+  if (ctx->err != 0 || redisSetTimeout(ctx, to_timeval(command_timeout)) != REDIS_OK) {
+    redisFree(ctx);
+    return nullptr;
+  }
+  return std::unique_ptr<RedisConnection>(new RedisConnection(ctx, node));
+}
+
+RedisConnection::~RedisConnection() { redisFree(ctx_); }
+
+std::optional<std::vector<RedisReply>> RedisConnection::pipeline(
+    std::span<const std::vector<std::string>* const> commands) {
+  if (broken_) return std::nullopt;
+  std::vector<const char*> argv;
+  std::vector<std::size_t> argvlen;
+  for (const auto* command : commands) {
+    argv.clear();
+    argvlen.clear();
+    for (const auto& a : *command) {
+      argv.push_back(a.data());
+      argvlen.push_back(a.size());
+    }
+    if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), argvlen.data()) !=
+        REDIS_OK) {
+      broken_ = true;
+      return std::nullopt;
+    }
+  }
+  std::vector<RedisReply> replies;
+  replies.reserve(commands.size());
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    void* reply = nullptr;
+    if (redisGetReply(ctx_, &reply) != REDIS_OK || reply == nullptr) {
+      broken_ = true;
+      return std::nullopt;
+    }
+    replies.emplace_back(static_cast<redisReply*>(reply));
+  }
+  return replies;
+}
+
+bool RedisConnection::send(const std::vector<std::string>& command) {
+  if (broken_) return false;
+  std::vector<const char*> argv;
+  std::vector<std::size_t> argvlen;
+  for (const auto& a : command) {
+    argv.push_back(a.data());
+    argvlen.push_back(a.size());
+  }
+  int done = 0;
+  if (redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), argvlen.data()) != REDIS_OK) {
+    broken_ = true;
+    return false;
+  }
+  while (done == 0) {
+    if (redisBufferWrite(ctx_, &done) != REDIS_OK) {
+      broken_ = true;
+      return false;
+    }
+  }
+  return true;
+}
+
+std::optional<RedisReply> RedisConnection::receive(std::chrono::milliseconds wait) {
+  if (broken_) return std::nullopt;
+  void* reply = nullptr;
+  if (redisGetReplyFromReader(ctx_, &reply) != REDIS_OK) {
+    broken_ = true;
+    return std::nullopt;
+  }
+  if (reply != nullptr) return RedisReply(static_cast<redisReply*>(reply));
+  pollfd pfd{ctx_->fd, POLLIN, 0};
+  const int ready = ::poll(&pfd, 1, static_cast<int>(wait.count()));
+  if (ready == 0) return RedisReply(nullptr);
+  if (ready < 0 || redisBufferRead(ctx_) != REDIS_OK ||
+      redisGetReplyFromReader(ctx_, &reply) != REDIS_OK) {
+    broken_ = true;
+    return std::nullopt;
+  }
+  return RedisReply(static_cast<redisReply*>(reply));
+}
+
+std::optional<RedisReply> RedisConnection::call(const std::vector<std::string>& command) {
+  const std::vector<std::string>* one[] = {&command};
+  auto replies = pipeline(one);
+  if (!replies) return std::nullopt;
+  return std::move(replies->front());
+}
+
+}  // namespace herald::store

@@ -1,0 +1,268 @@
+"""The redis store under the real binary: Redis going away and coming back
+while the server runs (PROTOCOL.md 7: 503 while the store is unavailable;
+nothing that got a 200 is lost), and a bad redis configuration."""
+import asyncio
+import json
+import random
+import signal
+import time
+import unittest
+
+from harness import RedisServer, Server, close_code, recv_json, recv_type, run, run_herald
+
+
+def wait_for(predicate, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+class RedisOutageTest(unittest.TestCase):
+    def test_publish_is_503_and_not_ready_while_redis_is_down_and_nothing_accepted_is_lost(self):
+        redis = RedisServer("--appendonly", "yes", "--appendfsync", "always").start()
+        s = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+        try:
+            self.assertEqual(s.request("GET", "/readyz")[0], 200)
+            accepted = [s.publish("ro", {"i": i}, id="before-%d" % i)["seq"] for i in range(5)]
+            self.assertEqual(accepted, [1, 2, 3, 4, 5])
+
+            async def epoch_of():
+                async with s.connect("ro", device="d") as ws:
+                    return (await recv_json(ws))["epoch"]
+            epoch = run(epoch_of())
+
+            redis.stop()
+            status, body, _ = s.request("POST", "/v1/publish", {"user": "ro", "data": 1, "id": "during"})
+            self.assertEqual(status, 503, body)
+            self.assertEqual(body["error"]["code"], "store_unavailable")
+            status, body, _ = s.request("GET", "/readyz")
+            self.assertEqual(status, 503)
+            self.assertFalse(body["store"])
+
+            redis.start()
+            self.assertTrue(wait_for(lambda: s.request("GET", "/readyz")[0] == 200), s.logs())
+            self.assertEqual(s.publish("ro", {"i": 5}, id="after")["seq"], 6)
+            self.assertTrue(s.publish("ro", {"i": 0}, id="before-0")["duplicate"])
+
+            async def replay():
+                async with s.connect("ro", device="d") as ws:
+                    w = await recv_json(ws)
+                    self.assertEqual(w["epoch"], epoch)
+                    self.assertTrue(w["recovered"])
+                    return [(await recv_type(ws, "msg"))["data"] for _ in range(6)]
+            self.assertEqual(run(replay()), [{"i": i} for i in range(6)])
+        finally:
+            s.cleanup()
+            redis.cleanup()
+
+    def test_a_server_started_before_redis_becomes_ready_when_redis_comes_up(self):
+        redis = RedisServer("--appendonly", "yes")
+        s = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+        try:
+            self.assertEqual(s.request("GET", "/readyz")[0], 503)
+            redis.start()
+            self.assertTrue(wait_for(lambda: s.request("GET", "/readyz")[0] == 200), s.logs())
+            self.assertEqual(s.publish("late", 1)["seq"], 1)
+        finally:
+            s.cleanup()
+            redis.cleanup()
+
+    def test_redis_metrics_count_round_trips_and_pipeline_depth(self):
+        s = Server(HERALD_STORE="redis").start()
+        try:
+            status, res, _ = s.request("POST", "/v1/publish/batch",
+                                       {"messages": [{"user": "m%d" % (i % 5), "data": i} for i in range(50)]})
+            self.assertEqual(status, 200, res)
+            _, text, _ = s.request("GET", "/metrics", key=None)
+            self.assertRegex(text, r"herald_redis_round_trips_total [1-9]")
+            self.assertRegex(text, r"herald_redis_pipeline_depth_count [1-9]")
+            self.assertIn("herald_redis_errors_total 0", text)
+        finally:
+            s.cleanup()
+
+
+class SeveralNodesTest(unittest.TestCase):
+    """Nodes sharing one Redis: a publish on any node reaches the user's
+    devices on every node (broadcast notifications, docs/cluster.md)."""
+
+    def test_publishes_on_random_nodes_reach_devices_on_other_nodes_in_order(self):
+        redis = RedisServer("--appendonly", "yes").start()
+        nodes = []
+        try:
+            for name in ("a", "b", "c"):
+                nodes.append(Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url, HERALD_NODE_ID=name).start())
+            for n in nodes:
+                self.assertTrue(wait_for(lambda: "herald_node_notifications_subscribed 1" in
+                                         n.request("GET", "/metrics", key=None)[1]), n.logs())
+            rng = random.Random(6)
+            a, b, c = nodes
+
+            async def scenario():
+                async with b.connect("x", device="phone") as phone, c.connect("x", device="laptop") as laptop:
+                    await recv_json(phone)
+                    await recv_json(laptop)
+                    got = {"phone": [], "laptop": []}
+
+                    async def receive(count):
+                        for name, ws in (("phone", phone), ("laptop", laptop)):
+                            for _ in range(count):
+                                m = await recv_type(ws, "msg")
+                                got[name].append(m["data"]["i"])
+                                await ws.send(json.dumps({"type": "ack", "seq": m["seq"]}))
+                    # Only node a publishes: b and c learn of it only from a.
+                    sent = [a.publish("x", {"i": i})["seq"] for i in range(10)]
+                    await receive(10)
+                    sent += [rng.choice(nodes).publish("x", {"i": i})["seq"] for i in range(10, 30)]
+                    await receive(20)
+                    self.assertEqual(sent, list(range(1, 31)))
+                    return got
+            got = run(scenario())
+            self.assertEqual(got["phone"], list(range(30)))
+            self.assertEqual(got["laptop"], list(range(30)))
+            _, text, _ = a.request("GET", "/metrics", key=None)
+            self.assertRegex(text, r"herald_node_notifications_sent_total [1-9]")
+
+            # Presence answers for every node, with the real node names.
+            async def presence():
+                async with b.connect("pr", device="phone") as phone, c.connect("pr", device="laptop") as laptop:
+                    await recv_json(phone)
+                    await recv_json(laptop)
+                    status, res, _ = a.request("GET", "/v1/users/pr/presence")
+                    self.assertEqual(status, 200, res)
+                    return sorted((d["device"], d["node"]) for d in res["devices"])
+            self.assertEqual(run(presence()), [("laptop", "c"), ("phone", "b")])
+            self.assertEqual(a.request("GET", "/v1/users/pr/presence")[1]["devices"], [])
+
+            # A killed node's devices leave presence within its 5 s alive key.
+            async def killed():
+                async with c.connect("pk", device="tab") as tab:
+                    await recv_json(tab)
+                    self.assertEqual([d["node"] for d in a.request("GET", "/v1/users/pk/presence")[1]["devices"]],
+                                     ["c"])
+                    c.stop(signal.SIGKILL)
+                    t0 = time.monotonic()
+                    self.assertTrue(wait_for(lambda: a.request("GET", "/v1/users/pk/presence")[1]["devices"] == [],
+                                             timeout=10))
+                    return time.monotonic() - t0
+            gone = run(killed())
+            print("a killed node left presence after %.1f s" % gone)
+        finally:
+            for n in nodes:
+                n.cleanup()
+            redis.cleanup()
+
+
+class CrossNodeConnectionsTest(unittest.TestCase):
+    """A device reconnecting to another node closes its older connection
+    with 4011; an operator kick on one node closes the user's connections on
+    every node with 4010."""
+    def test_replacement_and_kicks_reach_connections_on_other_nodes(self):
+        redis = RedisServer().start()
+        a = b = None
+        try:
+            a = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+            b = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+            for n in (a, b):
+                self.assertTrue(wait_for(lambda: "herald_node_notifications_subscribed 1" in
+                                         n.request("GET", "/metrics", key=None)[1]), n.logs())
+
+            async def scenario():
+                async with a.connect("rep", device="phone") as old, a.connect("rep", device="tablet") as other:
+                    await recv_json(old)
+                    await recv_json(other)
+                    async with b.connect("rep", device="phone") as new:
+                        await recv_json(new)
+                        self.assertEqual(await close_code(old), 4011)
+                        # The other device and the new connection stay and get messages.
+                        a.publish("rep", {"after": True})
+                        self.assertEqual((await recv_type(new, "msg"))["data"], {"after": True})
+                        self.assertEqual((await recv_type(other, "msg"))["data"], {"after": True})
+            run(scenario())
+
+            async def kicked():
+                async with a.connect("kk", device="phone") as phone, b.connect("kk", device="laptop") as laptop, \
+                        b.connect("kk", device="tablet") as tablet:
+                    for ws in (phone, laptop, tablet):
+                        await recv_json(ws)
+                    # Through node a, for one device connected to node b.
+                    status, res, _ = a.request("DELETE", "/v1/users/kk/connections?device=laptop")
+                    self.assertEqual(status, 200, res)
+                    self.assertEqual(await close_code(laptop), 4010)
+                    # Through node a, for all: b's tablet closes too.
+                    a.request("DELETE", "/v1/users/kk/connections")
+                    self.assertEqual(await close_code(tablet), 4010)
+                    self.assertEqual(await close_code(phone), 4010)
+            run(kicked())
+        finally:
+            for n in (a, b):
+                if n:
+                    n.cleanup()
+            redis.cleanup()
+
+
+class CatchUpTest(unittest.TestCase):
+    """Notifications dropped by a test switch: the catch-up pass alone gets
+    every message to a device on another node within its bound (64 shards x
+    20 ms housekeeping, about 1.3 s; docs/cluster.md)."""
+
+    BOUND_S = 3.0  # the 1.3 s cycle plus slack for a loaded CI machine
+
+    def test_every_message_arrives_within_the_catch_up_bound_when_notifications_are_dropped(self):
+        redis = RedisServer("--appendonly", "yes").start()
+        a = b = None
+        try:
+            a = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url, HERALD_DROP_NODE_NOTIFICATIONS="true").start()
+            b = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+
+            async def scenario():
+                async with b.connect("cu", device="d") as ws:
+                    await recv_json(ws)
+                    delays = []
+                    for i in range(5):
+                        t0 = time.monotonic()
+                        a.publish("cu", {"i": i})
+                        m = await recv_type(ws, "msg", timeout=self.BOUND_S)
+                        delays.append(time.monotonic() - t0)
+                        self.assertEqual(m["data"], {"i": i})
+                        await ws.send(json.dumps({"type": "ack", "seq": m["seq"]}))
+                    return delays
+            delays = run(scenario())
+            print("catch-up delays (s):", ", ".join("%.3f" % d for d in delays))
+            self.assertLess(max(delays), self.BOUND_S)
+            _, text, _ = b.request("GET", "/metrics", key=None)
+            self.assertRegex(text, r"herald_catchup_notified_total [1-9]")
+            _, text, _ = a.request("GET", "/metrics", key=None)
+            self.assertIn("herald_node_notifications_sent_total 0", text)
+        finally:
+            for n in (a, b):
+                if n:
+                    n.cleanup()
+            redis.cleanup()
+
+
+class RedisConfigTest(unittest.TestCase):
+    def run_serve(self, **env):
+        s = Server(HERALD_STORE="memory")
+        env_all = dict(s.env)
+        env_all.update(env)
+        try:
+            return run_herald(["serve"], env_all, capture_output=True, text=True, timeout=20)
+        finally:
+            s.cleanup()
+
+    def test_store_redis_without_a_url_is_a_clear_startup_error(self):
+        p = self.run_serve(HERALD_STORE="redis", HERALD_REDIS_URL="")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("redis_url", p.stderr + p.stdout)
+
+    def test_a_redis_url_with_another_scheme_is_a_clear_startup_error(self):
+        p = self.run_serve(HERALD_STORE="redis", HERALD_REDIS_URL="http://127.0.0.1:6379")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("redis_url", p.stderr + p.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
