@@ -5,6 +5,8 @@
 # then every test (unit, contract, e2e, browser) on the ci build with CTest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# ccache hits across clones in other folders (CI clones anew each run).
+export CCACHE_BASEDIR="$PWD"
 bash scripts/setup.sh --test
 # JavaScript SDK and browser-test dependencies (exact versions from the
 # package-lock.json files; playwright-core drives Debian's chromium, it
