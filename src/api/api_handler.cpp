@@ -379,6 +379,7 @@ HttpResponse ApiHandler::presence(std::string_view user) {
   json::array devices;
   for (const auto& c : ctx_.hub.connections(user)) {
     const auto i = c->info();
+    if (i.closing) continue;
     json::object d{{"device", i.device},
                    {"conn_id", i.conn_id},
                    {"node", ctx_.config.node_id},

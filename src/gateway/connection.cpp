@@ -332,12 +332,16 @@ void Connection::close(CloseReason reason, std::string text) {
     if (!pending_close_) pending_close_.emplace(reason, std::move(text));
     return;
   }
+  // Presence stops listing the device once its close frame is on the way,
+  // not when the closing handshake ends.
+  closing_.store(true, std::memory_order_relaxed);
   session_->close(reason, std::move(text), reason == CloseReason::going_away);
 }
 
 void Connection::on_closed(CloseReason reason) {
   if (closed_) return;
   closed_ = true;
+  closing_.store(true, std::memory_order_relaxed);
   worker_.wheel().cancel(liveness_timer_);
   worker_.wheel().cancel(token_timer_);
   if (window_) {
@@ -368,6 +372,7 @@ hub::ConnectionInfo Connection::info() const {
   i.cursor = cursor_.load(std::memory_order_relaxed);
   i.inflight = inflight_.load(std::memory_order_relaxed);
   i.last_sent = last_sent_.load(std::memory_order_relaxed);
+  i.closing = closing_.load(std::memory_order_relaxed);
   return i;
 }
 

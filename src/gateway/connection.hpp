@@ -102,6 +102,7 @@ class Connection final : public transport::WsHandler,
   std::atomic<std::uint64_t> cursor_{0};
   std::atomic<std::uint64_t> inflight_{0};
   std::atomic<std::uint64_t> last_sent_{0};
+  std::atomic<bool> closing_{false};
 };
 
 }  // namespace herald::gateway

@@ -19,6 +19,7 @@ struct ConnectionInfo {
   std::uint64_t cursor = 0;      // acked prefix on this connection
   std::uint64_t inflight = 0;    // messages sent and not acked
   std::uint64_t last_sent = 0;   // highest seq sent on this connection
+  bool closing = false;          // a close has begun: no longer listed as present
 };
 
 class LiveConnection {
