@@ -117,12 +117,13 @@ class RocksDbInboxStore::Mutation {
 
 RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncMode sync,
                                      std::chrono::milliseconds sync_batch,
-                                     std::size_t max_dead_letters, std::size_t max_scheduled)
+                                     std::size_t max_dead_letters, std::size_t max_scheduled,
+                                     RocksDbMemory memory)
     : policy_(policy),
       sync_(sync),
       max_dead_letters_(std::max<std::size_t>(max_dead_letters, 1)),
       dedup_filter_(std::make_unique<DedupWindowFilter>(latest_now_ms_, policy.dedup_window_ms)),
-      database_(std::make_unique<InboxDatabase>(std::move(path), dedup_filter_.get())),
+      database_(std::make_unique<InboxDatabase>(std::move(path), dedup_filter_.get(), memory)),
       db_(database_->db()),
       meta_cf_(database_->family(Family::meta)),
       messages_cf_(database_->family(Family::messages)),
