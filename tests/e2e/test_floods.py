@@ -5,17 +5,15 @@ documented answer (429, a close code, a cut connection), the server keeps
 serving a well-behaved client meanwhile, and what the flood held (sockets,
 queued bytes, memory) is given back or stays bounded.
 """
-import asyncio
 import json
 import os
 import random
 import socket
-import subprocess
 import threading
 import time
 import unittest
 
-from harness import HERALD, RawWebSocket, Server, close_code, make_token, recv_json, recv_type, run
+from harness import RawWebSocket, Server, make_token, recv_json, recv_type, run, under_sanitizer
 
 
 def metrics(server):
@@ -39,13 +37,6 @@ def rss_bytes(server):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-def under_sanitizer():
-    """Sanitizer runtimes keep freed memory in quarantine: RSS bounds do
-    not hold there (the queue-bytes bounds still do)."""
-    out = subprocess.run(["ldd", HERALD], capture_output=True, text=True).stdout
-    return "libasan" in out or "libtsan" in out
 
 
 def wait_until(predicate, timeout, interval=0.05):
