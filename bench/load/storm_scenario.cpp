@@ -1,5 +1,7 @@
 // `herald bench storm`: the server restarts under N connected clients.
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <iostream>
 #include <stdexcept>
 #include <thread>
@@ -8,6 +10,7 @@
 #include <boost/asio/post.hpp>
 
 #include "fleet.hpp"
+#include "herald/http_api.hpp"
 #include "http_pool.hpp"
 #include "progress.hpp"
 #include "scenarios.hpp"
@@ -54,6 +57,14 @@ PublishResult publish_to_all(BenchTarget& t, const std::string& prefix, int user
   return r;
 }
 
+// A counter of the server's /metrics (no labels); -1 when absent.
+double server_counter(BenchTarget& t, const std::string& name) {
+  const auto res = sdk::http_request("GET", t.url(), "/metrics", t.api_key());
+  const auto at = res.body.find("\n" + name + " ");
+  if (res.status != 200 || at == std::string::npos) return -1;
+  return std::strtod(res.body.c_str() + at + name.size() + 2, nullptr);
+}
+
 double since_s(std::int64_t from_ns, std::int64_t to_ns) { return to_ns > from_ns ? (to_ns - from_ns) / 1e9 : 0; }
 
 }  // namespace
@@ -98,6 +109,7 @@ void run_storm(const TargetOptions& target, const StormOptions& opts, BenchRepor
 
   // ---- the restart
   std::cerr << "storm: " << (opts.kill ? "SIGKILL" : "SIGTERM") << " to the server, then start it again\n";
+  const double redelivered_before = server_counter(t, "herald_messages_redelivered_total");
   const std::int64_t down_ns = mono_ns();
   if (opts.kill) {
     server->kill();
@@ -122,6 +134,13 @@ void run_storm(const TargetOptions& target, const StormOptions& opts, BenchRepor
       });
   if (!done) std::cerr << "storm: not every client resumed and received everything within the timeout\n";
   const FleetReport r = fleet.report(ready_ns);
+  // A client that was replaced (4011) by an attempt of its own that it had
+  // given up on (connect_timeout) stops for good, as PROTOCOL.md 6 says.
+  const FleetStatus end = fleet.status();
+  // Sends with attempt > 1 (ack timeouts) by both servers, to set against
+  // the frames the clients dropped as already processed.
+  const double server_redelivered =
+      std::max(0.0, redelivered_before) + server_counter(t, "herald_messages_redelivered_total");
   fleet.stop();
   std::uint64_t failed_attempts = 0;
   for (const auto& [k, c] : r.endings) {
@@ -139,6 +158,7 @@ void run_storm(const TargetOptions& target, const StormOptions& opts, BenchRepor
                 {"server_stop_s", since_s(down_ns, stopped_ns)},
                 {"server_start_s", since_s(stopped_ns, ready_ns)},
                 {"resumed", static_cast<double>(r.resume.count())},
+                {"open_at_end", static_cast<double>(end.open)},
                 {"all_resumed_s", since_s(ready_ns, r.last_resume_ns)},
                 {"publish_after_s", after.seconds},
                 {"all_received_s", since_s(ready_ns, r.last_complete_ns)},
@@ -146,6 +166,7 @@ void run_storm(const TargetOptions& target, const StormOptions& opts, BenchRepor
                 {"lost", static_cast<double>(r.lost)},
                 {"duplicates", static_cast<double>(r.duplicates)},
                 {"redelivered_frames", static_cast<double>(r.redelivered)},
+                {"server_redelivered", server_redelivered},
                 {"ended_attempts", static_cast<double>(failed_attempts)},
                 {"publish_failures", static_cast<double>(before.failed + after.failed)}};
   row.latencies = {{"ready -> welcome", r.resume}, {"ready -> all messages", r.all_received},
