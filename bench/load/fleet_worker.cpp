@@ -49,6 +49,10 @@ std::string ending_key(const sdk::CloseInfo& info) {
   return key;
 }
 
+// The clients of one worker process and their bookkeeping. Everything runs
+// on the one thread of ioc_: the clients' handlers, the pacing, the
+// commands read from stdin, the lines written to stdout. It knows nothing
+// of scenarios: phases are the parent's commands.
 class FleetWorker {
  public:
   FleetWorker(const FleetWorkerOptions& opts, std::string secret)
