@@ -114,6 +114,11 @@ Fleet::Fleet(FleetOptions opts) : opts_(std::move(opts)) {
     if (rc != 0) {
       ::close(to_child[1]);
       ::close(from_child[0]);
+      for (auto& started : workers_) {  // no destructor runs for a half-built Fleet
+        ::close(started->in_fd);
+        ::kill(started->pid, SIGKILL);
+        ::waitpid(started->pid, nullptr, 0);
+      }
       throw std::runtime_error("bench: cannot start a worker: " + opts_.binary);
     }
     w->in_fd = to_child[1];
