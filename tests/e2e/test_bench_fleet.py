@@ -11,7 +11,7 @@ import unittest
 HERALD = os.environ.get("HERALD_BIN", os.path.join(os.path.dirname(__file__), "../../build/dev/apps/herald/herald"))
 
 
-def bench(*args, server_env=(), timeout=60):
+def bench(*args, server_env=(), timeout=240):  # generous: the sanitizer builds are several times slower
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "bench.json")
         env_args = [a for kv in server_env for a in ("--server-env", kv)]
@@ -43,7 +43,7 @@ class BenchFleet(unittest.TestCase):
 
     def check_storm(self, *extra):
         row, err = bench("storm", "--connections", "200", "--per-worker", "100", "--rate", "1000",
-                         "--messages-before", "2", "--messages-after", "3", "--timeout", "20", *extra,
+                         "--messages-before", "2", "--messages-after", "3", "--timeout", "60", *extra,
                          server_env=["HERALD_DRAIN_RETRY_AFTER_MS=1000"])
         self.assertEqual(row["scenario"], "storm")
         v = row["values"]
