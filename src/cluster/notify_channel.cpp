@@ -5,10 +5,15 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <map>
+#include <unordered_set>
 
+#include "cluster/presence.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
+#include "core/thread_name.hpp"
 #include "store/redis/redis_connection.hpp"
+#include "store/redis/slot_map.hpp"
 
 namespace herald::cluster {
 
@@ -32,6 +37,41 @@ std::string encode(char kind, const std::string& instance, std::span<const std::
   return out;
 }
 
+// KEYS: presence hashes of users (one slot); ARGV: this node's id, the
+// prefix, the instance id, then the users in the order of KEYS. Groups the
+// users by the other nodes holding a device of theirs and PUBLISHes one
+// notification ("n <instance>\n<user>\n...") to each of those nodes'
+// channels. Returns {notifications published, users named in them}.
+const store::RedisScript& notify_script() {
+  static const store::RedisScript s(R"lua(
+local by_node, order = {}, {}
+for i, key in ipairs(KEYS) do
+  local seen = {}
+  for _, entry in ipairs(redis.call('HVALS', key)) do
+    local node = string.match(entry, '^[^\n]*')
+    if node ~= ARGV[1] and not seen[node] then
+      seen[node] = true
+      local users = by_node[node]
+      if not users then
+        users = {}
+        by_node[node] = users
+        order[#order + 1] = node
+      end
+      users[#users + 1] = ARGV[3 + i]
+    end
+  end
+end
+local named = 0
+for _, node in ipairs(order) do
+  local users = by_node[node]
+  redis.call('PUBLISH', ARGV[2] .. '{node:' .. node .. '}:notify', 'n ' .. ARGV[3] .. '\n' .. table.concat(users, '\n'))
+  named = named + #users
+end
+return {#order, named}
+)lua");
+  return s;
+}
+
 std::vector<std::string> split_lines(const std::string& payload) {
   std::vector<std::string> out;
   std::size_t start = 0;
@@ -45,10 +85,17 @@ std::vector<std::string> split_lines(const std::string& payload) {
 
 }  // namespace
 
-NotifyChannel::NotifyChannel(store::RedisEndpoints endpoints, std::string channel, OnUsers on_users,
-                             OnReplace on_replace, OnKick on_kick)
+std::string node_channel(const std::string& prefix, const std::string& node_id) {
+  return prefix + "{node:" + node_id + "}:notify";
+}
+
+NotifyChannel::NotifyChannel(store::RedisEndpoints endpoints, std::string prefix, std::string node_id,
+                             OnUsers on_users, OnReplace on_replace, OnKick on_kick)
     : endpoints_(endpoints),
-      channel_(std::move(channel)),
+      prefix_(std::move(prefix)),
+      node_id_(std::move(node_id)),
+      channel_(prefix_ + "notify"),
+      node_channel_(node_channel(prefix_, node_id_)),
       instance_(random_hex(8)),
       on_users_(std::move(on_users)),
       on_replace_(std::move(on_replace)),
@@ -58,18 +105,100 @@ NotifyChannel::NotifyChannel(store::RedisEndpoints endpoints, std::string channe
 NotifyChannel::~NotifyChannel() { stop(); }
 
 void NotifyChannel::start() {
-  if (thread_.joinable()) return;
-  thread_ = std::thread([this] { run(); });
+  if (subscriber_.joinable()) return;
+  subscriber_ = std::thread([this] {
+    set_thread_name("herald-nsub");
+    run_subscriber();
+  });
+  notifier_ = std::thread([this] {
+    set_thread_name("herald-notify");
+    run_notifier();
+  });
 }
 
 void NotifyChannel::stop() {
+  {
+    std::lock_guard lock(queue_mu_);
+    notifier_stop_ = true;
+  }
+  queue_cv_.notify_all();
+  if (notifier_.joinable()) notifier_.join();
   stop_ = true;
-  if (thread_.joinable()) thread_.join();
+  if (subscriber_.joinable()) subscriber_.join();
 }
 
 void NotifyChannel::publish(std::span<const std::string> users) {
   if (users.empty()) return;
-  send(encode('n', instance_, users));
+  std::size_t dropped = 0;
+  {
+    std::lock_guard lock(queue_mu_);
+    for (const auto& u : users) {
+      if (queue_.size() >= kQueueMax) {
+        ++dropped;
+        continue;
+      }
+      queue_.push_back(u);
+    }
+    stats_.queued.store(queue_.size(), std::memory_order_relaxed);
+  }
+  if (dropped > 0) stats_.dropped.fetch_add(dropped, std::memory_order_relaxed);
+  queue_cv_.notify_one();
+}
+
+void NotifyChannel::run_notifier() {
+  std::unique_lock lock(queue_mu_);
+  for (;;) {
+    queue_cv_.wait(lock, [this] { return notifier_stop_ || !queue_.empty(); });
+    if (queue_.empty()) break;  // stopping, and everything queued was sent
+    // Everything queued meanwhile goes in this batch: while one lookup is
+    // on its way, the next commits' users gather for the next one.
+    std::vector<std::string> batch;
+    batch.swap(queue_);
+    stats_.queued.store(0, std::memory_order_relaxed);
+    lock.unlock();
+    notify_batch(std::move(batch));
+    lock.lock();
+  }
+}
+
+void NotifyChannel::notify_batch(std::vector<std::string> users) {
+  // Each user once, in the order they came.
+  std::unordered_set<std::string> seen;
+  std::erase_if(users, [&seen](const std::string& u) { return !seen.insert(u).second; });
+  // A script's keys must share a slot in a Redis Cluster: one group per
+  // slot there, one for all on a standalone Redis.
+  std::map<std::uint16_t, std::vector<std::string>> groups;
+  for (auto& u : users) {
+    const std::uint16_t slot = link_.cluster() ? store::key_slot(presence_key(prefix_, u)) : 0;
+    groups[slot].push_back(std::move(u));
+  }
+  std::vector<store::RedisCommand> commands;
+  for (const auto& entry : groups) {
+    const auto& group = entry.second;
+    for (std::size_t begin = 0; begin < group.size(); begin += kUsersPerScript) {
+      const auto end = std::min(group.size(), begin + kUsersPerScript);
+      std::vector<std::string> keys;
+      std::vector<std::string> argv = {node_id_, prefix_, instance_};
+      for (auto i = begin; i < end; ++i) {
+        keys.push_back(presence_key(prefix_, group[i]));
+        argv.push_back(group[i]);
+      }
+      commands.push_back(store::RedisCommand::eval(notify_script(), std::move(keys), std::move(argv)));
+    }
+  }
+  const auto replies = link_.execute(commands);
+  for (const auto& r : replies) {
+    if (!store::reply_ok(r.get()) || store::reply_size(r.get()) != 2) {
+      stats_.failures.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    stats_.lookups.fetch_add(1, std::memory_order_relaxed);
+    stats_.sent.fetch_add(static_cast<std::uint64_t>(store::reply_int(store::reply_at(r.get(), 0)).value_or(0)),
+                          std::memory_order_relaxed);
+    stats_.users_sent.fetch_add(
+        static_cast<std::uint64_t>(store::reply_int(store::reply_at(r.get(), 1)).value_or(0)),
+        std::memory_order_relaxed);
+  }
 }
 
 void NotifyChannel::publish_replace(const std::string& user, const std::string& device,
@@ -86,15 +215,12 @@ void NotifyChannel::publish_kick(const std::string& user, const std::optional<st
 void NotifyChannel::send(std::string payload) {
   store::RedisCommand c;
   c.args = {"PUBLISH", channel_, std::move(payload)};
-  const auto r = link_.execute_one(c);
-  if (store::reply_ok(r.get())) {
-    stats_.published.fetch_add(1, std::memory_order_relaxed);
-  } else {
-    stats_.publish_failures.fetch_add(1, std::memory_order_relaxed);
-  }
+  // A lost one leaves an older connection open until it fails or the user
+  // reconnects it (docs/cluster.md); nothing to retry.
+  link_.execute_one(c);
 }
 
-void NotifyChannel::run() {
+void NotifyChannel::run_subscriber() {
   // Classic Pub/Sub reaches every node of a Redis Cluster, so one
   // subscription to any node hears every publish.
   std::size_t next = 0;
@@ -106,11 +232,12 @@ void NotifyChannel::run() {
     }
     const auto& node = endpoints_.nodes[next++ % endpoints_.nodes.size()];
     auto conn = store::RedisConnection::open(node, 1000ms, 2000ms);
-    if (!conn || !conn->send({"SUBSCRIBE", channel_})) {
+    if (!conn || !conn->send({"SUBSCRIBE", channel_, node_channel_})) {
       backoff = std::min(backoff.count() == 0 ? 50ms : backoff * 2, kBackoffMax);
       continue;
     }
     bool confirmed = false;
+    int channels = 0;
     while (!stop_) {
       auto reply = conn->receive(kPoll);
       if (!reply) break;  // broken: reconnect
@@ -118,6 +245,7 @@ void NotifyChannel::run() {
       const redisReply* r = reply->get();
       const auto kind = store::reply_string(store::reply_at(r, 0)).value_or("");
       if (kind == "subscribe") {
+        if (++channels < 2) continue;  // subscribed once both are
         confirmed = true;
         backoff = 0ms;
         subscribed_ = true;
@@ -142,6 +270,7 @@ void NotifyChannel::dispatch(const std::string& payload) {
   lines.erase(lines.begin());
   if (kind == 'n') {
     stats_.received.fetch_add(1, std::memory_order_relaxed);
+    stats_.users_received.fetch_add(lines.size(), std::memory_order_relaxed);
     on_users_(lines);
   } else if (kind == 'r' && lines.size() == 3 && on_replace_) {
     stats_.replaces.fetch_add(1, std::memory_order_relaxed);
