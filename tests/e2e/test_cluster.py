@@ -292,7 +292,7 @@ class NodeKilledUnderLoadTest(unittest.TestCase):
                           metric(nodes[i], "herald_node_notifications_received_total"),
                           metric(nodes[i], "herald_catchup_notified_total")))
             self.assertGreater(load.accepted_by_node[victim], 0)
-            self.assertGreater(total, 100)
+            self.assertGreater(total, 50)
             self.assertEqual(set(load.statuses) - {200}, set())
             check_devices(self, devices, load.accepted)
             # The killed node's devices reconnected elsewhere.
@@ -343,7 +343,7 @@ class RedisRestartedUnderLoadTest(unittest.TestCase):
                 self.assertTrue(wait_for(lambda: metric(n, "herald_node_notifications_subscribed") == 1), n.logs())
             check_devices(self, devices, load.accepted)
             # Publishes went on after Redis came back.
-            self.assertGreater(total, 100)
+            self.assertGreater(total, 50)
         finally:
             for n in nodes:
                 n.cleanup()
