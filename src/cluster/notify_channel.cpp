@@ -6,7 +6,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
-#include <unordered_set>
+#include <set>
+#include <string_view>
 
 #include "cluster/presence.hpp"
 #include "core/ids.hpp"
@@ -156,21 +157,21 @@ void NotifyChannel::run_notifier() {
     batch.swap(queue_);
     stats_.queued.store(0, std::memory_order_relaxed);
     lock.unlock();
-    notify_batch(std::move(batch));
+    notify_batch(batch);
     lock.lock();
   }
 }
 
-void NotifyChannel::notify_batch(std::vector<std::string> users) {
-  // Each user once, in the order they came.
-  std::unordered_set<std::string> seen;
-  std::erase_if(users, [&seen](const std::string& u) { return !seen.insert(u).second; });
+void NotifyChannel::notify_batch(const std::vector<std::string>& users) {
   // A script's keys must share a slot in a Redis Cluster: one group per
-  // slot there, one for all on a standalone Redis.
+  // slot there, one for all on a standalone Redis. Each user once, in the
+  // order they came.
+  std::set<std::string_view> seen;
   std::map<std::uint16_t, std::vector<std::string>> groups;
-  for (auto& u : users) {
+  for (const auto& u : users) {
+    if (!seen.insert(u).second) continue;
     const std::uint16_t slot = link_.cluster() ? store::key_slot(presence_key(prefix_, u)) : 0;
-    groups[slot].push_back(std::move(u));
+    groups[slot].push_back(u);
   }
   std::vector<store::RedisCommand> commands;
   for (const auto& entry : groups) {

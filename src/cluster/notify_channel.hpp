@@ -101,7 +101,7 @@ class NotifyChannel {
  private:
   void run_subscriber();
   void run_notifier();
-  void notify_batch(std::vector<std::string> users);
+  void notify_batch(const std::vector<std::string>& users);
   void send(std::string payload);
   void dispatch(const std::string& payload);
 
