@@ -10,6 +10,8 @@ import json
 import random
 import re
 import signal
+import socket
+import subprocess
 import threading
 import time
 import unittest
@@ -36,6 +38,55 @@ def metric(server, name):
     if m is None:
         raise AssertionError("%s not in /metrics" % name)
     return float(m.group(1))
+
+
+def bindable(port):
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def cluster_port():
+    """A free loopback port whose cluster bus port (+10000) is free too."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20000, 32000)
+        if bindable(port) and bindable(port + 10000):
+            return port
+    raise RuntimeError("no free loopback port")
+
+
+class RedisCluster:
+    """Three redis-server masters, no replicas, every slot assigned."""
+
+    def __init__(self):
+        self.servers = [RedisServer("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+                        for _ in range(3)]
+        for r in self.servers:
+            r.port = cluster_port()
+
+    @property
+    def url(self):
+        return "redis+cluster://" + ",".join("127.0.0.1:%d" % r.port for r in self.servers)
+
+    def start(self):
+        for r in self.servers:
+            r.start()
+        subprocess.run(["redis-cli", "--cluster", "create"] + ["127.0.0.1:%d" % r.port for r in self.servers] +
+                       ["--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        for r in self.servers:
+            ok = wait_for(lambda: "cluster_state:ok" in subprocess.run(
+                ["redis-cli", "-p", str(r.port), "cluster", "info"], capture_output=True, text=True).stdout)
+            if not ok:
+                raise RuntimeError("cluster_state never ok: " + r.logs())
+        return self
+
+    def cleanup(self):
+        for r in self.servers:
+            r.cleanup()
 
 
 def start_nodes(redis, count):
@@ -203,6 +254,21 @@ async def run_load(nodes, devices, load, alive, middle, settle=2.0, before=3.0, 
 class TargetedNotificationTest(unittest.TestCase):
     def test_a_publish_notifies_only_the_node_holding_the_user(self):
         redis = RedisServer("--appendonly", "yes").start()
+        try:
+            self.check_targeted(redis)
+        finally:
+            redis.cleanup()
+
+    def test_on_a_redis_cluster_too(self):
+        # One lookup script per slot group; PUBLISH from a script on one
+        # master reaches a subscriber on another.
+        redis = RedisCluster().start()
+        try:
+            self.check_targeted(redis)
+        finally:
+            redis.cleanup()
+
+    def check_targeted(self, redis):
         nodes = []
         try:
             nodes = start_nodes(redis, 3)
@@ -257,7 +323,6 @@ class TargetedNotificationTest(unittest.TestCase):
         finally:
             for n in nodes:
                 n.cleanup()
-            redis.cleanup()
 
 
 class NodeKilledUnderLoadTest(unittest.TestCase):
