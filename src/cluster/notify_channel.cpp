@@ -14,7 +14,6 @@
 #include "core/log.hpp"
 #include "core/thread_name.hpp"
 #include "store/redis/redis_connection.hpp"
-#include "store/redis/slot_map.hpp"
 
 namespace herald::cluster {
 
@@ -163,29 +162,28 @@ void NotifyChannel::run_notifier() {
 }
 
 void NotifyChannel::notify_batch(const std::vector<std::string>& users) {
-  // A script's keys must share a slot in a Redis Cluster: one group per
-  // slot there, one for all on a standalone Redis. Each user once, in the
-  // order they came.
+  // Each user once, in the order they came.
   std::set<std::string_view> seen;
-  std::map<std::uint16_t, std::vector<std::string>> groups;
+  std::vector<std::string> unique;
   for (const auto& u : users) {
-    if (!seen.insert(u).second) continue;
-    const std::uint16_t slot = link_.cluster() ? store::key_slot(presence_key(prefix_, u)) : 0;
-    groups[slot].push_back(u);
+    if (seen.insert(u).second) unique.push_back(u);
   }
+  if (link_.cluster()) {
+    notify_batch_cluster(unique);
+    return;
+  }
+  // Standalone: lookup and PUBLISH in one script per 500 users, one round
+  // trip for the batch.
   std::vector<store::RedisCommand> commands;
-  for (const auto& entry : groups) {
-    const auto& group = entry.second;
-    for (std::size_t begin = 0; begin < group.size(); begin += kUsersPerScript) {
-      const auto end = std::min(group.size(), begin + kUsersPerScript);
-      std::vector<std::string> keys;
-      std::vector<std::string> argv = {node_id_, prefix_, instance_};
-      for (auto i = begin; i < end; ++i) {
-        keys.push_back(presence_key(prefix_, group[i]));
-        argv.push_back(group[i]);
-      }
-      commands.push_back(store::RedisCommand::eval(notify_script(), std::move(keys), std::move(argv)));
+  for (std::size_t begin = 0; begin < unique.size(); begin += kUsersPerScript) {
+    const auto end = std::min(unique.size(), begin + kUsersPerScript);
+    std::vector<std::string> keys;
+    std::vector<std::string> argv = {node_id_, prefix_, instance_};
+    for (auto i = begin; i < end; ++i) {
+      keys.push_back(presence_key(prefix_, unique[i]));
+      argv.push_back(unique[i]);
     }
+    commands.push_back(store::RedisCommand::eval(notify_script(), std::move(keys), std::move(argv)));
   }
   const auto replies = link_.execute(commands);
   for (const auto& r : replies) {
@@ -199,6 +197,54 @@ void NotifyChannel::notify_batch(const std::vector<std::string>& users) {
     stats_.users_sent.fetch_add(
         static_cast<std::uint64_t>(store::reply_int(store::reply_at(r.get(), 1)).value_or(0)),
         std::memory_order_relaxed);
+  }
+}
+
+void NotifyChannel::notify_batch_cluster(const std::vector<std::string>& users) {
+  // A script's keys must share a slot, and the users of a batch are spread
+  // over all slots: one script per slot would send a node one notification
+  // per slot. So: the presence hashes read in one pipeline per master, then
+  // one PUBLISH per node holding any of the users (two round trips).
+  std::vector<store::RedisCommand> reads;
+  reads.reserve(users.size());
+  for (const auto& u : users) reads.push_back(store::RedisCommand::keyed({"HVALS", presence_key(prefix_, u)}));
+  const auto replies = link_.execute(reads);
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<std::string>, std::less<>> by_node;
+  bool failed = false;
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const redisReply* r = replies[i].get();
+    if (!store::reply_ok(r)) {
+      failed = true;
+      continue;
+    }
+    std::set<std::string> nodes;
+    for (std::size_t j = 0; j < store::reply_size(r); ++j) {
+      const auto entry = store::reply_string(store::reply_at(r, j)).value_or("");
+      auto node = entry.substr(0, entry.find('\n'));
+      if (node == node_id_ || !nodes.insert(node).second) continue;
+      auto [it, added] = by_node.try_emplace(node);
+      if (added) order.push_back(node);
+      it->second.push_back(users[i]);
+    }
+  }
+  stats_.lookups.fetch_add(1, std::memory_order_relaxed);
+  if (failed) stats_.failures.fetch_add(1, std::memory_order_relaxed);
+  if (order.empty()) return;
+  std::vector<store::RedisCommand> publishes;
+  for (const auto& node : order) {
+    store::RedisCommand c;  // no key: any master, the cluster bus carries it to all
+    c.args = {"PUBLISH", node_channel(prefix_, node), encode('n', instance_, by_node[node])};
+    publishes.push_back(std::move(c));
+  }
+  const auto answered = link_.execute(publishes);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (!store::reply_ok(answered[i].get())) {
+      stats_.failures.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    stats_.sent.fetch_add(1, std::memory_order_relaxed);
+    stats_.users_sent.fetch_add(by_node[order[i]].size(), std::memory_order_relaxed);
   }
 }
 

@@ -7,13 +7,14 @@
 //
 // Targeted notifications: each node subscribes to a channel of its own,
 // P{node:N}:notify. After a store commit, the users it appended to are
-// queued here; the notifier thread takes everything queued at once and runs
-// one Lua script per Redis slot group of those users (standalone: one for
-// all), pipelined in one round trip, which reads each user's presence hash
-// (P{u:U}:presence, see presence.hpp) and PUBLISHes to each other node
-// holding one of them one notification naming its users. A node that holds
-// none of them hears nothing. Neither the store worker nor an I/O thread
-// waits for it.
+// queued here; the notifier thread takes everything queued at once and, on a
+// standalone Redis, runs one Lua script (per 500 users) in one round trip,
+// which reads each user's presence hash (P{u:U}:presence, see presence.hpp)
+// and PUBLISHes to each other node holding one of them one notification
+// naming its users. On a Redis Cluster (a script's keys share one slot) it
+// reads the presence hashes in one pipeline per master, then PUBLISHes once
+// per node: two round trips. A node that holds none of them hears nothing.
+// Neither the store worker nor an I/O thread waits for it.
 //
 // Device replacements and kicks still go to every node, on the shared
 // channel P + "notify" (the presence entry of the older connection is
@@ -48,8 +49,8 @@ namespace herald::cluster {
 struct NotifyStats {
   std::atomic<std::uint64_t> sent{0};            // notifications PUBLISHed to another node's channel
   std::atomic<std::uint64_t> users_sent{0};      // users named in them
-  std::atomic<std::uint64_t> lookups{0};         // presence lookup scripts answered
-  std::atomic<std::uint64_t> failures{0};        // lookup scripts unanswered or failed
+  std::atomic<std::uint64_t> lookups{0};         // presence lookups made (scripts answered; cluster: batches)
+  std::atomic<std::uint64_t> failures{0};        // lookups or PUBLISHes unanswered or failed
   std::atomic<std::uint64_t> dropped{0};         // users not queued: the queue was full
   std::atomic<std::uint64_t> received{0};        // notifications from other nodes
   std::atomic<std::uint64_t> users_received{0};  // users named in them
@@ -102,6 +103,7 @@ class NotifyChannel {
   void run_subscriber();
   void run_notifier();
   void notify_batch(const std::vector<std::string>& users);
+  void notify_batch_cluster(const std::vector<std::string>& users);
   void send(std::string payload);
   void dispatch(const std::string& payload);
 

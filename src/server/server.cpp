@@ -246,13 +246,13 @@ Server::Server(config::ServerConfig config) {
     d.registry.counter_fn("herald_catchup_notified_total", "Connections the catch-up pass found behind (a notification was lost or late)",
                           [&cs] { return static_cast<double>(cs.notified.load()); });
     const auto& ns = d.notify_channel->stats();
-    d.registry.counter_fn("herald_node_notifications_sent_total", "Notifications sent to another node's channel (one per node holding a notified user, per batch)",
+    d.registry.counter_fn("herald_node_notifications_sent_total", "Notifications sent to another node's channel (one per node holding a notified user, per lookup)",
                           [&ns] { return static_cast<double>(ns.sent.load()); });
     d.registry.counter_fn("herald_node_notification_users_sent_total", "Users named in the notifications sent to other nodes",
                           [&ns] { return static_cast<double>(ns.users_sent.load()); });
-    d.registry.counter_fn("herald_node_notify_lookups_total", "Presence lookups made for notifications (one Lua script per batch and Redis slot group)",
+    d.registry.counter_fn("herald_node_notify_lookups_total", "Presence lookups made for notifications (one per batch, per 500 users on a standalone Redis)",
                           [&ns] { return static_cast<double>(ns.lookups.load()); });
-    d.registry.counter_fn("herald_node_notifications_failed_total", "Presence lookups for notifications that failed (Redis unreachable or erroring); catch-up delivers their messages",
+    d.registry.counter_fn("herald_node_notifications_failed_total", "Presence lookups or notification PUBLISHes that failed (Redis unreachable or erroring); catch-up delivers their messages",
                           [&ns] { return static_cast<double>(ns.failures.load()); });
     d.registry.counter_fn("herald_node_notify_dropped_total", "Users not queued for notification because the queue was full; catch-up delivers their messages",
                           [&ns] { return static_cast<double>(ns.dropped.load()); });

@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import unittest
+from contextlib import AsyncExitStack
 
 import websockets
 
@@ -320,6 +321,22 @@ class TargetedNotificationTest(unittest.TestCase):
             self.assertLessEqual(metric(n1, "herald_node_notification_users_received_total") - before[n1], 1)
             self.assertLessEqual(metric(n3, "herald_node_notification_users_received_total") - before[n3], 1)
             self.assertTrue(wait_for(lambda: metric(n3, "herald_node_notifications_received_total") == 1))
+
+            # Ten users on node 3 (spread over slots in a cluster) in one
+            # publish batch: node 3 hears of them in one notification.
+            async def ten():
+                async with AsyncExitStack() as stack:
+                    socks = [await stack.enter_async_context(n3.connect("ten%d" % i, device="d")) for i in range(10)]
+                    for ws in socks:
+                        await recv_json(ws)
+                    status, res, _ = n2.request("POST", "/v1/publish/batch", {"messages": [
+                        {"user": "ten%d" % i, "data": i} for i in range(10)]})
+                    self.assertEqual(status, 200, res)
+                    for i, ws in enumerate(socks):
+                        self.assertEqual((await recv_type(ws, "msg", timeout=30))["data"], i)
+            run(ten())
+            self.assertTrue(wait_for(lambda: metric(n3, "herald_node_notification_users_received_total") == 11))
+            self.assertEqual(metric(n3, "herald_node_notifications_received_total"), 2)
         finally:
             for n in nodes:
                 n.cleanup()
