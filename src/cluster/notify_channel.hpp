@@ -3,22 +3,38 @@
 // (ARCHITECTURE.md "Several nodes"), so that a publish on one node reaches a
 // device connected to another, and which devices connected, so that an
 // older connection of the device on another node closes with 4011
-// (PROTOCOL.md 2). This first slice broadcasts: one Redis
-// Pub/Sub channel for all nodes, one PUBLISH per store commit carrying the
-// users it appended to; every node notifies its own connections of those
-// users. (Presence, to tell only the nodes holding the user, comes next.)
+// (PROTOCOL.md 2).
+//
+// Targeted notifications: each node subscribes to a channel of its own,
+// P{node:N}:notify. After a store commit, the users it appended to are
+// queued here; the notifier thread takes everything queued at once and, on a
+// standalone Redis, runs one Lua script (per 500 users) in one round trip,
+// which reads each user's presence hash (P{u:U}:presence, see presence.hpp)
+// and PUBLISHes to each other node holding one of them one notification
+// naming its users. On a Redis Cluster (a script's keys share one slot) it
+// reads the presence hashes in one pipeline per master, then PUBLISHes once
+// per node: two round trips. A node that holds none of them hears nothing.
+// Neither the store worker nor an I/O thread waits for it.
+//
+// Device replacements and kicks still go to every node, on the shared
+// channel P + "notify" (the presence entry of the older connection is
+// already overwritten when a device reconnects elsewhere).
 //
 // Pub/Sub is at most once: a notification lost while a node was not
-// subscribed (Redis restart, network) is not replayed. The device then gets
-// the message with the next notification for its user or when it
-// reconnects (docs/cluster.md "Routing").
+// subscribed (Redis restart, network), a node holding the user but missing
+// from presence, or a full queue is not replayed. The catch-up pass
+// (catch_up.hpp) delivers those messages within its bound
+// (docs/cluster.md "Routing").
 //
 // Owns a subscriber thread with its own connection (reconnecting with
-// backoff) and a RedisLink for publishing. publish() is thread-safe; the
-// on_users callback runs on the subscriber thread.
+// backoff), a notifier thread and a RedisLink for publishing. publish(),
+// publish_replace() and publish_kick() are thread-safe; the callbacks run on
+// the subscriber thread.
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -31,11 +47,16 @@
 namespace herald::cluster {
 
 struct NotifyStats {
-  std::atomic<std::uint64_t> published{0};       // PUBLISHes answered
-  std::atomic<std::uint64_t> publish_failures{0};
+  std::atomic<std::uint64_t> sent{0};            // notifications PUBLISHed to another node's channel
+  std::atomic<std::uint64_t> users_sent{0};      // users named in them
+  std::atomic<std::uint64_t> lookups{0};         // presence lookups made (scripts answered; cluster: batches)
+  std::atomic<std::uint64_t> failures{0};        // lookups or PUBLISHes unanswered or failed
+  std::atomic<std::uint64_t> dropped{0};         // users not queued: the queue was full
   std::atomic<std::uint64_t> received{0};        // notifications from other nodes
+  std::atomic<std::uint64_t> users_received{0};  // users named in them
   std::atomic<std::uint64_t> replaces{0};        // device replacements from other nodes
   std::atomic<std::uint64_t> subscribes{0};      // (re)subscriptions made
+  std::atomic<std::uint64_t> queued{0};          // users waiting for the notifier thread
 };
 
 class NotifyChannel {
@@ -48,37 +69,50 @@ class NotifyChannel {
   // device is nullopt) through another node (PROTOCOL.md 8).
   using OnKick = std::function<void(const std::string& user, const std::optional<std::string>& device)>;
 
-  // channel: the Redis channel all nodes share. A random instance id marks
-  // this process' own notifications, which are not handed back to it (two
-  // nodes may share a node_id by mistake; they must still hear each other).
-  NotifyChannel(store::RedisEndpoints endpoints, std::string channel, OnUsers on_users,
+  // prefix: redis_prefix; node_id: this node's name, as presence writes it.
+  // A random instance id marks this process' own messages on the shared
+  // channel, which are not handed back to it.
+  NotifyChannel(store::RedisEndpoints endpoints, std::string prefix, std::string node_id, OnUsers on_users,
                 OnReplace on_replace = {}, OnKick on_kick = {});
   ~NotifyChannel();
   NotifyChannel(const NotifyChannel&) = delete;
   NotifyChannel& operator=(const NotifyChannel&) = delete;
 
   void start();
+  // Sends what is queued, then stops both threads.
   void stop();
-  // One PUBLISH for all of them. Failures are counted, not retried: the
-  // message is in the store, only its push to other nodes is late.
+  // Queues the users (bounded: kQueueMax; past it they are dropped and
+  // counted) for the notifier thread; never blocks on Redis. Failures are
+  // counted, not retried: the messages are in the store, only their push to
+  // other nodes is late.
   void publish(std::span<const std::string> users);
   // A device connected here: the other nodes close its older connections.
   void publish_replace(const std::string& user, const std::string& device, std::int64_t connected_at_ms);
   // An operator kick made here: the other nodes close their connections too.
   void publish_kick(const std::string& user, const std::optional<std::string>& device);
 
-  // True once subscribed (tests wait for it), false while reconnecting.
+  // True once subscribed to both channels (tests wait for it), false while
+  // reconnecting.
   bool subscribed() const { return subscribed_.load(); }
   const NotifyStats& stats() const { return stats_; }
 
+  static constexpr std::size_t kQueueMax = 100000;     // users waiting; about 3 MB at most
+  static constexpr std::size_t kUsersPerScript = 500;  // keeps each script short for Redis
+
  private:
-  void run();
+  void run_subscriber();
+  void run_notifier();
+  void notify_batch(const std::vector<std::string>& users);
+  void notify_batch_cluster(const std::vector<std::string>& users);
   void send(std::string payload);
   void dispatch(const std::string& payload);
 
   const store::RedisEndpoints endpoints_;
-  const std::string channel_;
-  const std::string instance_;  // random, per process
+  const std::string prefix_;
+  const std::string node_id_;
+  const std::string channel_;       // shared by all nodes: replacements and kicks
+  const std::string node_channel_;  // this node's: notifications for its users
+  const std::string instance_;      // random, per process
   const OnUsers on_users_;
   const OnReplace on_replace_;
   const OnKick on_kick_;
@@ -86,7 +120,16 @@ class NotifyChannel {
   NotifyStats stats_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> subscribed_{false};
-  std::thread thread_;
+  std::thread subscriber_;
+
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<std::string> queue_;  // guarded by queue_mu_
+  bool notifier_stop_ = false;      // guarded by queue_mu_
+  std::thread notifier_;
 };
+
+// This node's notification channel: P{node:N}:notify.
+std::string node_channel(const std::string& prefix, const std::string& node_id);
 
 }  // namespace herald::cluster

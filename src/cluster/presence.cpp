@@ -34,11 +34,13 @@ std::vector<std::string> split_lines(const std::string& s) {
 Presence::Presence(store::RedisEndpoints endpoints, std::string prefix, std::string node_id)
     : prefix_(std::move(prefix)), node_id_(std::move(node_id)), link_(std::move(endpoints), {}) {}
 
-std::string Presence::key(const std::string& user) const {
+std::string presence_key(const std::string& prefix, const std::string& user) {
   // The user's hash tag: the same slot as the user's inbox keys.
-  const auto meta = store::RedisKeys(prefix_).user(user, store::UserKey::meta);
+  const auto meta = store::RedisKeys(prefix).user(user, store::UserKey::meta);
   return meta.substr(0, meta.size() - 5) + ":presence";  // ":meta" -> ":presence"
 }
+
+std::string Presence::key(const std::string& user) const { return presence_key(prefix_, user); }
 
 std::string Presence::alive_key(const std::string& node) const { return prefix_ + "{node:" + node + "}:alive"; }
 

@@ -21,6 +21,9 @@
 
 namespace herald::cluster {
 
+// P{u:U}:presence, in the user's slot (the hash tag of the inbox keys).
+std::string presence_key(const std::string& prefix, const std::string& user);
+
 struct RemoteDevice {
   std::string device;
   std::string node;

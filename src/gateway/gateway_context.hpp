@@ -34,7 +34,8 @@ struct GatewayContext {
   std::atomic<bool> draining{false};
   delivery::AttemptLedger attempts;  // sends per (user, device, seq), for inspection
   // Tells the other nodes sharing the store which users got new messages;
-  // empty on a single node. Called on the store worker after each commit.
+  // empty on a single node. Called on the store worker after each commit;
+  // must not wait for the network (cluster::NotifyChannel queues them).
   std::function<void(std::span<const std::string> users)> remote_notify;
   // Tells the other nodes that a device connected here, so that they close
   // its older connections with 4011; empty on a single node.

@@ -206,9 +206,10 @@ Server::Server(config::ServerConfig config) {
   }
   if (cfg.store == config::StoreKind::redis) {
     // Nodes sharing Redis push each other's publishes to their own
-    // connections (docs/cluster.md "Routing").
+    // connections: only the nodes that hold the user, found in presence
+    // (docs/cluster.md "Routing").
     d.notify_channel = std::make_unique<cluster::NotifyChannel>(
-        store::parse_redis_url(cfg.redis_url), cfg.redis_prefix + "notify",
+        store::parse_redis_url(cfg.redis_url), cfg.redis_prefix, cfg.node_id,
         [&d](const std::vector<std::string>& users) {
           for (const auto& u : users) d.hub.notify(u);
         },
@@ -245,13 +246,23 @@ Server::Server(config::ServerConfig config) {
     d.registry.counter_fn("herald_catchup_notified_total", "Connections the catch-up pass found behind (a notification was lost or late)",
                           [&cs] { return static_cast<double>(cs.notified.load()); });
     const auto& ns = d.notify_channel->stats();
-    d.registry.counter_fn("herald_node_notifications_sent_total", "Publishes told to the other nodes",
-                          [&ns] { return static_cast<double>(ns.published.load()); });
-    d.registry.counter_fn("herald_node_notifications_failed_total", "Publishes that could not be told to the other nodes",
-                          [&ns] { return static_cast<double>(ns.publish_failures.load()); });
-    d.registry.counter_fn("herald_node_notifications_received_total", "Notifications received from other nodes",
+    d.registry.counter_fn("herald_node_notifications_sent_total", "Notifications sent to another node's channel (one per node holding a notified user, per lookup)",
+                          [&ns] { return static_cast<double>(ns.sent.load()); });
+    d.registry.counter_fn("herald_node_notification_users_sent_total", "Users named in the notifications sent to other nodes",
+                          [&ns] { return static_cast<double>(ns.users_sent.load()); });
+    d.registry.counter_fn("herald_node_notify_lookups_total", "Presence lookups made for notifications (one per batch, per 500 users on a standalone Redis)",
+                          [&ns] { return static_cast<double>(ns.lookups.load()); });
+    d.registry.counter_fn("herald_node_notifications_failed_total", "Presence lookups or notification PUBLISHes that failed (Redis unreachable or erroring); catch-up delivers their messages",
+                          [&ns] { return static_cast<double>(ns.failures.load()); });
+    d.registry.counter_fn("herald_node_notify_dropped_total", "Users not queued for notification because the queue was full; catch-up delivers their messages",
+                          [&ns] { return static_cast<double>(ns.dropped.load()); });
+    d.registry.gauge_fn("herald_node_notify_queue_users", "Users waiting for the notifier thread",
+                        [&ns] { return static_cast<double>(ns.queued.load()); });
+    d.registry.counter_fn("herald_node_notifications_received_total", "Notifications received on this node's channel from other nodes",
                           [&ns] { return static_cast<double>(ns.received.load()); });
-    d.registry.gauge_fn("herald_node_notifications_subscribed", "1 while this node hears the other nodes' publishes",
+    d.registry.counter_fn("herald_node_notification_users_received_total", "Users named in the notifications received from other nodes",
+                          [&ns] { return static_cast<double>(ns.users_received.load()); });
+    d.registry.gauge_fn("herald_node_notifications_subscribed", "1 while this node hears the other nodes (its own channel and the shared one)",
                         [&d] { return d.notify_channel->subscribed() ? 1.0 : 0.0; });
   }
   d.publisher = std::make_unique<gateway::PublishService>(*d.ctx, *d.store_worker);

@@ -86,7 +86,8 @@ class RedisOutageTest(unittest.TestCase):
 
 class SeveralNodesTest(unittest.TestCase):
     """Nodes sharing one Redis: a publish on any node reaches the user's
-    devices on every node (broadcast notifications, docs/cluster.md)."""
+    devices on every node (notifications to the nodes holding the user,
+    docs/cluster.md)."""
 
     def test_publishes_on_random_nodes_reach_devices_on_other_nodes_in_order(self):
         redis = RedisServer("--appendonly", "yes").start()
