@@ -298,7 +298,7 @@ class LossyNetworkTest(unittest.TestCase):
                 self.devices.append({"user": user, "device": "dev%d" % d, "token": make_token(user)})
         self.users = sorted({d["user"] for d in self.devices})
 
-    # ---- the client process in the namespace
+    # ---- the server, and the client process in the namespace
     def start_server(self, **env):
         env = dict(LIVENESS, **env)
         self.server = Server(HERALD_LISTEN=self.link.host_ip + ":0", **env)
@@ -356,7 +356,7 @@ class LossyNetworkTest(unittest.TestCase):
     def run_scenario(self, name, per_user, duration, events=(), server_env=None):
         """Publishes per_user messages to every user, spread evenly over
         `duration` s; events are (at_s, fn) run on that schedule. Returns
-        accepted[user] = {seq: (i, accepted_at_ms)} after every device got
+        accepted[user] = {seq: i} after every device got
         all of them (or COMPLETE_TIMEOUT passed)."""
         self.start_server(**(server_env or {}))
         self.start_client()
@@ -379,7 +379,7 @@ class LossyNetworkTest(unittest.TestCase):
             status, body = pub.publish(user, i)
             if status == 200:
                 r = body["results"][0]
-                accepted[user][r["seq"]] = (i, time.time() * 1000)
+                accepted[user][r["seq"]] = i
             else:
                 failed.append((user, i, status, body))
         for at, fn in pending:
@@ -448,9 +448,9 @@ class LossyNetworkTest(unittest.TestCase):
             if not self.failed_publishes and set(seqs) - set(want):
                 problems.append("%s/%s got seqs never accepted: %s" % (key[0], key[1], sorted(set(seqs) - set(want))[:5]))
             for r in msgs:
-                if r["seq"] in accepted[user] and r["i"] != accepted[user][r["seq"]][0]:
+                if r["seq"] in accepted[user] and r["i"] != accepted[user][r["seq"]]:
                     problems.append("%s/%s seq %d carries i=%s, published i=%s" % (
-                        key[0], key[1], r["seq"], r["i"], accepted[user][r["seq"]][0]))
+                        key[0], key[1], r["seq"], r["i"], accepted[user][r["seq"]]))
                     break
             for w in welcomes[key]:
                 if not w["recovered"]:
@@ -512,12 +512,20 @@ class LossyNetworkTest(unittest.TestCase):
         def heal():
             counted.update(self.link.counters())
             self.link.impair(None, "")
+            counted["healed_ms"] = time.time() * 1000
 
         partition_s = 8.0
         accepted = self.run_scenario("partition", per_user=150, duration=16,
                                      events=[(4.0, partition), (4.0 + partition_s, heal)])
+        back = {}  # device -> s from the heal to its first welcome after it
+        for r in self.log.records:
+            if r["ev"] == "welcome" and r["t"] > counted["healed_ms"]:
+                back.setdefault((r["u"], r["d"]), (r["t"] - counted["healed_ms"]) / 1000)
+        back_s = sorted(back.values())
         report = self.check_and_report("partition of %.0f s (idle timeout %d ms)" % (partition_s, LIVENESS["HERALD_IDLE_TIMEOUT_MS"]),
-                                       accepted, {"partition_s": partition_s, "packets": {
+                                       accepted, {"partition_s": partition_s, "back_after_heal_s": {
+                                           "devices": len(back_s), "p50": round(percentile(back_s, 50), 2),
+                                           "max": round(back_s[-1], 2) if back_s else None}, "packets": {
                                            "dropped_to_client": counted.get("in_partition"),
                                            "dropped_from_client": counted.get("out_partition")}})
         # Every device lost its connection to the partition and came back.
