@@ -483,6 +483,9 @@ class LossyNetworkTest(unittest.TestCase):
               "(%d dropped by seq), %d reconnects; latency ms p50 %s p90 %s p99 %s max %s"
               % (name, report["published"], report["accepted_200"], delivered, len(self.devices), lost, app_dups,
                  transport_dups, reconnects, *report["latency_ms"].values()), flush=True)
+        tail = self.client_tail()
+        if tail:
+            print("  client output (last 3000 characters):\n" + tail, flush=True)
         self.assertEqual(self.failed_publishes, [], "publishes not answered 200 (over loopback)")
         self.assertFalse(problems, "\n".join(problems[:30]) + "\nclient log:\n" + self.client_tail()
                          + "\nserver log:\n" + self.server.logs())
