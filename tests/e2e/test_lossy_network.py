@@ -358,7 +358,7 @@ class LossyNetworkTest(unittest.TestCase):
         self.fail("devices never welcomed: %s\n%s" % (sorted(want - got)[:10], self.client_tail()))
 
     # ---- one run
-    def run_scenario(self, name, per_user, duration, events=(), server_env=None):
+    def run_scenario(self, per_user, duration, events=(), server_env=None):
         """Publishes per_user messages to every user, spread evenly over
         `duration` s; events are (at_s, fn) run on that schedule. Returns
         accepted[user] = {seq: i} after every device got
@@ -522,7 +522,7 @@ class LossyNetworkTest(unittest.TestCase):
     # ---- the scenarios
     def test_random_loss_10_percent_both_ways(self):
         self.link.impair("numgen random mod 100 < 10", "dropped")
-        accepted = self.run_scenario("loss10", per_user=200, duration=15, server_env=FAST_ACKS)
+        accepted = self.run_scenario(per_user=200, duration=15, server_env=FAST_ACKS)
         c = self.link.counters()
         self.check_and_report("10% random loss both ways", accepted, {"packets": {
             "to_client": c.get("in_all"), "dropped_to_client": c.get("in_dropped"),
@@ -530,7 +530,7 @@ class LossyNetworkTest(unittest.TestCase):
 
     def test_rate_limited_link(self):
         self.link.shape("256kbit", "4kb", "300ms")
-        accepted = self.run_scenario("tbf", per_user=60, duration=12)
+        accepted = self.run_scenario(per_user=60, duration=12)
         self.check_and_report("tbf 256kbit each way, about twice the load it carries", accepted, {"tbf": self.link.shaper_stats()})
 
     def test_partition_longer_than_the_idle_timeout(self):
@@ -546,7 +546,7 @@ class LossyNetworkTest(unittest.TestCase):
             self.link.impair(None, "")
 
         partition_s = 8.0
-        accepted = self.run_scenario("partition", per_user=150, duration=16,
+        accepted = self.run_scenario(per_user=150, duration=16,
                                      events=[(4.0, partition), (4.0 + partition_s, heal)])
         back = {}  # device -> s from the heal to its first welcome after it
         for r in self.log.records:
