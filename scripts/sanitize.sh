@@ -7,6 +7,7 @@
 #   scripts/sanitize.sh            # asan, then tsan
 #   scripts/sanitize.sh tsan       # one preset
 #   JOBS=4 scripts/sanitize.sh     # build and test parallelism (default: nproc)
+#   HERALD_CTEST_ARGS="-LE soak" scripts/sanitize.sh tsan   # more ctest arguments
 #
 # A sanitizer report fails the test that caused it: test binaries exit
 # non-zero, and the e2e harnesses fail on any report from the herald server
@@ -46,7 +47,8 @@ for preset in "${presets[@]}"; do
   step "$preset" configure cmake --preset "$preset" || continue
   step "$preset" build cmake --build --preset "$preset" -j "$jobs" || continue
   rm -rf "build/$preset/sanitizer-reports"
-  step "$preset" test ctest --preset "$preset" -j "$jobs"
+  # shellcheck disable=SC2086 # HERALD_CTEST_ARGS is a list of ctest arguments
+  step "$preset" test ctest --preset "$preset" -j "$jobs" ${HERALD_CTEST_ARGS:-}
   if [ -n "$(ls -A "build/$preset/sanitizer-reports" 2>/dev/null)" ]; then
     echo "==> [$preset] sanitizer reports from the herald server kept in build/$preset/sanitizer-reports:"
     ls -1 "build/$preset/sanitizer-reports"

@@ -20,7 +20,7 @@ std::string self_executable() {
 }  // namespace
 
 BenchCommand::BenchCommand(CLI::App& app) {
-  bench_ = app.add_subcommand("bench", "Measure a server: durable, replay, fanout (see docs/benchmarks.md)");
+  bench_ = app.add_subcommand("bench", "Measure a server: durable, replay, fanout, connect, storm (see docs/benchmarks.md)");
   bench_->require_subcommand(1);
   bench_->add_option("--url", target_.url, "http://HOST:PORT of a running server (default: start one per run)");
   bench_->add_option("--api-key", target_.api_key, "API key of --url");
@@ -54,9 +54,42 @@ BenchCommand::BenchCommand(CLI::App& app) {
   fanout_->add_option("--warmup", fanout_opts_.warmup_s, "seconds not measured")->capture_default_str();
   fanout_->add_option("--duration", fanout_opts_.duration_s, "seconds measured")->capture_default_str();
   fanout_->add_option("--drain", fanout_opts_.drain_s, "longest wait for stragglers")->capture_default_str();
+
+  connect_ = bench_->add_subcommand("connect", "Many idle connections: connect rate and latency, server memory per connection");
+  connect_->add_option("--connections", connect_opts_.connections, "idle connections, one user each")->capture_default_str();
+  connect_->add_option("--rate", connect_opts_.rate, "connections started per second")->capture_default_str();
+  connect_->add_option("--per-worker", connect_opts_.per_worker, "connections per worker process")->capture_default_str();
+  connect_->add_option("--warmup-connections", connect_opts_.warmup_connections, "opened and closed before the baseline")->capture_default_str();
+  connect_->add_option("--hold", connect_opts_.hold_s, "idle seconds before memory is read")->capture_default_str();
+  connect_->add_option("--store", connect_opts_.store, "store of the started server")->capture_default_str();
+  connect_->add_option("--sync", connect_opts_.sync, "sync policy of the started server")->capture_default_str();
+
+  storm_ = bench_->add_subcommand("storm", "The server restarts under N clients: time until all resumed, lost and duplicates");
+  storm_->add_option("--connections", storm_opts_.connections, "connected clients, one user each")->capture_default_str();
+  storm_->add_option("--rate", storm_opts_.rate, "initial connections per second")->capture_default_str();
+  storm_->add_option("--per-worker", storm_opts_.per_worker, "connections per worker process")->capture_default_str();
+  storm_->add_option("--messages-before", storm_opts_.messages_before, "per user, acked before the restart")->capture_default_str();
+  storm_->add_option("--messages-after", storm_opts_.messages_after, "per user, published once the server is ready again")->capture_default_str();
+  storm_->add_flag("--kill", storm_opts_.kill, "SIGKILL the server instead of SIGTERM");
+  storm_->add_option("--timeout", storm_opts_.timeout_s, "longest wait for each phase, seconds")->capture_default_str();
+  storm_->add_option("--http-connections", storm_opts_.http_connections, "publisher connections")->capture_default_str();
+  storm_->add_option("--store", storm_opts_.store, "store of the started server")->capture_default_str();
+  storm_->add_option("--sync", storm_opts_.sync, "sync policy of the started server")->capture_default_str();
+
+  // Started by connect and storm (bench/load/fleet.hpp), not by people.
+  worker_ = bench_->add_subcommand("worker", "");
+  worker_->group("");
+  worker_->add_option("--ws-url", worker_opts_.ws_url)->required();
+  worker_->add_option("--local-address", worker_opts_.local_address);
+  worker_->add_option("--first", worker_opts_.first);
+  worker_->add_option("--count", worker_opts_.count)->required();
+  worker_->add_option("--rate", worker_opts_.rate);
+  worker_->add_option("--user-prefix", worker_opts_.user_prefix);
+  worker_->add_option("--connect-timeout", worker_opts_.connect_timeout_s);
 }
 
 int BenchCommand::run() {
+  if (worker_->parsed()) return bench::run_fleet_worker(worker_opts_);
   target_.binary = self_executable();
   for (const auto& kv : server_env_) {
     const auto eq = kv.find('=');
@@ -75,6 +108,8 @@ int BenchCommand::run() {
     if (durable_->parsed()) bench::run_durable(target_, durable_opts_, report);
     if (replay_->parsed()) bench::run_replay(target_, replay_opts_, report);
     if (fanout_->parsed()) bench::run_fanout(target_, fanout_opts_, report);
+    if (connect_->parsed()) bench::run_connect(target_, connect_opts_, report);
+    if (storm_->parsed()) bench::run_storm(target_, storm_opts_, report);
   } catch (const std::exception& e) {
     std::cerr << "herald bench: " << e.what() << "\n";
     return 1;

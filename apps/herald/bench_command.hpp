@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "fleet.hpp"
 #include "scenarios.hpp"
 
 namespace herald::cli {
@@ -22,12 +23,18 @@ class BenchCommand {
   CLI::App* durable_;
   CLI::App* replay_;
   CLI::App* fanout_;
+  CLI::App* connect_;
+  CLI::App* storm_;
+  CLI::App* worker_;  // hidden: a worker process of connect and storm
   bench::TargetOptions target_;
   std::vector<std::string> server_env_;  // KEY=VALUE
   std::string json_file_;
   bench::DurableOptions durable_opts_;
   bench::ReplayOptions replay_opts_;
   bench::FanoutOptions fanout_opts_;
+  bench::ConnectOptions connect_opts_;
+  bench::StormOptions storm_opts_;
+  bench::FleetWorkerOptions worker_opts_;
 };
 
 }  // namespace herald::cli

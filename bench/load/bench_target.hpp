@@ -28,6 +28,7 @@ class BenchTarget {
   const std::string& url() const { return url_; }
   std::string ws_url() const { return "ws" + url_.substr(4) + "/v1/ws"; }
   const std::string& api_key() const { return api_key_; }
+  const std::string& secret() const { return secret_; }  // HS256, for clients that mint their own tokens
   std::string token(const std::string& user) const;  // valid for a day
   // The spawned server (null for --url), for RSS and restarts.
   SpawnedServer* spawned() { return server_.get(); }

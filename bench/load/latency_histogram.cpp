@@ -4,6 +4,8 @@
 #include <bit>
 #include <cmath>
 
+#include <boost/json.hpp>
+
 namespace herald::bench {
 
 // Values are recorded in units of 1/16 µs (62.5 ns): fine enough for
@@ -65,6 +67,38 @@ std::chrono::nanoseconds LatencyHistogram::quantile(double q) const {
 std::chrono::nanoseconds LatencyHistogram::mean() const {
   if (count_ == 0) return std::chrono::nanoseconds(0);
   return std::chrono::nanoseconds(static_cast<std::int64_t>(sum_ns_ / static_cast<long double>(count_)));
+}
+
+boost::json::value LatencyHistogram::to_json() const {
+  boost::json::array buckets;
+  for (std::size_t i = 0; i < kBuckets; ++i) {
+    if (buckets_[i] != 0) buckets.push_back(boost::json::array{i, buckets_[i]});
+  }
+  return boost::json::object{{"count", count_},
+                             {"max_ns", max_ns_},
+                             {"sum_ns", static_cast<double>(sum_ns_)},
+                             {"buckets", std::move(buckets)}};
+}
+
+LatencyHistogram LatencyHistogram::from_json(const boost::json::value& v) {
+  LatencyHistogram h;
+  const auto* o = v.if_object();
+  if (o == nullptr) return h;
+  boost::system::error_code ec;
+  const auto* buckets = o->if_contains("buckets");
+  if (buckets == nullptr || !buckets->is_array()) return h;
+  for (const auto& b : buckets->get_array()) {
+    const auto* pair = b.if_array();
+    if (pair == nullptr || pair->size() != 2) continue;
+    const auto i = pair->at(0).to_number<std::uint64_t>(ec);
+    const auto n = pair->at(1).to_number<std::uint64_t>(ec);
+    if (ec || i >= kBuckets) continue;
+    h.buckets_[i] += n;
+    h.count_ += n;
+  }
+  if (const auto* m = o->if_contains("max_ns")) h.max_ns_ = m->to_number<std::uint64_t>(ec);
+  if (const auto* sum = o->if_contains("sum_ns")) h.sum_ns_ = sum->to_number<double>(ec);
+  return h;
 }
 
 }  // namespace herald::bench

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdint>
 
+#include <boost/json/value.hpp>
+
 namespace herald::bench {
 
 class LatencyHistogram {
@@ -22,6 +24,12 @@ class LatencyHistogram {
   std::chrono::nanoseconds quantile(double q) const;
   std::chrono::nanoseconds max() const { return std::chrono::nanoseconds(max_ns_); }
   std::chrono::nanoseconds mean() const;
+
+  // Exact, sparse JSON form ({"count","max_ns","sum_ns","buckets":[[index,n],...]}),
+  // for bench worker processes that send their histograms to the parent to merge.
+  boost::json::value to_json() const;
+  // The histogram to_json() described; an empty one for anything else.
+  static LatencyHistogram from_json(const boost::json::value& v);
 
  private:
   static constexpr int kSubBits = 6;  // 64 sub-buckets per power of two

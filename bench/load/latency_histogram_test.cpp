@@ -4,6 +4,8 @@
 
 #include <random>
 
+#include <boost/json.hpp>
+
 namespace herald::bench {
 namespace {
 
@@ -55,6 +57,17 @@ TEST(LatencyHistogram, HugeValuesLandInTheLastBucketWithoutOverflow) {
   h.record(nanoseconds(-5));  // a clock step backwards counts as zero
   EXPECT_EQ(h.count(), 2u);
   EXPECT_EQ(h.quantile(1.0), std::chrono::hours(24 * 365));
+}
+
+TEST(LatencyHistogram, SurvivesAJsonRoundTripExactly) {
+  LatencyHistogram h;
+  for (int i = 1; i <= 1000; ++i) h.record(microseconds(i * 37));
+  const auto back = LatencyHistogram::from_json(boost::json::parse(boost::json::serialize(h.to_json())));
+  EXPECT_EQ(back.count(), h.count());
+  EXPECT_EQ(back.max(), h.max());
+  EXPECT_EQ(back.mean(), h.mean());
+  for (const double q : {0.1, 0.5, 0.99}) EXPECT_EQ(back.quantile(q), h.quantile(q)) << "q=" << q;
+  EXPECT_EQ(LatencyHistogram::from_json(boost::json::value("nonsense")).count(), 0u);
 }
 
 }  // namespace

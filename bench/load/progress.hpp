@@ -41,6 +41,12 @@ class Progress {
   bool stopped_ = false;
 };
 
+// The same one-line report for code that polls instead of running an
+// io_context (a Fleet's waits): redraws the line; `last` ends it.
+inline void show_progress(const std::string& line, bool last) {
+  std::cerr << "\r" << line << (last ? "\n" : "   ") << std::flush;
+}
+
 // Monotonic nanoseconds shared by every process of the machine
 // (CLOCK_MONOTONIC), so a publisher and a receiver in different processes
 // can stamp and measure the same message.

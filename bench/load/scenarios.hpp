@@ -49,4 +49,39 @@ struct FanoutOptions {
 };
 void run_fanout(const TargetOptions& target, const FanoutOptions& opts, BenchReport& report);
 
+// N idle connections (a distinct user each) opened at a fixed rate from
+// worker processes (fleet.hpp): connect rate and latency (start -> welcome),
+// and what the idle connections cost the server: user-space memory (VmRSS
+// over a 0-connection baseline) and kernel socket memory (/proc/net/sockstat).
+struct ConnectOptions {
+  int connections = 19000;     // with RocksDB's files, as many as fit under ulimit -n 20000
+  double rate = 2000;          // connections started per second
+  int per_worker = 5000;       // connections per worker process
+  int warmup_connections = 200;  // opened and closed before the baseline, so that it includes lazy set-up
+  double hold_s = 5;           // idle time before memory is read
+  std::string store = "rocksdb";
+  std::string sync = "batch";
+};
+void run_connect(const TargetOptions& target, const ConnectOptions& opts, BenchReport& report);
+
+// N connected clients that have acked some messages; the server restarts
+// (SIGTERM, or SIGKILL with `kill`) on the same data directory and port;
+// messages are published to every user as soon as it is ready while all
+// clients reconnect with the SDK's jittered backoff and resume from their
+// last seq. Time from ready to every client resumed and to every message
+// received; lost and duplicate messages (both must be 0).
+struct StormOptions {
+  int connections = 19000;
+  double rate = 2000;          // initial connections per second
+  int per_worker = 5000;
+  int messages_before = 2;     // per user, received and acked before the restart
+  int messages_after = 2;      // per user, published once the restarted server is ready
+  bool kill = false;           // SIGKILL instead of SIGTERM (no drain, no cursor flush)
+  double timeout_s = 120;      // longest wait for the resume and the messages
+  int http_connections = 8;    // publisher connections
+  std::string store = "rocksdb";
+  std::string sync = "batch";
+};
+void run_storm(const TargetOptions& target, const StormOptions& opts, BenchReport& report);
+
 }  // namespace herald::bench

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,13 +39,21 @@ SpawnedServer::~SpawnedServer() {
 
 void SpawnedServer::start(std::chrono::seconds timeout) {
   const std::string ready = dir_ + "/ready.json";
+  std::error_code ignored;
+  fs::remove(ready, ignored);  // a restart's readiness is the new file
+  // The server inherits our file limit: raise the soft limit to the hard one,
+  // since a connection scenario's server holds a socket per client.
+  if (rlimit lim{}; ::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
   std::map<std::string, std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string kv(*e);
     const auto eq = kv.find('=');
     if (eq != std::string::npos && !kv.starts_with("HERALD_")) env[kv.substr(0, eq)] = kv.substr(eq + 1);
   }
-  env["HERALD_LISTEN"] = "127.0.0.1:0";
+  env["HERALD_LISTEN"] = "127.0.0.1:" + std::to_string(port_);
   env["HERALD_READY_FILE"] = ready;
   env["HERALD_DATA_DIR"] = dir_ + "/data";
   env["HERALD_JWT_SECRET"] = secret_;
@@ -75,6 +84,7 @@ void SpawnedServer::start(std::chrono::seconds timeout) {
       std::stringstream ss;
       ss << f.rdbuf();
       url_ = std::string(boost::json::parse(ss.str()).as_object().at("url").as_string());
+      port_ = std::stoi(url_.substr(url_.rfind(':') + 1));
       return;
     }
     int status = 0;
@@ -85,7 +95,7 @@ void SpawnedServer::start(std::chrono::seconds timeout) {
       ls << lf.rdbuf();
       throw std::runtime_error("bench: the server exited at start:\n" + ls.str());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));  // readiness is timed by restart scenarios
   }
   kill();
   throw std::runtime_error("bench: the server was not ready in time");
@@ -108,19 +118,27 @@ void SpawnedServer::kill() {
   pid_ = -1;
 }
 
-std::uint64_t SpawnedServer::rss_bytes() const {
+std::uint64_t SpawnedServer::proc_kb(const std::string& file, const std::string& field) const {
   if (pid_ <= 0) return 0;
-  std::ifstream f("/proc/" + std::to_string(pid_) + "/status");
+  std::ifstream f("/proc/" + std::to_string(pid_) + "/" + file);
   std::string line;
   while (std::getline(f, line)) {
-    if (line.starts_with("VmRSS:")) {
-      std::istringstream in(line.substr(6));
+    if (line.size() > field.size() && line.starts_with(field) && line[field.size()] == ':') {
+      std::istringstream in(line.substr(field.size() + 1));
       std::uint64_t kb = 0;
       in >> kb;
-      return kb * 1024;
+      return kb;
     }
   }
   return 0;
+}
+
+std::uint64_t SpawnedServer::open_fds() const {
+  if (pid_ <= 0) return 0;
+  std::error_code ec;
+  std::uint64_t n = 0;
+  for (fs::directory_iterator it("/proc/" + std::to_string(pid_) + "/fd", ec), end; !ec && it != end; it.increment(ec)) ++n;
+  return n;
 }
 
 }  // namespace herald::bench

@@ -21,6 +21,8 @@ class SpawnedServer {
   SpawnedServer(const SpawnedServer&) = delete;
   SpawnedServer& operator=(const SpawnedServer&) = delete;
 
+  // Starts the server and waits for its ready file. Again after stop() or
+  // kill(): the same data directory and the same port (a restart).
   void start(std::chrono::seconds timeout = std::chrono::seconds(30));
   int stop();   // SIGTERM, wait; the exit status (-1 when not running)
   void kill();  // SIGKILL, wait
@@ -31,7 +33,11 @@ class SpawnedServer {
   const std::string& api_key() const { return api_key_; }
   pid_t pid() const { return pid_; }
   // Resident set size of the server process, from /proc/PID/status (VmRSS).
-  std::uint64_t rss_bytes() const;
+  std::uint64_t rss_bytes() const { return proc_kb("status", "VmRSS") * 1024; }
+  // A "Name:  N kB" field of /proc/PID/<file> (status, smaps_rollup), in kB; 0 when absent.
+  std::uint64_t proc_kb(const std::string& file, const std::string& field) const;
+  // Open file descriptors of the server process (/proc/PID/fd).
+  std::uint64_t open_fds() const;
 
  private:
   std::string binary_;
@@ -40,6 +46,7 @@ class SpawnedServer {
   std::string secret_;
   std::string api_key_;
   std::string url_;
+  int port_ = 0;  // from the first start on, so that a restart keeps the port
   pid_t pid_ = -1;
 };
 

@@ -96,6 +96,31 @@ TEST_F(ClientTest, HandshakeCarriesBearerTokenDeviceAndSubprotocol) {
   EXPECT_EQ(client->epoch(), "e1");
 }
 
+TEST_F(ClientTest, ConnectsFromTheLocalAddressItIsGiven) {
+  auto o = options();
+  o.local_address = "127.0.0.7";
+  auto client = start(o);
+  ASSERT_TRUE(wait_connections(1));
+  boost::system::error_code ec;
+  const auto peer = boost::beast::get_lowest_layer(conn(0).ws).socket().remote_endpoint(ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(peer.address().to_string(), "127.0.0.7");
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+}
+
+TEST_F(ClientTest, AnUnusableLocalAddressFailsTheAttemptAndIsRetried) {
+  auto o = options();
+  o.local_address = "not-an-address";
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] {
+    for (const auto& [state, info] : states_) {
+      if (state == ClientState::waiting_to_reconnect && info.reason.starts_with("local address")) return true;
+    }
+    return false;
+  }));
+  EXPECT_TRUE(server_.connections.empty());
+}
+
 TEST_F(ClientTest, HandsOutMessagesInOrderAndAcksEachAfterItsHandlerReturns) {
   server_.on_open = [](FakeConnection& c) {
     c.send_welcome(make_welcome("e1"));

@@ -120,6 +120,8 @@ std::vector<OptionSpec> build_table() {
   t.push_back(ms("retention_ttl_ms", "259200000", "default message TTL (72 h)", &C::retention_ttl));
   t.push_back(ms("dedup_window_ms", "86400000", "idempotency window of a publish id (24 h)", &C::dedup_window));
   t.push_back(num("message_cache_bytes", "268435456", "memory for recent messages in front of the disk store (256 MiB); 0 turns it off", &C::message_cache_bytes, 0, 1LL << 40));
+  t.push_back(num("rocksdb_write_buffer_bytes", "134217728", "rocksdb store: memory for all memtables together (128 MiB); a full memtable is flushed to disk", &C::rocksdb_write_buffer_bytes, 1LL << 20, 1LL << 40));
+  t.push_back(num("rocksdb_block_cache_bytes", "67108864", "rocksdb store: block cache shared by its column families (64 MiB)", &C::rocksdb_block_cache_bytes, 1LL << 20, 1LL << 40));
   t.push_back(str("jwt_alg", "HS256", "the only JWT algorithm accepted: HS256, RS256 or ES256", &C::jwt_alg));
   t.push_back(str("jwt_secret", "(generated)", "HS256 secret; generated into DATA_DIR/secrets.toml when unset, with a warning", &C::jwt_secret));
   t.push_back(str("jwt_public_key_file", "", "PEM public key file for RS256/ES256", &C::jwt_public_key_file));

@@ -35,6 +35,8 @@ struct ServerConfig {
   milliseconds retention_ttl{259200000};  // 72 h
   milliseconds dedup_window{86400000};    // 24 h
   std::size_t message_cache_bytes = 256u << 20;  // recent messages in memory; 0 turns the cache off
+  std::size_t rocksdb_write_buffer_bytes = 128u << 20;  // all memtables together
+  std::size_t rocksdb_block_cache_bytes = 64u << 20;
 
   // ---- auth
   std::string jwt_alg = "HS256";

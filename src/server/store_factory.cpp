@@ -87,7 +87,10 @@ Stores make_store(const config::ServerConfig& c, metrics::Registry& registry) {
                                    : c.sync == config::SyncPolicy::batch ? store::SyncMode::batch
                                                                          : store::SyncMode::none;
       return own(
-          std::make_unique<store::RocksDbInboxStore>(path.string(), policy, sync, c.sync_batch));
+          std::make_unique<store::RocksDbInboxStore>(path.string(), policy, sync, c.sync_batch,
+                                                     store::RocksDbInboxStore::kDefaultMaxDeadLetters, store::kDefaultMaxScheduled,
+                                                     store::RocksDbMemory{c.rocksdb_write_buffer_bytes,
+                                                                          c.rocksdb_block_cache_bytes}));
     }
     case config::StoreKind::redis:
       return open_redis(c, policy, registry);

@@ -186,10 +186,25 @@ void Client::on_resolve(const std::shared_ptr<Connection>& conn, const error_cod
                         const tcp::resolver::results_type& results) {
   if (conn != conn_) return;
   if (ec) return fail(conn, ec, "resolve");
+  if (!opts_.local_address.empty()) return connect_from(conn, *results.begin());
   beast::get_lowest_layer(conn->ws).async_connect(
       results, [self = shared_from_this(), conn](const error_code& e, const tcp::endpoint&) {
         self->on_connect(conn, e);
       });
+}
+
+// With a source address only the first resolved endpoint is tried: a range connect
+// closes the socket between attempts, and with it the binding.
+void Client::connect_from(const std::shared_ptr<Connection>& conn, const tcp::endpoint& remote) {
+  error_code ec;
+  const auto local = asio::ip::make_address(opts_.local_address, ec);
+  if (ec) return fail(conn, ec, "local address");
+  auto& socket = beast::get_lowest_layer(conn->ws).socket();
+  if (socket.open(remote.protocol(), ec); ec) return fail(conn, ec, "open");
+  if (socket.bind(tcp::endpoint(local, 0), ec); ec) return fail(conn, ec, "bind");
+  beast::get_lowest_layer(conn->ws).async_connect(remote, [self = shared_from_this(), conn](const error_code& e) {
+    self->on_connect(conn, e);
+  });
 }
 
 void Client::on_connect(const std::shared_ptr<Connection>& conn, const error_code& ec) {

@@ -56,6 +56,10 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{5000};  // resolve + connect + upgrade + welcome
   std::size_t max_message_bytes = 16u << 20;        // larger frames from the server end the connection
   std::optional<std::uint64_t> jitter_seed;         // backoff randomness; unset: from std::random_device
+  // Source address to bind before connecting ("127.0.0.2"); empty: the kernel picks. A
+  // load generator spreads its connections over several loopback addresses so that one
+  // address's ephemeral ports do not run out.
+  std::string local_address;
 };
 
 // One logical client of one device: connects, resumes from the last processed seq,
@@ -124,6 +128,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void do_connect();
   void on_resolve(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec,
                   const boost::asio::ip::tcp::resolver::results_type& results);
+  void connect_from(const std::shared_ptr<Connection>& conn, const boost::asio::ip::tcp::endpoint& remote);
   void on_connect(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec);
   void on_handshake(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec);
   void on_connect_deadline(const std::shared_ptr<Connection>& conn,

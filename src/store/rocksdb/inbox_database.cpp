@@ -17,10 +17,6 @@ namespace herald::store {
 
 namespace {
 
-// Shared by every column family: hot inbox tails and meta stay in memory.
-constexpr std::size_t kBlockCacheBytes = 64u << 20;
-// All memtables together; eleven column families must not each take 64 MiB.
-constexpr std::size_t kWriteBufferBytes = 128u << 20;
 // A rarely written family (dead letters) must not pin old WAL files forever.
 constexpr std::uint64_t kMaxWalBytes = 256u << 20;
 // Two cores may be all there is; flushes and compactions share them with I/O.
@@ -46,7 +42,7 @@ rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 
 }  // namespace
 
-InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter)
+InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter, RocksDbMemory memory)
     : path_(std::move(path)) {
   const auto fail = [&](std::string why) {
     close();
@@ -57,7 +53,8 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
   if (ec) fail(ec.message());
 
   rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(kBlockCacheBytes);
+  // Shared by every column family: hot inbox tails and meta stay in memory.
+  table.block_cache = rocksdb::NewLRUCache(memory.block_cache_bytes);
   rocksdb::BlockBasedTableOptions point_lookups = table;  // Get-heavy families
   point_lookups.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   const auto compression = best_compression();
@@ -70,7 +67,8 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.max_background_jobs = kBackgroundJobs;
-  options.db_write_buffer_size = kWriteBufferBytes;
+  // All memtables together; eleven column families must not each take 64 MiB.
+  options.db_write_buffer_size = memory.write_buffer_bytes;
   options.max_total_wal_size = kMaxWalBytes;
   options.keep_log_file_num = 4;  // rocksdb's own info LOG files
 

@@ -22,13 +22,21 @@ enum class Family : std::size_t {
   schedule, schedule_ids, schedule_keys
 };
 
+// What RocksDB may hold in memory: every memtable together, and the block
+// cache shared by the families (config rocksdb_write_buffer_bytes,
+// rocksdb_block_cache_bytes).
+struct RocksDbMemory {
+  std::size_t write_buffer_bytes = 128u << 20;
+  std::size_t block_cache_bytes = 64u << 20;
+};
+
 class InboxDatabase final {
  public:
   // Opens or creates the database at path (directories included). The
   // filter runs on the dedup family and must outlive this. Throws
   // std::runtime_error naming the path and the cause: locked by another
   // process or store, unreadable, or an unknown format.
-  InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter);
+  InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter, RocksDbMemory memory = {});
   ~InboxDatabase();
   InboxDatabase(const InboxDatabase&) = delete;
   InboxDatabase& operator=(const InboxDatabase&) = delete;

@@ -3,12 +3,15 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
+#include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
+#include <set>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -86,43 +89,85 @@ struct RocksDbInboxStore::Staged {
   DeviceMap devices;
   bool created = false;     // no inbox before this mutation (no cache entry pinned)
   bool meta_dirty = false;  // meta must be written
+  std::set<std::uint64_t> appended;  // seqs written by this mutation and still there
 };
 
-// Everything one mutation reads and writes. The indexed batch lets later
-// items of a batch see earlier ones (dedup, collapse, trim of the same user).
+// Everything one mutation reads and writes: a plain WriteBatch, and for the
+// families a mutation reads back (messages, dedup, collapse) an overlay of
+// what it wrote there, so later items of a batch see earlier ones (dedup,
+// collapse, trim of the same user). An indexed batch (WriteBatchWithIndex)
+// did the same but spent most of an append comparing batch entries.
 class RocksDbInboxStore::Mutation {
  public:
-  Mutation(rocksdb::DB* db, std::uint64_t first_dead_id) : next_dead_id(first_dead_id), db_(db) {}
+  Mutation(rocksdb::DB* db, std::uint64_t first_dead_id, std::array<rocksdb::ColumnFamilyHandle*, 3> read_back)
+      : next_dead_id(first_dead_id), db_(db), read_back_(read_back) {}
 
-  // Reads key through the batch, then the database. A read error marks the
-  // mutation failed.
+  // Reads key through the overlay, then the database. A read error marks
+  // the mutation failed.
   bool get(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string* value) {
-    const auto s = batch.GetFromBatchAndDB(db_, rocksdb::ReadOptions(), cf, slice(key), value);
+    if (const auto* o = overlay(cf)) {
+      if (auto it = o->find(key); it != o->end()) {
+        if (!it->second) return false;
+        *value = *it->second;
+        return true;
+      }
+    }
+    const auto s = db_->Get(rocksdb::ReadOptions(), cf, slice(key), value);
     if (!s.ok() && !s.IsNotFound()) failed = true;
     return s.ok();
   }
-  bool changed() { return batch.GetWriteBatch()->Count() > 0; }
+  void put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string value) {
+    batch_.Put(cf, slice(key), slice(value));
+    if (auto* o = overlay(cf)) (*o)[std::string(key)] = std::move(value);
+  }
+  void del(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
+    batch_.Delete(cf, slice(key));
+    if (auto* o = overlay(cf)) (*o)[std::string(key)] = std::nullopt;
+  }
+  // Deleted by this mutation (a read-back family only).
+  bool deleted(rocksdb::ColumnFamilyHandle* cf, std::string_view key) const {
+    const auto* o = overlay(cf);
+    if (o == nullptr) return false;
+    auto it = o->find(key);
+    return it != o->end() && !it->second;
+  }
+  bool changed() const { return batch_.Count() > 0; }
+  rocksdb::WriteBatch* write_batch() { return &batch_; }
 
-  rocksdb::WriteBatchWithIndex batch{rocksdb::BytewiseComparator(), 0, /*overwrite_key=*/true};
   std::unordered_map<std::string, Staged, StringHash, std::equal_to<>> users;
   std::uint64_t next_dead_id;  // the id the next dead letter of this mutation gets
   bool dead_written = false;   // next_dead_id must be written
   bool failed = false;         // a read or the write failed: nothing is applied
 
  private:
+  using Overlay = std::unordered_map<std::string, std::optional<std::string>, StringHash, std::equal_to<>>;
+  Overlay* overlay(rocksdb::ColumnFamilyHandle* cf) {
+    for (std::size_t i = 0; i < read_back_.size(); ++i) {
+      if (read_back_[i] == cf) return &overlays_[i];
+    }
+    return nullptr;
+  }
+  const Overlay* overlay(rocksdb::ColumnFamilyHandle* cf) const {
+    return const_cast<Mutation*>(this)->overlay(cf);
+  }
+
   rocksdb::DB* const db_;
+  const std::array<rocksdb::ColumnFamilyHandle*, 3> read_back_;
+  std::array<Overlay, 3> overlays_;
+  rocksdb::WriteBatch batch_;
 };
 
 // ---- open and close ----
 
 RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncMode sync,
                                      std::chrono::milliseconds sync_batch,
-                                     std::size_t max_dead_letters, std::size_t max_scheduled)
+                                     std::size_t max_dead_letters, std::size_t max_scheduled,
+                                     RocksDbMemory memory)
     : policy_(policy),
       sync_(sync),
       max_dead_letters_(std::max<std::size_t>(max_dead_letters, 1)),
       dedup_filter_(std::make_unique<DedupWindowFilter>(latest_now_ms_, policy.dedup_window_ms)),
-      database_(std::make_unique<InboxDatabase>(std::move(path), dedup_filter_.get())),
+      database_(std::make_unique<InboxDatabase>(std::move(path), dedup_filter_.get(), memory)),
       db_(database_->db()),
       meta_cf_(database_->family(Family::meta)),
       messages_cf_(database_->family(Family::messages)),
@@ -271,9 +316,10 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
   const std::uint64_t seq = rec.seq;
   u->meta_dirty = true;
   ++u->meta.count;
-  m.batch.Put(messages_cf_, layout::message_key(msg.user, seq), layout::encode_message(rec));
-  m.batch.Put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
-  m.batch.Put(expiry_cf_, layout::expiry_key(rec.expires_at_ms, msg.user, seq), rocksdb::Slice());
+  m.put(messages_cf_, layout::message_key(msg.user, seq), layout::encode_message(rec));
+  m.put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
+  m.put(expiry_cf_, layout::expiry_key(rec.expires_at_ms, msg.user, seq), std::string());
+  u->appended.insert(seq);
 
   // Collapse (PROTOCOL.md 1c): the older message with this key leaves, silently.
   if (!msg.collapse_key.empty()) {
@@ -281,7 +327,7 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
     if (m.get(collapse_cf_, collapse_key, &value) && value.size() == 8) {
       remove_message(m, *u, layout::get_be64(value), std::nullopt, now_ms);
     }
-    m.batch.Put(collapse_cf_, collapse_key, layout::be64(seq));
+    m.put(collapse_cf_, collapse_key, layout::be64(seq));
   }
 
   // Retention cap (PROTOCOL.md 1b): oldest first.
@@ -298,21 +344,26 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
 }
 
 std::optional<std::uint64_t> RocksDbInboxStore::oldest_seq(Mutation& m, const Staged& u) {
+  // Messages this mutation appended are newer than any on disk.
+  const std::optional<std::uint64_t> appended =
+      u.appended.empty() ? std::nullopt : std::optional<std::uint64_t>(*u.appended.begin());
   const std::string prefix = layout::user_prefix(u.user);
   const std::string end = layout::user_prefix_end(u.user);
   const rocksdb::Slice upper = slice(end);
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper;
-  std::unique_ptr<rocksdb::Iterator> it(
-      m.batch.NewIteratorWithBase(messages_cf_, db_->NewIterator(ro, messages_cf_), &ro));
-  it->Seek(layout::message_key(u.user, u.meta.low_seq));
-  if (!it->Valid()) {
-    if (!it->status().ok()) m.failed = true;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, messages_cf_));
+  for (it->Seek(layout::message_key(u.user, u.meta.low_seq)); it->Valid(); it->Next()) {
+    const std::string_view key = view(it->key());
+    if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) break;
+    if (m.deleted(messages_cf_, key)) continue;  // removed earlier in this mutation
+    return layout::get_be64(key.substr(prefix.size()));
+  }
+  if (!it->status().ok()) {
+    m.failed = true;
     return std::nullopt;
   }
-  const std::string_view key = view(it->key());
-  if (key.size() != prefix.size() + 8 || !key.starts_with(prefix)) return std::nullopt;
-  return layout::get_be64(key.substr(prefix.size()));
+  return appended;
 }
 
 bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq,
@@ -320,19 +371,20 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
   const std::string key = layout::message_key(u.user, seq);
   std::string value;
   if (!m.get(messages_cf_, key, &value)) return false;
-  m.batch.Delete(messages_cf_, key);
+  m.del(messages_cf_, key);
+  u.appended.erase(seq);
   u.meta.count -= std::min<std::uint64_t>(u.meta.count, 1);
   u.meta_dirty = true;
   const auto rec = layout::decode_message(value, seq);
   if (!rec) return true;  // unreadable: gone, with nothing left to tell about it
 
-  m.batch.Delete(expiry_cf_, layout::expiry_key(rec->expires_at_ms, u.user, seq));
+  m.del(expiry_cf_, layout::expiry_key(rec->expires_at_ms, u.user, seq));
   if (!rec->collapse_key.empty()) {
     const std::string collapse_key = layout::user_key(u.user, rec->collapse_key);
     std::string current;
     if (m.get(collapse_cf_, collapse_key, &current) && current.size() == 8 &&
         layout::get_be64(current) == seq) {
-      m.batch.Delete(collapse_cf_, collapse_key);
+      m.del(collapse_cf_, collapse_key);
     }
   }
   if (!reason) return true;
@@ -347,8 +399,8 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
   u.meta.max_lost_seq = std::max(u.meta.max_lost_seq, seq);
   const DeadLetter d{m.next_dead_id++, u.user,  seq,       rec->id, rec->event, rec->data_json,
                      *reason,          rec->ts_ms, now_ms};
-  m.batch.Put(dead_cf_, layout::be64(d.id), layout::encode_dead_letter(d));
-  if (d.id > max_dead_letters_) m.batch.Delete(dead_cf_, layout::be64(d.id - max_dead_letters_));
+  m.put(dead_cf_, layout::be64(d.id), layout::encode_dead_letter(d));
+  if (d.id > max_dead_letters_) m.del(dead_cf_, layout::be64(d.id - max_dead_letters_));
   m.dead_written = true;
   return true;
 }
@@ -356,15 +408,15 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
 bool RocksDbInboxStore::commit(Mutation& m, bool sync) {
   if (!m.failed) {
     if (m.dead_written) {
-      m.batch.Put(default_cf_, slice(layout::kNextDeadIdKey), layout::be64(m.next_dead_id));
+      m.put(default_cf_, layout::kNextDeadIdKey, layout::be64(m.next_dead_id));
     }
     for (const auto& [user, st] : m.users) {
-      if (st.meta_dirty) m.batch.Put(meta_cf_, user, layout::encode_meta(st.meta));
+      if (st.meta_dirty) m.put(meta_cf_, user, layout::encode_meta(st.meta));
     }
     if (m.changed()) {
       rocksdb::WriteOptions wo;
       wo.sync = sync;
-      const bool ok = db_->Write(wo, m.batch.GetWriteBatch()).ok();
+      const bool ok = db_->Write(wo, m.write_batch()).ok();
       write_ok_.store(ok);
       m.failed = !ok;
     }
@@ -412,7 +464,7 @@ std::vector<AppendOutcome> RocksDbInboxStore::append(std::span<const NewMessage>
   if (batch.empty()) return out;
   std::unique_lock lock(write_mu_);
   if (now_ms > latest_now_ms_.load(std::memory_order_relaxed)) latest_now_ms_.store(now_ms);
-  Mutation m(db_, next_dead_id_);
+  Mutation m(db_, next_dead_id_, {messages_cf_, dedup_cf_, collapse_cf_});
   std::vector<AppendResult> results;
   results.reserve(batch.size());
   for (const auto& msg : batch) {
@@ -441,10 +493,10 @@ std::vector<AppendOutcome> RocksDbInboxStore::append(std::span<const NewMessage>
 void RocksDbInboxStore::register_device(std::string_view user, std::string_view device,
                                         std::uint64_t initial_cursor) {
   std::lock_guard lock(write_mu_);
-  Mutation m(db_, next_dead_id_);
+  Mutation m(db_, next_dead_id_, {messages_cf_, dedup_cf_, collapse_cf_});
   if (Staged* st = stage(m, user, true)) {
     if (st->devices.try_emplace(std::string(device), initial_cursor).second) {
-      m.batch.Put(cursors_cf_, layout::user_key(user, device), layout::be64(initial_cursor));
+      m.put(cursors_cf_, layout::user_key(user, device), layout::be64(initial_cursor));
     }
   }
   commit(m, false);
@@ -454,7 +506,7 @@ void RocksDbInboxStore::register_device(std::string_view user, std::string_view 
 void RocksDbInboxStore::commit_cursors(std::span<const CursorUpdate> updates) {
   if (updates.empty()) return;
   std::lock_guard lock(write_mu_);
-  Mutation m(db_, next_dead_id_);
+  Mutation m(db_, next_dead_id_, {messages_cf_, dedup_cf_, collapse_cf_});
   for (const auto& u : updates) {
     Staged* st = stage(m, u.user, true);
     if (st == nullptr) break;
@@ -463,7 +515,7 @@ void RocksDbInboxStore::commit_cursors(std::span<const CursorUpdate> updates) {
       if (u.cursor <= it->second) continue;  // a cursor never moves backwards (PROTOCOL.md 10)
       it->second = u.cursor;
     }
-    m.batch.Put(cursors_cf_, layout::user_key(u.user, u.device), layout::be64(it->second));
+    m.put(cursors_cf_, layout::user_key(u.user, u.device), layout::be64(it->second));
   }
   commit(m, false);
   publish(m, true);
@@ -472,7 +524,7 @@ void RocksDbInboxStore::commit_cursors(std::span<const CursorUpdate> updates) {
 std::size_t RocksDbInboxStore::expire(std::int64_t now_ms, std::size_t budget) {
   if (budget == 0) return 0;
   std::lock_guard lock(write_mu_);
-  Mutation m(db_, next_dead_id_);
+  Mutation m(db_, next_dead_id_, {messages_cf_, dedup_cf_, collapse_cf_});
   // Entries with expires_at <= now: the bound is the first key of now + 1.
   std::string end;
   rocksdb::Slice upper;
@@ -487,7 +539,7 @@ std::size_t RocksDbInboxStore::expire(std::int64_t now_ms, std::size_t budget) {
   std::size_t scanned = 0;
   for (it->SeekToFirst(); it->Valid() && removed < budget && scanned < budget + kExpireStaleScan;
        it->Next(), ++scanned) {
-    m.batch.Delete(expiry_cf_, it->key());
+    m.del(expiry_cf_, view(it->key()));
     const auto entry = layout::parse_expiry_key(view(it->key()));
     if (!entry) continue;
     Staged* u = stage(m, entry->user, false);
@@ -565,7 +617,7 @@ InboxState RocksDbInboxStore::state(std::string_view user) {
   // First use: make the epoch and write it, so that it is stable from the
   // first welcome on, across restarts too.
   std::lock_guard write_lock(write_mu_);
-  Mutation m(db_, next_dead_id_);
+  Mutation m(db_, next_dead_id_, {messages_cf_, dedup_cf_, collapse_cf_});
   const Staged* st = stage(m, user, true);
   if (st == nullptr) return InboxState{};
   const InboxState fresh{st->meta.epoch, 0, 0};

@@ -38,6 +38,7 @@
 #include <string>
 
 #include "store/inbox_store.hpp"
+#include "store/rocksdb/inbox_database.hpp"
 #include "store/schedule_store.hpp"
 #include "store/sync_mode.hpp"
 
@@ -60,7 +61,7 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   RocksDbInboxStore(std::string path, StorePolicy policy, SyncMode sync,
                     std::chrono::milliseconds sync_batch,
                     std::size_t max_dead_letters = kDefaultMaxDeadLetters,
-                    std::size_t max_scheduled = kDefaultMaxScheduled);
+                    std::size_t max_scheduled = kDefaultMaxScheduled, RocksDbMemory memory = {});
   // Syncs the WAL and closes the database.
   ~RocksDbInboxStore() override;
   RocksDbInboxStore(const RocksDbInboxStore&) = delete;
