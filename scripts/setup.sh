@@ -2,7 +2,8 @@
 # Installs everything Herald needs to build and test on Debian 12, as root.
 # Idempotent: packages already present are skipped by apt.
 #   --test   also what only the tests need: clang and its fuzzer runtime,
-#            Debian's chromium for the browser tests (scripts/test.sh);
+#            Debian's chromium for the browser tests (scripts/test.sh),
+#            ip, tc and nft for the lossy-network test;
 #            running the server (scripts/run.sh) needs none of them.
 set -euo pipefail
 
@@ -18,7 +19,7 @@ packages=(
   curl
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(clang libclang-rt-14-dev chromium)
+  packages+=(clang libclang-rt-14-dev chromium iproute2 nftables)
 fi
 
 missing=()
