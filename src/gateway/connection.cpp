@@ -147,7 +147,9 @@ void Connection::send_attempt(delivery::InflightEntry& entry) {
 }
 
 void Connection::on_retry_due(std::uint64_t seq) {
-  if (closed_ || !window_) return;
+  // A closing connection (4008 on its way out, say) sends nothing more and
+  // must not count one more ack timeout for each message still in flight.
+  if (closed_ || !window_ || session_->closing()) return;
   auto* entry = window_->find(seq);
   if (entry == nullptr) return;
   if (entry->attempt >= ctx_.retry.max_attempts) {
