@@ -6,12 +6,15 @@ Starts a redis-server (appendonly yes, appendfsync always) and herald nodes
 on the redis store, connects one device to node b, publishes N messages one
 at a time on node a (cross-node) or on b itself (same node), and prints the
 P50/P99 of publish request start to message receipt, and the throughput of
-batch publishes of 1000 messages spread over 1000 users.
+batch publishes of 1000 messages spread over 1000 users: on one node, and
+from three publishers at once, one per node. Then the same on a single
+node with a Redis of its own, for comparison.
 """
 import asyncio
 import json
 import os
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../tests/e2e"))
@@ -40,32 +43,53 @@ def measure(publisher, receiver):
     return run(go())
 
 
-def throughput(node):
-    t0 = time.perf_counter()
-    for b in range(10):
-        msgs = [{"user": "t%d" % i, "data": {"b": b}} for i in range(1000)]
+def publish_batches(node, prefix, batches=10):
+    for b in range(batches):
+        msgs = [{"user": "%s%d" % (prefix, i), "data": {"b": b}} for i in range(1000)]
         status, res, _ = node.request("POST", "/v1/publish/batch", {"messages": msgs})
         assert status == 200, res
-    return 10000 / (time.perf_counter() - t0)
 
 
-def main():
+def throughput(nodes):
+    """Messages per second with one publisher per node, all at once."""
+    threads = [threading.Thread(target=publish_batches, args=(n, "t%d-" % k)) for k, n in enumerate(nodes)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return 10000 * len(nodes) / (time.perf_counter() - t0)
+
+
+def cluster(names):
     redis = RedisServer("--appendonly", "yes", "--appendfsync", "always").start()
     nodes = []
     try:
-        for name in ("a", "b", "c"):
+        for name in names:
             nodes.append(Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url, HERALD_NODE_ID=name,
                                 HERALD_LOG_LEVEL="warn").start())
         time.sleep(0.5)  # subscriptions
-        a, b, _ = nodes
-        for label, pub in (("same node (b -> b)", b), ("cross node (a -> b)", a)):
-            d = measure(pub, b)
-            print("%-22s p50 %.2f ms  p99 %.2f ms  (n=%d)" % (label, percentile(d, 0.5), percentile(d, 0.99), N))
-        print("batch publish throughput on a: %.0f msg/s" % throughput(a))
+        yield redis, nodes
     finally:
         for n in nodes:
             n.cleanup()
         redis.cleanup()
+
+
+def report(label, d):
+    print("%-34s p50 %.2f ms  p99 %.2f ms  (n=%d)" % (label, percentile(d, 0.5), percentile(d, 0.99), N))
+
+
+def main():
+    for _, (a, b, c) in cluster(("a", "b", "c")):
+        report("3 nodes, same node (b -> b)", measure(b, b))
+        report("3 nodes, cross node (a -> b)", measure(a, b))
+        print("3 nodes, batch publishes on a: %.0f msg/s" % throughput([a]))
+        print("3 nodes, batch publishes on a, b, c at once: %.0f msg/s" % throughput([a, b, c]))
+    for _, (only,) in cluster(("solo",)):
+        report("1 node", measure(only, only))
+        print("1 node, batch publishes: %.0f msg/s" % throughput([only]))
+        print("1 node, 3 batch publishers at once: %.0f msg/s" % throughput([only, only, only]))
 
 
 if __name__ == "__main__":
