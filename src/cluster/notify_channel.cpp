@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "cluster/presence.hpp"
+#include "core/clock.hpp"
 #include "core/ids.hpp"
 #include "core/log.hpp"
 #include "core/thread_name.hpp"
@@ -26,8 +27,10 @@ constexpr auto kBackoffMax = 1000ms;    // a restarted Redis is subscribed to wi
 
 // "<kind> <instance>\n<field>\n<field>...": user and device ids have no
 // control characters (PROTOCOL.md 2, 10). Kinds: n (fields: users with new
-// messages), r (fields: user, device, connected at ms), k (fields: user,
-// then "1<device>" for one device or "0" for all).
+// messages; the header is "n <instance> <ms>", ms the unix time the first
+// of them was queued, for the lag metric), r (fields: user, device,
+// connected at ms), k (fields: user, then "1<device>" for one device or "0"
+// for all).
 std::string encode(char kind, const std::string& instance, std::span<const std::string> fields) {
   std::string out = std::string(1, kind) + " " + instance;
   for (const auto& f : fields) {
@@ -132,6 +135,7 @@ void NotifyChannel::publish(std::span<const std::string> users) {
   std::size_t dropped = 0;
   {
     std::lock_guard lock(queue_mu_);
+    if (queue_.empty()) first_queued_ms_ = unix_ms_now();
     for (const auto& u : users) {
       if (queue_.size() >= kQueueMax) {
         ++dropped;
@@ -154,14 +158,16 @@ void NotifyChannel::run_notifier() {
     // on its way, the next commits' users gather for the next one.
     std::vector<std::string> batch;
     batch.swap(queue_);
+    const std::int64_t queued_ms = first_queued_ms_;
     stats_.queued.store(0, std::memory_order_relaxed);
     lock.unlock();
-    notify_batch(batch);
+    notify_batch(batch, queued_ms);
     lock.lock();
   }
 }
 
-void NotifyChannel::notify_batch(const std::vector<std::string>& users) {
+void NotifyChannel::notify_batch(const std::vector<std::string>& users, std::int64_t queued_ms) {
+  const std::string header = instance_ + " " + std::to_string(queued_ms);
   // Each user once, in the order they came.
   std::set<std::string_view> seen;
   std::vector<std::string> unique;
@@ -169,7 +175,7 @@ void NotifyChannel::notify_batch(const std::vector<std::string>& users) {
     if (seen.insert(u).second) unique.push_back(u);
   }
   if (link_.cluster()) {
-    notify_batch_cluster(unique);
+    notify_batch_cluster(unique, header);
     return;
   }
   // Standalone: lookup and PUBLISH in one script per 500 users, one round
@@ -178,7 +184,7 @@ void NotifyChannel::notify_batch(const std::vector<std::string>& users) {
   for (std::size_t begin = 0; begin < unique.size(); begin += kUsersPerScript) {
     const auto end = std::min(unique.size(), begin + kUsersPerScript);
     std::vector<std::string> keys;
-    std::vector<std::string> argv = {node_id_, prefix_, instance_};
+    std::vector<std::string> argv = {node_id_, prefix_, header};
     for (auto i = begin; i < end; ++i) {
       keys.push_back(presence_key(prefix_, unique[i]));
       argv.push_back(unique[i]);
@@ -200,7 +206,7 @@ void NotifyChannel::notify_batch(const std::vector<std::string>& users) {
   }
 }
 
-void NotifyChannel::notify_batch_cluster(const std::vector<std::string>& users) {
+void NotifyChannel::notify_batch_cluster(const std::vector<std::string>& users, const std::string& header) {
   // A script's keys must share a slot, and the users of a batch are spread
   // over all slots: one script per slot would send a node one notification
   // per slot. So: the presence hashes read in one pipeline per master, then
@@ -234,7 +240,7 @@ void NotifyChannel::notify_batch_cluster(const std::vector<std::string>& users) 
   std::vector<store::RedisCommand> publishes;
   for (const auto& node : order) {
     store::RedisCommand c;  // no key: any master, the cluster bus carries it to all
-    c.args = {"PUBLISH", node_channel(prefix_, node), encode('n', instance_, by_node[node])};
+    c.args = {"PUBLISH", node_channel(prefix_, node), encode('n', header, by_node[node])};
     publishes.push_back(std::move(c));
   }
   const auto answered = link_.execute(publishes);
@@ -312,8 +318,15 @@ void NotifyChannel::run_subscriber() {
 
 void NotifyChannel::dispatch(const std::string& payload) {
   auto lines = split_lines(payload);
-  if (lines.size() < 2 || lines[0].size() < 3 || lines[0].substr(2) == instance_) return;
+  if (lines.size() < 2 || lines[0].size() < 3) return;
+  const std::string_view header = std::string_view(lines[0]).substr(2);
+  const auto space = header.find(' ');
+  if (header.substr(0, space) == instance_) return;
   const char kind = lines[0][0];
+  if (kind == 'n' && space != std::string_view::npos && lag_ != nullptr) {
+    const std::int64_t queued_ms = std::strtoll(std::string(header.substr(space + 1)).c_str(), nullptr, 10);
+    if (queued_ms > 0) lag_->observe(static_cast<double>(std::max<std::int64_t>(0, unix_ms_now() - queued_ms)) / 1000.0);
+  }
   lines.erase(lines.begin());
   if (kind == 'n') {
     stats_.received.fetch_add(1, std::memory_order_relaxed);

@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/histogram.hpp"
 #include "store/redis/redis_endpoints.hpp"
 #include "store/redis/redis_link.hpp"
 
@@ -95,6 +96,10 @@ class NotifyChannel {
   // reconnecting.
   bool subscribed() const { return subscribed_.load(); }
   const NotifyStats& stats() const { return stats_; }
+  // Where received notifications record their lag: from the first of their
+  // users queued on the sending node to the receipt here (both nodes' wall
+  // clocks). Set before start().
+  void observe_lag_with(metrics::Histogram* lag) { lag_ = lag; }
 
   static constexpr std::size_t kQueueMax = 100000;     // users waiting; about 3 MB at most
   static constexpr std::size_t kUsersPerScript = 500;  // keeps each script short for Redis
@@ -102,8 +107,8 @@ class NotifyChannel {
  private:
   void run_subscriber();
   void run_notifier();
-  void notify_batch(const std::vector<std::string>& users);
-  void notify_batch_cluster(const std::vector<std::string>& users);
+  void notify_batch(const std::vector<std::string>& users, std::int64_t queued_ms);
+  void notify_batch_cluster(const std::vector<std::string>& users, const std::string& header);
   void send(std::string payload);
   void dispatch(const std::string& payload);
 
@@ -125,6 +130,8 @@ class NotifyChannel {
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::vector<std::string> queue_;  // guarded by queue_mu_
+  std::int64_t first_queued_ms_ = 0;  // unix ms the first of queue_ came; guarded by queue_mu_
+  metrics::Histogram* lag_ = nullptr;
   bool notifier_stop_ = false;      // guarded by queue_mu_
   std::thread notifier_;
 };

@@ -262,6 +262,10 @@ Server::Server(config::ServerConfig config) {
                           [&ns] { return static_cast<double>(ns.received.load()); });
     d.registry.counter_fn("herald_node_notification_users_received_total", "Users named in the notifications received from other nodes",
                           [&ns] { return static_cast<double>(ns.users_received.load()); });
+    d.notify_channel->observe_lag_with(&d.registry.histogram(
+        "herald_node_notification_lag_seconds",
+        "From a publish's users queued for the other nodes to the notification's receipt on this node",
+        metrics::latency_buckets_seconds()));
     d.registry.gauge_fn("herald_node_notifications_subscribed", "1 while this node hears the other nodes (its own channel and the shared one)",
                         [&d] { return d.notify_channel->subscribed() ? 1.0 : 0.0; });
   }

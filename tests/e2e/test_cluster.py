@@ -298,6 +298,9 @@ class TargetedNotificationTest(unittest.TestCase):
             self.assertGreaterEqual(metric(n1, "herald_node_notification_users_received_total"), 1)
             # Node 3 holds nobody: it heard nothing.
             self.assertEqual(metric(n3, "herald_node_notifications_received_total"), 0)
+            # Each notification received records its lag; node 3 got none.
+            self.assertGreaterEqual(metric(n1, "herald_node_notification_lag_seconds_count"), 1)
+            self.assertEqual(metric(n3, "herald_node_notification_lag_seconds_count"), 0)
             self.assertEqual(metric(n3, "herald_node_notification_users_received_total"), 0)
             # Catch-up had (almost) nothing to do: the notifications arrived.
             print("node 1 catch-up notified %d of 20" % metric(n1, "herald_catchup_notified_total"))
