@@ -44,7 +44,10 @@ std::string encode(char kind, const std::string& instance, std::span<const std::
 // prefix, the instance id, then the users in the order of KEYS. Groups the
 // users by the other nodes holding a device of theirs and PUBLISHes one
 // notification ("n <instance>\n<user>\n...") to each of those nodes'
-// channels. Returns {notifications published, users named in them}.
+// channels, skipping nodes whose alive key has expired (dead: their stale
+// presence entries must not make them targets). Returns {notifications
+// published, users named in them}. Standalone Redis only: it reads alive
+// keys not in KEYS.
 const store::RedisScript& notify_script() {
   static const store::RedisScript s(R"lua(
 local by_node, order = {}, {}
@@ -64,13 +67,16 @@ for i, key in ipairs(KEYS) do
     end
   end
 end
-local named = 0
+local sent, named = 0, 0
 for _, node in ipairs(order) do
-  local users = by_node[node]
-  redis.call('PUBLISH', ARGV[2] .. '{node:' .. node .. '}:notify', 'n ' .. ARGV[3] .. '\n' .. table.concat(users, '\n'))
-  named = named + #users
+  if redis.call('EXISTS', ARGV[2] .. '{node:' .. node .. '}:alive') == 1 then
+    local users = by_node[node]
+    redis.call('PUBLISH', ARGV[2] .. '{node:' .. node .. '}:notify', 'n ' .. ARGV[3] .. '\n' .. table.concat(users, '\n'))
+    sent = sent + 1
+    named = named + #users
+  end
 end
-return {#order, named}
+return {sent, named}
 )lua");
   return s;
 }
@@ -236,6 +242,16 @@ void NotifyChannel::notify_batch_cluster(const std::vector<std::string>& users, 
   }
   stats_.lookups.fetch_add(1, std::memory_order_relaxed);
   if (failed) stats_.failures.fetch_add(1, std::memory_order_relaxed);
+  if (order.empty()) return;
+  // Dead nodes (alive key expired) are no target, whatever presence says.
+  std::vector<store::RedisCommand> checks;
+  for (const auto& node : order) checks.push_back(store::RedisCommand::keyed({"EXISTS", node_alive_key(prefix_, node)}));
+  const auto alive = link_.execute(checks);
+  std::vector<std::string> live;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (store::reply_int(alive[i].get()).value_or(1) != 0) live.push_back(std::move(order[i]));
+  }
+  order = std::move(live);
   if (order.empty()) return;
   std::vector<store::RedisCommand> publishes;
   for (const auto& node : order) {

@@ -42,7 +42,11 @@ std::string presence_key(const std::string& prefix, const std::string& user) {
 
 std::string Presence::key(const std::string& user) const { return presence_key(prefix_, user); }
 
-std::string Presence::alive_key(const std::string& node) const { return prefix_ + "{node:" + node + "}:alive"; }
+std::string node_alive_key(const std::string& prefix, const std::string& node) {
+  return prefix + "{node:" + node + "}:alive";
+}
+
+std::string Presence::alive_key(const std::string& node) const { return node_alive_key(prefix_, node); }
 
 std::string Presence::entry(const std::string& conn_id, std::int64_t connected_at_ms) const {
   return node_id_ + "\n" + conn_id + "\n" + std::to_string(connected_at_ms);

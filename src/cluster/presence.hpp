@@ -23,6 +23,8 @@ namespace herald::cluster {
 
 // P{u:U}:presence, in the user's slot (the hash tag of the inbox keys).
 std::string presence_key(const std::string& prefix, const std::string& user);
+// P{node:N}:alive: present while node N runs (refreshed every second, 5 s expiry).
+std::string node_alive_key(const std::string& prefix, const std::string& node);
 
 struct RemoteDevice {
   std::string device;

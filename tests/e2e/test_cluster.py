@@ -345,6 +345,40 @@ class TargetedNotificationTest(unittest.TestCase):
                 n.cleanup()
 
 
+class DeadNodeTest(unittest.TestCase):
+    def test_a_dead_node_is_no_target_though_presence_still_names_it(self):
+        redis = RedisServer("--appendonly", "yes").start()
+        nodes = []
+        try:
+            nodes = start_nodes(redis, 3)
+            n1, _, n3 = nodes
+
+            async def connect_and_die():
+                async with n3.connect("gone", device="d") as ws:
+                    await recv_json(ws)
+                    n3.stop(signal.SIGKILL)  # no disconnect reaches presence
+            try:
+                run(connect_and_die())
+            except Exception:  # the connection dies with the node
+                pass
+            redis_cli = ["redis-cli", "-p", str(redis.port)]
+            self.assertIn("n3", subprocess.run(redis_cli + ["HVALS", "herald:{u:gone}:presence"],
+                                               capture_output=True, text=True).stdout)
+            # The alive key expires within Presence::kAliveMs (5 s).
+            self.assertTrue(wait_for(lambda: subprocess.run(
+                redis_cli + ["EXISTS", "herald:{node:n3}:alive"], capture_output=True, text=True).stdout.strip() == "0",
+                timeout=15))
+            sent = metric(n1, "herald_node_notifications_sent_total")
+            lookups = metric(n1, "herald_node_notify_lookups_total")
+            n1.publish("gone", "nobody listens")
+            self.assertTrue(wait_for(lambda: metric(n1, "herald_node_notify_lookups_total") > lookups))
+            self.assertEqual(metric(n1, "herald_node_notifications_sent_total"), sent)
+        finally:
+            for n in nodes:
+                n.cleanup()
+            redis.cleanup()
+
+
 class NodeKilledUnderLoadTest(unittest.TestCase):
     def test_kill_9_of_a_node_loses_nothing_that_got_a_200(self):
         redis = RedisServer("--appendonly", "yes", "--appendfsync", "always").start()
