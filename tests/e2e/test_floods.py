@@ -307,8 +307,13 @@ class FloodTest(unittest.TestCase):
         self.assertGreater(m['herald_publish_shed_total{priority="low"}'], 0, m)
         # Everything that got a 200 is stored, once, in order of acceptance.
         for user, ids in accepted.items():
-            _, res, _ = s.request("GET", "/v1/users/%s/messages?after_seq=0&limit=100000" % user)
-            stored = [x["id"] for x in res["messages"]]
+            stored, after = [], 0
+            while True:  # pages of at most 1000 (PROTOCOL.md 8)
+                _, res, _ = s.request("GET", "/v1/users/%s/messages?after=%d&limit=1000" % (user, after))
+                if not res["messages"]:
+                    break
+                stored += [x["id"] for x in res["messages"]]
+                after = res["next_after"]
             self.assertEqual(sorted(stored), sorted(ids), user)
             self.assertEqual(len(stored), len(set(stored)), user)
 
