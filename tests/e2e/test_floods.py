@@ -349,26 +349,33 @@ class FloodTest(unittest.TestCase):
         for i in range(30):
             raw = RawWebSocket(s, device="f%d" % i, user="frag")
             kind = i % 3
-            if kind == 0:  # one frame over the limit
-                raw.send_frame(0x1, b"x" * 10000)
-            elif kind == 1:  # many small fragments adding up past it
-                raw.send_frame(0x1, b'{"type":"ping","p":"', fin=False)
-                for _ in range(100):
-                    raw.send_frame(0x0, b"y" * 100, fin=False)
-                raw.send_frame(0x0, b'"}', fin=True)
-            else:  # a length header promising 2^62 bytes
-                mask = os.urandom(4)
-                raw.sock.sendall(bytes([0x81, 0x80 | 127]) + (1 << 62).to_bytes(8, "big") + mask + b"zzzz")
+            try:
+                if kind == 0:  # one frame over the limit
+                    raw.send_frame(0x1, b"x" * 10000)
+                elif kind == 1:  # many small fragments adding up past it
+                    raw.send_frame(0x1, b'{"type":"ping","p":"', fin=False)
+                    for _ in range(100):
+                        raw.send_frame(0x0, b"y" * 100, fin=False)
+                    raw.send_frame(0x0, b'"}', fin=True)
+                else:  # a length header promising 2^62 bytes
+                    mask = os.urandom(4)
+                    raw.sock.sendall(bytes([0x81, 0x80 | 127]) + (1 << 62).to_bytes(8, "big") + mask + b"zzzz")
+            except OSError:
+                pass  # the server closed while fragments were still on their way: its right
             try:
                 code, _ = raw.read_frames_until_close()
             except OSError:
-                code = None
+                code = None  # reset: the close frame was lost with the unread fragments
             raw.close()
             codes.append(code)
-        self.assertEqual(codes, [1009] * 30)
-        self.assertEqual(metrics(s).get('herald_connections_closed_total{reason="too_big"}', 30), 30)
+        # The server closed every one as too big (its own count); a client
+        # still sending fragments may see a reset instead of the 1009 frame.
+        self.assertTrue(wait_until(
+            lambda: metrics(s).get('herald_connections_closed_total{reason="message_too_big"}', 0) == 30, 10), metrics(s))
+        for i, code in enumerate(codes):
+            self.assertIn(code, (1009, None) if i % 3 == 1 else (1009,), (i, codes))
+        self.assertGreaterEqual(codes.count(1009), 20, codes)
         self.assert_serves_a_client(s)
-
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
