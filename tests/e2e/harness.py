@@ -296,6 +296,16 @@ class Server:
             parsed = raw.decode(errors="replace")
         return res.status, parsed, dict(res.getheaders())
 
+    def metrics(self):
+        """{series (with labels): value} from /metrics."""
+        _, text, _ = self.request("GET", "/metrics", key=None)
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
     def publish(self, user, data, **fields):
         body = {"user": user, "data": data}
         body.update(fields)

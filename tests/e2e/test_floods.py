@@ -17,14 +17,7 @@ from harness import RawWebSocket, Server, make_token, recv_json, recv_type, run,
 
 
 def metrics(server):
-    """{series (with labels): value} from /metrics."""
-    _, text, _ = server.request("GET", "/metrics", key=None)
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
+    return server.metrics()
 
 
 def open_fds(server):

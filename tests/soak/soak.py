@@ -32,19 +32,6 @@ from harness import API_KEY, Server, make_token, under_sanitizer  # noqa: E402
 import websockets  # noqa: E402
 
 
-def read_metrics(host, port):
-    conn = http.client.HTTPConnection(host, port, timeout=10)
-    conn.request("GET", "/metrics")
-    text = conn.getresponse().read().decode()
-    conn.close()
-    out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            out[name] = float(value)
-    return out
-
-
 def proc_sample(pid):
     """RSS, and open descriptors split into sockets and the rest (files:
     RocksDB keeps its table files open, their number follows the data)."""
@@ -170,7 +157,7 @@ class Soak:
     async def sampler(self, server, t0):
         while not self.stop.is_set():
             rss, sockets, files = proc_sample(server.proc.pid)
-            m = read_metrics(server.host, server.port)
+            m = server.metrics()
             self.samples.append({
                 "t": round(time.time() - t0, 1), "rss_mb": round(rss / 2 ** 20, 2),
                 "socket_fds": sockets, "file_fds": files,
