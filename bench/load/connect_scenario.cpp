@@ -12,41 +12,13 @@
 
 #include "fleet.hpp"
 #include "herald/http_api.hpp"
+#include "proc_stats.hpp"
 #include "progress.hpp"
 #include "scenarios.hpp"
 
 namespace herald::bench {
 
 namespace {
-
-// The machine's kernel memory that sockets use. Client and server share the
-// kernel on loopback, so a connection's two sockets are both in here.
-struct KernelSockets {
-  std::uint64_t tcp_inuse = 0;      // /proc/net/sockstat TCP inuse: sockets
-  std::uint64_t tcp_mem_pages = 0;  // /proc/net/sockstat TCP mem: pages charged to socket buffers
-  std::uint64_t slab_kb = 0;        // /proc/meminfo Slab: socket, file, epoll objects among all others
-};
-
-KernelSockets read_kernel_sockets() {
-  KernelSockets k;
-  std::ifstream sockstat("/proc/net/sockstat");
-  std::string line;
-  while (std::getline(sockstat, line)) {
-    if (!line.starts_with("TCP:")) continue;
-    std::istringstream in(line.substr(4));
-    std::string key;
-    std::uint64_t v = 0;
-    while (in >> key >> v) {
-      if (key == "inuse") k.tcp_inuse = v;
-      if (key == "mem") k.tcp_mem_pages = v;
-    }
-  }
-  std::ifstream meminfo("/proc/meminfo");
-  while (std::getline(meminfo, line)) {
-    if (line.starts_with("Slab:")) std::istringstream(line.substr(5)) >> k.slab_kb;
-  }
-  return k;
-}
 
 // The server's own count of open connections (GET /v1/stats), -1 when unknown.
 std::int64_t server_connections(BenchTarget& t) {

@@ -17,6 +17,7 @@
 #include <boost/json.hpp>
 
 #include "core/ids.hpp"
+#include "proc_stats.hpp"
 
 extern char** environ;
 
@@ -119,26 +120,9 @@ void SpawnedServer::kill() {
 }
 
 std::uint64_t SpawnedServer::proc_kb(const std::string& file, const std::string& field) const {
-  if (pid_ <= 0) return 0;
-  std::ifstream f("/proc/" + std::to_string(pid_) + "/" + file);
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.size() > field.size() && line.starts_with(field) && line[field.size()] == ':') {
-      std::istringstream in(line.substr(field.size() + 1));
-      std::uint64_t kb = 0;
-      in >> kb;
-      return kb;
-    }
-  }
-  return 0;
+  return bench::proc_kb(pid_, file, field);
 }
 
-std::uint64_t SpawnedServer::open_fds() const {
-  if (pid_ <= 0) return 0;
-  std::error_code ec;
-  std::uint64_t n = 0;
-  for (fs::directory_iterator it("/proc/" + std::to_string(pid_) + "/fd", ec), end; !ec && it != end; it.increment(ec)) ++n;
-  return n;
-}
+std::uint64_t SpawnedServer::open_fds() const { return proc_open_fds(pid_); }
 
 }  // namespace herald::bench
