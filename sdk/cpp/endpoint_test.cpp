@@ -14,6 +14,12 @@ TEST(ConnectEndpoint, AddsDeviceLastSeqAndEpochToTheQuery) {
   EXPECT_EQ(ep->target, "/v1/ws?device=d1&last_seq=42&epoch=e7c1");
 }
 
+TEST(ConnectEndpoint, AddsTheAttempt) {
+  auto ep = connect_endpoint("ws://127.0.0.1:8080/v1/ws", "d1", std::nullopt, "", "9f3a.2");
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->target, "/v1/ws?device=d1&attempt=9f3a.2");
+}
+
 TEST(ConnectEndpoint, LeavesOutWhatIsNotGiven) {
   auto ep = connect_endpoint("ws://127.0.0.1:8080/v1/ws", "", std::nullopt, "");
   ASSERT_TRUE(ep);

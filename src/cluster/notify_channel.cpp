@@ -271,8 +271,10 @@ void NotifyChannel::notify_batch_cluster(const std::vector<std::string>& users, 
 }
 
 void NotifyChannel::publish_replace(const std::string& user, const std::string& device,
-                                    std::int64_t connected_at_ms) {
-  const std::string fields[] = {user, device, std::to_string(connected_at_ms)};
+                                    std::int64_t connected_at_ms, std::uint64_t attempt_session,
+                                    std::uint64_t attempt_n) {
+  const std::string fields[] = {user, device, std::to_string(connected_at_ms), std::to_string(attempt_session),
+                                std::to_string(attempt_n)};
   send(encode('r', instance_, fields));
 }
 
@@ -348,9 +350,13 @@ void NotifyChannel::dispatch(const std::string& payload) {
     stats_.received.fetch_add(1, std::memory_order_relaxed);
     stats_.users_received.fetch_add(lines.size(), std::memory_order_relaxed);
     on_users_(lines);
-  } else if (kind == 'r' && lines.size() == 3 && on_replace_) {
+  } else if (kind == 'r' && (lines.size() == 3 || lines.size() == 5) && on_replace_) {
+    // 3 lines: a node from before attempts (docs/cluster.md), no attempt.
     stats_.replaces.fetch_add(1, std::memory_order_relaxed);
-    on_replace_(lines[0], lines[1], std::strtoll(lines[2].c_str(), nullptr, 10));
+    const bool with_attempt = lines.size() == 5;
+    on_replace_(lines[0], lines[1], std::strtoll(lines[2].c_str(), nullptr, 10),
+                with_attempt ? std::strtoull(lines[3].c_str(), nullptr, 10) : 0,
+                with_attempt ? std::strtoull(lines[4].c_str(), nullptr, 10) : 0);
   } else if (kind == 'k' && lines.size() == 2 && !lines[1].empty() && on_kick_) {
     on_kick_(lines[0], lines[1][0] == '1' ? std::optional<std::string>(lines[1].substr(1)) : std::nullopt);
   }

@@ -63,9 +63,12 @@ struct NotifyStats {
 class NotifyChannel {
  public:
   using OnUsers = std::function<void(const std::vector<std::string>& users)>;
-  // A device connected on another node at connected_at_ms (unix ms).
+  // A device connected on another node at connected_at_ms (unix ms), as
+  // attempt attempt_n of the client session attempt_session (0 0: none;
+  // hub::AttemptId).
   using OnReplace = std::function<void(const std::string& user, const std::string& device,
-                                       std::int64_t connected_at_ms)>;
+                                       std::int64_t connected_at_ms, std::uint64_t attempt_session,
+                                       std::uint64_t attempt_n)>;
   // An operator kicked the user's connections (one device, or all when
   // device is nullopt) through another node (PROTOCOL.md 8).
   using OnKick = std::function<void(const std::string& user, const std::optional<std::string>& device)>;
@@ -88,7 +91,8 @@ class NotifyChannel {
   // other nodes is late.
   void publish(std::span<const std::string> users);
   // A device connected here: the other nodes close its older connections.
-  void publish_replace(const std::string& user, const std::string& device, std::int64_t connected_at_ms);
+  void publish_replace(const std::string& user, const std::string& device, std::int64_t connected_at_ms,
+                       std::uint64_t attempt_session = 0, std::uint64_t attempt_n = 0);
   // An operator kick made here: the other nodes close their connections too.
   void publish_kick(const std::string& user, const std::optional<std::string>& device);
 

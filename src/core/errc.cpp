@@ -6,7 +6,7 @@
 namespace herald {
 namespace {
 
-constexpr std::array<ErrorInfo, 13> kErrors{{
+constexpr std::array<ErrorInfo, 14> kErrors{{
     {errc::bad_request, 400, "bad_request"},
     {errc::invalid_json, 400, "invalid_json"},
     {errc::unauthorized, 401, "unauthorized"},
@@ -19,6 +19,7 @@ constexpr std::array<ErrorInfo, 13> kErrors{{
     {errc::draining, 503, "draining"},
     {errc::store_unavailable, 503, "store_unavailable"},
     {errc::overloaded, 429, "overloaded"},
+    {errc::stale_attempt, 409, "stale_attempt"},
     {errc::internal, 500, "internal"},
 }};
 

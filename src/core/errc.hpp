@@ -19,6 +19,7 @@ enum class errc {
   draining,              // server is shutting down
   store_unavailable,     // store cannot accept or serve
   overloaded,            // bounded queue full; priority shedding
+  stale_attempt,         // a connection attempt its client already replaced by a later one
   internal,              // broken invariant; logged
 };
 

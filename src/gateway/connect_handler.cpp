@@ -59,6 +59,7 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
   }
   cp.resume.last_seq = cr.last_seq;
   cp.resume.epoch = cr.epoch;
+  if (cr.attempt) cp.attempt = {hub::attempt_session_hash(cr.attempt->session), cr.attempt->n};
 
   const auto& origins = ctx_.config.allowed_origins;
   if (!origins.empty()) {
@@ -86,11 +87,18 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
     ctx_.limits.release(rc.remote_ip);
     return refuse(RefuseReason::user_limit, errc::too_many_connections, "too many connections for this user");
   }
+  if (added.result == hub::Hub::AddResult::stale) {
+    // Its client gave up on it and is connected through a later attempt,
+    // which must not be closed by this late arrival (docs/protocol.md).
+    ctx_.limits.release(rc.remote_ip);
+    return refuse(RefuseReason::stale_attempt, errc::stale_attempt,
+                  "a later connection attempt of this client is already connected", "attempt");
+  }
   if (added.replaced) {
     conn->set_replaced(added.replaced);
     added.replaced->kick(CloseReason::replaced);
   }
-  if (ctx_.remote_replace) ctx_.remote_replace(cp.user, conn->device(), conn->info().connected_at_ms);
+  if (ctx_.remote_replace) ctx_.remote_replace(cp.user, conn->device(), conn->info().connected_at_ms, cp.attempt);
   if (ctx_.presence != nullptr) {
     ctx_.presence->connected(cp.user, conn->device(), cp.conn_id, conn->info().connected_at_ms);
   }

@@ -30,6 +30,7 @@ struct ConnectionParams {
   std::string remote_ip;
   std::int64_t token_exp = 0;  // unix seconds
   delivery::ResumeRequest resume;
+  hub::AttemptId attempt;  // ?attempt=, see hub::AttemptId
 };
 
 class Connection final : public transport::WsHandler,
@@ -51,6 +52,7 @@ class Connection final : public transport::WsHandler,
   void kick(CloseReason reason) override;
   hub::ConnectionInfo info() const override;
   const std::string& device() const override { return params_.device; }
+  hub::AttemptId attempt() const override { return params_.attempt; }
   const std::string& user() const { return params_.user; }
 
   // The connection of the same device this one replaces (4011). Its cursor

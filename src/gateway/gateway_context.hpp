@@ -38,8 +38,10 @@ struct GatewayContext {
   // must not wait for the network (cluster::NotifyChannel queues them).
   std::function<void(std::span<const std::string> users)> remote_notify;
   // Tells the other nodes that a device connected here, so that they close
-  // its older connections with 4011; empty on a single node.
-  std::function<void(const std::string& user, const std::string& device, std::int64_t connected_at_ms)>
+  // its older connections with 4011 (not a later attempt of the same
+  // client: hub::AttemptId); empty on a single node.
+  std::function<void(const std::string& user, const std::string& device, std::int64_t connected_at_ms,
+                     hub::AttemptId attempt)>
       remote_replace;
   // Tells the other nodes to close the user's connections (of one device,
   // or all) with 4010; empty on a single node.

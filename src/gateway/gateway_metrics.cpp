@@ -11,7 +11,7 @@ constexpr std::array<CloseReason, 11> kCloseReasons{
 
 constexpr std::array<const char*, static_cast<std::size_t>(RefuseReason::count_)> kRefuseNames{
     "unauthorized", "bad_request", "forbidden_origin", "user_limit", "ip_limit",
-    "global_limit", "draining",    "store_unavailable", "not_found"};
+    "global_limit", "draining",    "store_unavailable", "not_found", "stale_attempt"};
 
 std::vector<double> size_buckets() { return {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096}; }
 

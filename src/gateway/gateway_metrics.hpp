@@ -11,7 +11,7 @@
 namespace herald::gateway {
 
 enum class RefuseReason { unauthorized, bad_request, forbidden_origin, user_limit, ip_limit,
-                          global_limit, draining, store_unavailable, not_found, count_ };
+                          global_limit, draining, store_unavailable, not_found, stale_attempt, count_ };
 
 struct GatewayMetrics {
   explicit GatewayMetrics(metrics::Registry& r);

@@ -16,6 +16,7 @@ Hub::Added Hub::add(const std::string& user, std::shared_ptr<LiveConnection> con
   auto& list = it->second;
   for (auto& existing : list) {
     if (existing->device() == conn->device()) {
+      if (conn->attempt().stale_against(existing->attempt())) return {AddResult::stale, nullptr};
       auto old = std::move(existing);
       existing = std::move(conn);
       return {AddResult::replaced, std::move(old)};

@@ -22,7 +22,7 @@ namespace herald::hub {
 
 class Hub {
  public:
-  enum class AddResult { added, replaced, user_limit };
+  enum class AddResult { added, replaced, user_limit, stale };
   struct Added {
     AddResult result;
     std::shared_ptr<LiveConnection> replaced;  // set when result == replaced
@@ -30,7 +30,9 @@ class Hub {
 
   // Registers conn as the device's live connection. A replacing connection
   // does not count against max_per_user (PROTOCOL.md 10). The replaced one
-  // is returned, not closed: the caller kicks it with 4011.
+  // is returned, not closed: the caller kicks it with 4011. A stale attempt
+  // (AttemptId::stale_against the live one) is not registered: its client
+  // already moved on to the live connection.
   Added add(const std::string& user, std::shared_ptr<LiveConnection> conn, std::uint32_t max_per_user);
   // Unregisters conn if it is still the device's registered connection.
   void remove(const std::string& user, const LiveConnection* conn);

@@ -9,16 +9,18 @@ namespace {
 
 class FakeConnection : public LiveConnection {
  public:
-  explicit FakeConnection(std::string device) : device_(std::move(device)) {}
+  explicit FakeConnection(std::string device, AttemptId attempt = {}) : device_(std::move(device)), attempt_(attempt) {}
   void notify() override { ++notified; }
   void kick(CloseReason r) override { kicked = r; }
   ConnectionInfo info() const override { return {"u", device_, "c", 0, std::nullopt, 0, 0}; }
   const std::string& device() const override { return device_; }
+  AttemptId attempt() const override { return attempt_; }
   int notified = 0;
   std::optional<CloseReason> kicked;
 
  private:
   std::string device_;
+  AttemptId attempt_;
 };
 
 TEST(Hub, NewerConnectionOfADeviceReplacesTheOlder) {
@@ -33,6 +35,23 @@ TEST(Hub, NewerConnectionOfADeviceReplacesTheOlder) {
   // The replaced connection's late removal must not unregister its successor.
   hub.remove("u1", a.get());
   EXPECT_EQ(hub.connections("u1").size(), 1u);
+}
+
+TEST(Hub, AStaleAttemptOfTheSameClientDoesNotReplaceItsSuccessor) {
+  Hub hub;
+  const std::uint64_t s1 = attempt_session_hash("s1");
+  auto second = std::make_shared<FakeConnection>("d1", AttemptId{s1, 2});
+  EXPECT_EQ(hub.add("u1", second, 16).result, Hub::AddResult::added);
+  // Attempt 1 reaches the hub late, after its client moved on to attempt 2.
+  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d1", AttemptId{s1, 1}), 16).result,
+            Hub::AddResult::stale);
+  ASSERT_EQ(hub.connections("u1").size(), 1u);
+  EXPECT_EQ(hub.connections("u1")[0].get(), second.get());
+  // Another client instance of the device, or one that sends no attempt, wins as before.
+  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d1", AttemptId{attempt_session_hash("s2"), 1}), 16).result,
+            Hub::AddResult::replaced);
+  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d1"), 16).result, Hub::AddResult::replaced);
+  EXPECT_EQ(hub.size(), 1u);
 }
 
 TEST(Hub, RefusesBeyondThePerUserLimitButNotAReplacement) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/close_reason.hpp"
 
@@ -22,6 +23,23 @@ struct ConnectionInfo {
   bool closing = false;          // a close has begun: no longer listed as present
 };
 
+// Which connection attempt of one client instance a connection is
+// (?attempt=, docs/protocol.md "Stale attempts"): the session as a stable
+// 64-bit hash (session 0: the client sent none) and the attempt number.
+struct AttemptId {
+  std::uint64_t session = 0;
+  std::uint64_t n = 0;
+  // An attempt that its own client had already given up for a later one.
+  bool stale_against(const AttemptId& live) const { return session != 0 && session == live.session && n < live.n; }
+};
+// FNV-1a: the same on every node and every build, so nodes can compare.
+inline std::uint64_t attempt_session_hash(std::string_view session) {
+  if (session.empty()) return 0;
+  std::uint64_t h = 14695981039346656037ull;
+  for (const unsigned char c : session) h = (h ^ c) * 1099511628211ull;
+  return h == 0 ? 1 : h;
+}
+
 class LiveConnection {
  public:
   virtual ~LiveConnection() = default;
@@ -31,6 +49,7 @@ class LiveConnection {
   virtual void kick(CloseReason reason) = 0;
   virtual ConnectionInfo info() const = 0;
   virtual const std::string& device() const = 0;
+  virtual AttemptId attempt() const { return {}; }
 };
 
 }  // namespace herald::hub

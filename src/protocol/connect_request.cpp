@@ -76,7 +76,26 @@ ConnectRequest parse_connect_request(std::string_view target, std::optional<std:
     out.epoch = std::string((*p).value);
     if (out.epoch->size() > kMaxEpochBytes) bad("epoch", "epoch too long");
   }
+  if (auto p = params.find("attempt"); p != params.end()) {
+    out.attempt = parse_connect_attempt((*p).value);
+    if (!out.attempt) bad("attempt", "attempt must be <session>.<n>: 1..64 characters of [A-Za-z0-9_-], a dot, an integer >= 1");
+  }
   return out;
+}
+
+std::optional<ConnectAttempt> parse_connect_attempt(std::string_view v) {
+  const auto dot = v.rfind('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 64) return std::nullopt;
+  const std::string_view session = v.substr(0, dot);
+  const std::string_view n = v.substr(dot + 1);
+  for (const char c : session) {
+    const bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    if (!ok) return std::nullopt;
+  }
+  ConnectAttempt a{std::string(session), 0};
+  auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), a.n);
+  if (n.empty() || ec != std::errc{} || end != n.data() + n.size() || a.n == 0) return std::nullopt;
+  return a;
 }
 
 }  // namespace herald::protocol

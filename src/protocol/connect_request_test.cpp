@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace herald::protocol {
 namespace {
 
@@ -43,6 +46,22 @@ TEST(ConnectRequest, TheFirstBadParameterIsNamed) {
             "epoch");
   EXPECT_EQ(parse_connect_request("/v1/ws?device=&last_seq=x", std::nullopt, std::nullopt).param_error->field,
             "device");
+}
+
+TEST(ConnectRequest, AnAttemptIsASessionAndAPositiveNumber) {
+  const auto r = parse_connect_request("/v1/ws?attempt=k3F_9-a.17", std::nullopt, std::nullopt);
+  EXPECT_FALSE(r.param_error);
+  ASSERT_TRUE(r.attempt);
+  EXPECT_EQ(r.attempt->session, "k3F_9-a");
+  EXPECT_EQ(r.attempt->n, 17u);
+  EXPECT_FALSE(parse_connect_request("/v1/ws", std::nullopt, std::nullopt).attempt);
+  for (const std::string& bad : std::vector<std::string>{"", "s", "s.", ".1", "s.0", "s.-1", "s.1x", "a.b.1", "s%20p.1", "s.99999999999999999999999",
+                                std::string(65, 's') + ".1"}) {
+    const auto b = parse_connect_request("/v1/ws?attempt=" + bad, std::nullopt, std::nullopt);
+    ASSERT_TRUE(b.param_error) << bad;
+    EXPECT_EQ(b.param_error->field, "attempt") << bad;
+  }
+  EXPECT_TRUE(parse_connect_attempt(std::string(64, 's') + ".1"));
 }
 
 TEST(ConnectRequest, DeviceIdsAreOneToSixtyFourCharactersOfTheAlphabet) {

@@ -213,12 +213,16 @@ Server::Server(config::ServerConfig config) {
         [&d](const std::vector<std::string>& users) {
           for (const auto& u : users) d.hub.notify(u);
         },
-        [&d](const std::string& user, const std::string& device, std::int64_t connected_at_ms) {
-          // PROTOCOL.md 2: the newer connection wins, wherever it is.
+        [&d](const std::string& user, const std::string& device, std::int64_t connected_at_ms,
+             std::uint64_t attempt_session, std::uint64_t attempt_n) {
+          // PROTOCOL.md 2: the newer connection wins, wherever it is; but
+          // not a stale attempt of the same client (docs/protocol.md).
+          const hub::AttemptId incoming{attempt_session, attempt_n};
           for (const auto& c : d.hub.connections(user)) {
-            if (c->device() == device && c->info().connected_at_ms <= connected_at_ms) {
-              c->kick(CloseReason::replaced);
-            }
+            if (c->device() != device || incoming.stale_against(c->attempt())) continue;
+            const hub::AttemptId here = c->attempt();
+            const bool older_attempt = here.stale_against(incoming);
+            if (older_attempt || c->info().connected_at_ms <= connected_at_ms) c->kick(CloseReason::replaced);
           }
         },
         [&d](const std::string& user, const std::optional<std::string>& device) {
@@ -229,8 +233,9 @@ Server::Server(config::ServerConfig config) {
     if (!cfg.drop_node_notifications) {
       d.ctx->remote_notify = [&d](std::span<const std::string> users) { d.notify_channel->publish(users); };
     }
-    d.ctx->remote_replace = [&d](const std::string& user, const std::string& device, std::int64_t at_ms) {
-      d.notify_channel->publish_replace(user, device, at_ms);
+    d.ctx->remote_replace = [&d](const std::string& user, const std::string& device, std::int64_t at_ms,
+                                 hub::AttemptId attempt) {
+      d.notify_channel->publish_replace(user, device, at_ms, attempt.session, attempt.n);
     };
     d.ctx->remote_kick = [&d](const std::string& user, const std::optional<std::string>& device) {
       d.notify_channel->publish_kick(user, device);

@@ -4,6 +4,8 @@ import json
 import time
 import unittest
 
+import websockets
+
 from harness import ServerTest, close_code, make_token, recv_json, recv_type, run
 
 
@@ -134,6 +136,32 @@ class DeliveryTest(ServerTest):
                     s.publish("fa", "still here")
                     self.assertEqual((await recv_type(new, "msg"))["data"], "still here")
         run(go())
+
+    def test_a_stale_attempt_of_a_client_does_not_replace_its_later_attempt(self):
+        # docs/protocol.md "Stale attempts": an attempt its client gave up on
+        # (a timed-out connect) that reaches the server after the client's
+        # next attempt connected gets 409 instead of closing it with 4011.
+        s = self.server
+
+        async def go():
+            async with s.connect("st", device="d", query="attempt=sess1.2") as live:
+                await recv_json(live)
+                with self.assertRaises(websockets.exceptions.InvalidStatusCode) as refused:
+                    async with s.connect("st", device="d", query="attempt=sess1.1"):
+                        pass
+                self.assertEqual(refused.exception.status_code, 409)
+                s.publish("st", "live")
+                self.assertEqual((await recv_type(live, "msg"))["data"], "live")
+                # A later attempt of the session, as before, replaces it.
+                async with s.connect("st", device="d", query="attempt=sess1.3") as later:
+                    await recv_json(later)
+                    self.assertEqual(await close_code(live), 4011)
+                    # So does another client (session) of the same device.
+                    async with s.connect("st", device="d", query="attempt=other.1") as other:
+                        await recv_json(other)
+                        self.assertEqual(await close_code(later), 4011)
+        run(go())
+        self.assertEqual(s.metrics().get('herald_connections_refused_total{reason="stale_attempt"}'), 1)
 
     def test_a_replacing_connection_resumes_after_what_the_replaced_one_acked(self):
         s = self.server

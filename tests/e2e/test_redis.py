@@ -188,6 +188,21 @@ class CrossNodeConnectionsTest(unittest.TestCase):
                         self.assertEqual((await recv_type(other, "msg"))["data"], {"after": True})
             run(scenario())
 
+            # A stale attempt (docs/protocol.md "Stale attempts") that lands
+            # on the other node does not close its client's live connection.
+            async def stale():
+                async with a.connect("sa", device="phone", query="attempt=s9.2") as live:
+                    await recv_json(live)
+                    async with b.connect("sa", device="phone", query="attempt=s9.1") as late:
+                        await recv_json(late)
+                        await asyncio.sleep(0.5)  # room for the replace notice to reach node a
+                        a.publish("sa", "still live")
+                        self.assertEqual((await recv_type(live, "msg"))["data"], "still live")
+                        async with b.connect("sa", device="phone", query="attempt=s9.3") as later:
+                            await recv_json(later)
+                            self.assertEqual(await close_code(live), 4011)
+            run(stale())
+
             async def kicked():
                 async with a.connect("kk", device="phone") as phone, b.connect("kk", device="laptop") as laptop, \
                         b.connect("kk", device="tablet") as tablet:

@@ -25,6 +25,17 @@ const DEFAULTS = {
 
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
+/** 16 random hex digits: the session of ?attempt= (docs/protocol.md "Stale attempts"). */
+function randomSession() {
+  const bytes = new Uint8Array(8);
+  if (globalThis.crypto && typeof globalThis.crypto.getRandomValues === 'function') {
+    globalThis.crypto.getRandomValues(bytes);
+  } else {
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  }
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
 /** A Web-Storage-like store kept in memory (the default in Node). */
 export class MemoryStorage {
   constructor() {
@@ -154,6 +165,11 @@ export class HeraldClient {
     this._tokenReason = 'connect';
     this._handlerFailures = 0;
     this._welcomes = 0;
+    // Connection attempts are numbered within a random session of this
+    // object, so that the server never lets an attempt given up on replace
+    // a later one that is connected (docs/protocol.md "Stale attempts").
+    this._attemptSession = randomSession();
+    this._attempts = 0;
     this._pingId = 0;
     this._srtt = null;
     this._skew = 0; // server clock - local clock, from the last welcome
@@ -332,6 +348,7 @@ export class HeraldClient {
     const sentSeq = this._processed;
     if (sentSeq !== null) q.set('last_seq', String(sentSeq));
     if (this._epoch !== null && sentSeq !== null) q.set('epoch', this._epoch);
+    q.set('attempt', `${this._attemptSession}.${++this._attempts}`);
     const headers = {};
     if (token) {
       if (this._o.tokenIn === 'header' && this._transport.headers) headers.Authorization = `Bearer ${token}`;

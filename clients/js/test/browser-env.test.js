@@ -151,6 +151,7 @@ test('connects with the token, device, last_seq and epoch in the query and asks 
   assert.equal(ws.url.searchParams.get('last_seq'), '41');
   assert.equal(ws.url.searchParams.get('epoch'), 'e7');
   assert.equal(decodeJwt(ws.url.searchParams.get('token')).sub, 'u1');
+  assert.match(ws.url.searchParams.get('attempt'), /^[0-9a-f]{16}\.1$/);
   assert.deepEqual(ws.protocols, ['herald.v1']);
 });
 
@@ -185,6 +186,9 @@ test('offline while waiting to reconnect: the timer is dropped (no hot loop), on
   win.goOnline();
   await waitFor(() => sockets.length === 2);
   assert.equal(c.state, 'connecting');
+  // The same session, the next attempt number (docs/protocol.md "Stale attempts").
+  const [s1, n1] = sockets[0].url.searchParams.get('attempt').split('.');
+  assert.deepEqual(sockets[1].url.searchParams.get('attempt').split('.'), [s1, String(Number(n1) + 1)]);
 });
 
 test('a connection that drops while the browser is offline goes to offline, not into backoff', async (t) => {

@@ -13,6 +13,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "core/clock.hpp"
+#include "core/ids.hpp"
 #include "herald/endpoint.hpp"
 #include "protocol/frame_codec.hpp"
 
@@ -95,6 +96,7 @@ Client::Client(asio::any_io_executor ex, ClientOptions opts)
                opts_.jitter_seed.value_or(std::random_device{}())),
       processed_(opts_.last_seq),
       resume_epoch_(opts_.epoch),
+      attempt_session_(random_hex(8)),
       last_seq_(opts_.last_seq.value_or(0)),
       epoch_(opts_.epoch) {}
 
@@ -170,7 +172,10 @@ void Client::do_connect() {
     return;
   }
   // Resume from what this object processed, in the epoch that belongs to (PROTOCOL.md 2).
-  conn->endpoint = connect_endpoint(opts_.url, opts_.device, processed_, resume_epoch_).value();
+  // Numbered, so that the server never lets an attempt this object gave up
+  // on replace a later one that is connected (docs/protocol.md "Stale attempts").
+  const std::string attempt = attempt_session_ + "." + std::to_string(++attempts_);
+  conn->endpoint = connect_endpoint(opts_.url, opts_.device, processed_, resume_epoch_, attempt).value();
   conn->timer.expires_after(opts_.connect_timeout);
   conn->timer.async_wait([self = shared_from_this(), conn](const error_code& ec) {
     self->on_connect_deadline(conn, ec);

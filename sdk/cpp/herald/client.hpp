@@ -171,6 +171,8 @@ class Client : public std::enable_shared_from_this<Client> {
   std::string resume_epoch_;               // the epoch processed_ belongs to
   std::int64_t next_ping_id_ = 0;
   std::uint64_t welcomes_ = 0;
+  const std::string attempt_session_;     // random, this object's; see do_connect()
+  std::uint64_t attempts_ = 0;            // connection attempts made
 
   // Mirrors for the getters, written on the strand.
   std::atomic<ClientState> state_{ClientState::closed};

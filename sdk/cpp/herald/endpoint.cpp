@@ -41,13 +41,14 @@ boost::system::result<Endpoint> parse_endpoint(std::string_view url) {
 
 boost::system::result<Endpoint> connect_endpoint(std::string_view url, std::string_view device,
                                                  std::optional<std::uint64_t> last_seq,
-                                                 std::string_view epoch) {
+                                                 std::string_view epoch, std::string_view attempt) {
   auto u = parse_supported(url);
   if (!u) return u.error();
   auto params = u->params();
   if (!device.empty()) params.set("device", device);
   if (last_seq) params.set("last_seq", std::to_string(*last_seq));
   if (!epoch.empty()) params.set("epoch", epoch);
+  if (!attempt.empty()) params.set("attempt", attempt);
   return to_endpoint(*u);
 }
 

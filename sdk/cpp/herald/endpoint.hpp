@@ -23,9 +23,10 @@ boost::system::result<Endpoint> parse_endpoint(std::string_view url);
 
 // The WebSocket endpoint of one connect: url with the query parameters of
 // PROTOCOL.md 2 set (replacing any already in url): device when not empty,
-// last_seq when given, epoch when not empty.
+// last_seq when given, epoch when not empty, attempt ("<session>.<n>",
+// docs/protocol.md "Stale attempts") when not empty.
 boost::system::result<Endpoint> connect_endpoint(std::string_view url, std::string_view device,
                                                  std::optional<std::uint64_t> last_seq,
-                                                 std::string_view epoch);
+                                                 std::string_view epoch, std::string_view attempt = {});
 
 }  // namespace herald::sdk
