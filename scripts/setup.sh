@@ -3,8 +3,10 @@
 # Idempotent: packages already present are skipped by apt.
 #   --test   also what only the tests need: clang and its fuzzer runtime,
 #            Debian's chromium for the browser tests (scripts/test.sh),
-#            ip, tc and nft for the lossy-network test;
+#            ip, tc and nft for the lossy-network test, and the peers of
+#            bench/compare (mosquitto, nats-server) for its smoke test;
 #            running the server (scripts/run.sh) needs none of them.
+#   --bench  the peers of bench/compare/run.sh (mosquitto, nats-server).
 set -euo pipefail
 
 packages=(
@@ -14,12 +16,16 @@ packages=(
   librocksdb-dev libhiredis-dev libssl-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libmosquitto-dev libnats-dev libevent-dev
   python3 python3-websockets
   redis-server redis-tools
   curl
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(clang libclang-rt-14-dev chromium iproute2 nftables)
+  packages+=(clang libclang-rt-14-dev chromium iproute2 nftables mosquitto nats-server)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(mosquitto nats-server)
 fi
 
 missing=()

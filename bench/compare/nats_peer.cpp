@@ -1,0 +1,1103 @@
+// The NATS JetStream peer of bench/compare: Herald's fanout and connect
+// scenarios on nats-server with JetStream, through libnats (the official C
+// client).
+//
+// A device is a NATS connection plus its own durable push consumer ("dev-<i>",
+// filter subject "u.<i>", explicit acks) on one stream ("HERALD", subjects
+// "u.>", file storage, limits retention, 72 h max age: Herald's inbox TTL);
+// every message is acknowledged with natsMsg_Ack (a real +ACK to the server).
+// Publishers use JetStream async publish and count a message as accepted when
+// its PubAck comes back.
+//
+// No thread per connection: every connection is driven by a libevent loop
+// (the libnats libevent adapter), in "send asap" mode (with an event loop that
+// hands writes to the loop instead of starting a flusher thread per
+// connection), and messages are handed to the application by libnats' global
+// delivery pool. The only extra threads are a few that run the blocking
+// connect + consumer creation calls in parallel during setup.
+//
+// libnats 3.4 cannot bind a connection to a source address, so
+// FanoutOptions::local_addresses is not used: every connection comes from
+// 127.0.0.1 (one source address gives ~28k ephemeral ports, enough here).
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <nats/nats.h>
+// Defines the adapter's functions (not inline): included in this file only.
+#include <nats/adapters/libevent.h>
+
+#include "latency_histogram.hpp"
+#include "peers.hpp"
+#include "proc_stats.hpp"
+#include "progress.hpp"
+
+namespace herald::bench::compare {
+
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+constexpr const char* kStream = "HERALD";
+constexpr std::int64_t kMaxAgeNs = 72LL * 3600 * 1000000000LL;  // Herald's inbox TTL
+constexpr std::int64_t kApiWaitMs = 10000;                      // JetStream API requests (consumer creation)
+constexpr std::int64_t kAdminWaitMs = 120000;                   // stream deletion with thousands of consumers
+constexpr std::int64_t kPubAckWaitMs = 30000;                   // a publish without PubAck by then failed
+constexpr int kConnectTimeoutMs = 10000;
+constexpr int kIoBufSize = 16 * 1024;  // per connection, twice (read and write); the default 32 KiB is for throughput
+
+// The status's text, and libnats' last error of this thread when it says more ("(file.c:N): text").
+std::string nats_error(natsStatus s) {
+  std::string m = natsStatus_GetText(s);
+  const char* last_c = nats_GetLastError(nullptr);
+  std::string last = last_c != nullptr ? last_c : "";
+  if (const auto p = last.find("): "); !last.empty() && last.front() == '(' && p != std::string::npos) {
+    last.erase(0, p + 3);
+  }
+  if (!last.empty() && last != m) m += ": " + last;
+  return m;
+}
+
+void check(natsStatus s, const std::string& what) {
+  if (s != NATS_OK) throw std::runtime_error("nats: " + what + ": " + nats_error(s));
+}
+
+std::string server_url(const PeerServer& server) {
+  return "nats://" + server.host + ":" + std::to_string(server.port);
+}
+
+int thread_count() {
+  std::error_code ec;
+  int n = 0;
+  for (std::filesystem::directory_iterator it("/proc/self/task", ec), end; !ec && it != end; it.increment(ec)) ++n;
+  return n;
+}
+
+double secs_since(std::int64_t start_ns) { return std::round((mono_ns() - start_ns) / 1e8) / 10; }
+
+// Errors libnats reports asynchronously (slow consumer, ...): counted, the first kept.
+std::atomic<std::uint64_t> g_async_errors{0};
+std::mutex g_async_error_mu;
+std::string g_first_async_error;
+
+void on_async_error(natsConnection*, natsSubscription*, natsStatus err, void*) {
+  if (g_async_errors.fetch_add(1) == 0) {
+    std::lock_guard lock(g_async_error_mu);
+    g_first_async_error = natsStatus_GetText(err);
+  }
+}
+
+void report_async_errors(const char* scenario) {
+  const auto n = g_async_errors.exchange(0);
+  if (n == 0) return;
+  std::lock_guard lock(g_async_error_mu);
+  std::cerr << scenario << ": libnats reported " << n << " asynchronous errors, the first: " << g_first_async_error
+            << "\n";
+}
+
+// The library, its libevent threading and the size of the global delivery pool.
+class NatsLibrary {
+ public:
+  explicit NatsLibrary(int delivery_threads) {
+    natsLibevent_Init();  // evthread_use_pthreads: connections are written from other threads than the loop's
+    check(nats_Open(-1), "nats_Open");
+    check(nats_SetMessageDeliveryPoolSize(delivery_threads), "nats_SetMessageDeliveryPoolSize");
+  }
+  ~NatsLibrary() { nats_CloseAndWait(5000); }
+  NatsLibrary(const NatsLibrary&) = delete;
+  NatsLibrary& operator=(const NatsLibrary&) = delete;
+};
+
+// A libevent loop on a thread of its own, that drives many connections.
+class EventLoop {
+ public:
+  EventLoop() : base_(event_base_new()) {
+    if (base_ == nullptr) throw std::runtime_error("event_base_new failed");
+    thread_ = std::thread([this] {
+      event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+      done_.store(true);
+    });
+  }
+  ~EventLoop() {
+    // A break before the loop has started is forgotten: repeat until it ends.
+    while (!done_.load()) {
+      event_base_loopbreak(base_);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    thread_.join();
+    event_base_free(base_);
+  }
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+  event_base* base() const { return base_; }
+
+ private:
+  event_base* base_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+using OptionsPtr = std::unique_ptr<natsOptions, decltype(&natsOptions_Destroy)>;
+
+// Options shared by the connections of one loop (libnats copies them).
+OptionsPtr connection_options(const PeerServer& server, EventLoop* loop) {
+  natsOptions* raw = nullptr;
+  check(natsOptions_Create(&raw), "natsOptions_Create");
+  OptionsPtr o(raw, &natsOptions_Destroy);
+  check(natsOptions_SetURL(o.get(), server_url(server).c_str()), "natsOptions_SetURL");
+  if (loop != nullptr) {
+    check(natsOptions_SetEventLoop(o.get(), loop->base(), natsLibevent_Attach, natsLibevent_Read, natsLibevent_Write,
+                                   natsLibevent_Detach),
+          "natsOptions_SetEventLoop");
+    // With an event loop this asks the loop to write (no flusher thread per connection).
+    check(natsOptions_SetSendAsap(o.get(), true), "natsOptions_SetSendAsap");
+  }
+  check(natsOptions_UseGlobalMessageDelivery(o.get(), true), "natsOptions_UseGlobalMessageDelivery");
+  // JetStream API requests (consumer creation) through a short-lived synchronous
+  // subscription each: the new style's response subscription has a delivery
+  // thread of its own for the connection's lifetime (it never uses the global
+  // pool), one idle thread per device.
+  check(natsOptions_UseOldRequestStyle(o.get(), true), "natsOptions_UseOldRequestStyle");
+  check(natsOptions_SetAllowReconnect(o.get(), false), "natsOptions_SetAllowReconnect");
+  check(natsOptions_SetTimeout(o.get(), kConnectTimeoutMs), "natsOptions_SetTimeout");
+  check(natsOptions_SetIOBufSize(o.get(), kIoBufSize), "natsOptions_SetIOBufSize");
+  check(natsOptions_SetErrorHandler(o.get(), on_async_error, nullptr), "natsOptions_SetErrorHandler");
+  return o;
+}
+
+// A connection, its JetStream context and (for a device) its consumer's subscription.
+struct Conn {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  natsSubscription* sub = nullptr;
+
+  Conn() = default;
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  ~Conn() { close(); }
+  // Closes the connection; a durable consumer stays on the server
+  // (libnats 3.4 does not delete it without an explicit unsubscribe).
+  void close() {
+    if (sub != nullptr) natsSubscription_Destroy(sub);
+    if (js != nullptr) jsCtx_Destroy(js);
+    if (nc != nullptr) natsConnection_Destroy(nc);
+    sub = nullptr;
+    js = nullptr;
+    nc = nullptr;
+  }
+};
+
+// Connections of `conns` still connected (reconnection is off: a lost connection stays lost).
+int connected(const std::vector<std::unique_ptr<Conn>>& conns) {
+  int n = 0;
+  for (const auto& c : conns) {
+    if (c != nullptr && c->nc != nullptr && natsConnection_Status(c->nc) == NATS_CONN_STATUS_CONNECTED) ++n;
+  }
+  return n;
+}
+
+// Connects a device: the connection, then (unless `durable` is empty) its
+// durable push consumer on `subject` with explicit acks, subscribed with
+// `cb`. Returns an error text, empty on success.
+std::string open_device(Conn& d, natsOptions* o, const std::string& durable, const std::string& subject,
+                        natsMsgHandler cb, void* closure) {
+  natsStatus s = natsConnection_Connect(&d.nc, o);
+  if (s != NATS_OK) return "connect: " + nats_error(s);
+  if (durable.empty()) return {};
+  jsOptions jo;
+  jsOptions_Init(&jo);
+  jo.Wait = kApiWaitMs;
+  s = natsConnection_JetStream(&d.js, d.nc, &jo);
+  if (s != NATS_OK) return "JetStream context: " + nats_error(s);
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = kStream;
+  so.ManualAck = true;
+  so.Config.Durable = durable.c_str();
+  so.Config.FilterSubject = subject.c_str();
+  so.Config.AckPolicy = js_AckExplicit;
+  so.Config.DeliverPolicy = js_DeliverAll;
+  jsErrCode ec = static_cast<jsErrCode>(0);
+  s = js_Subscribe(&d.sub, d.js, subject.c_str(), cb, closure, &jo, &so, &ec);
+  if (s != NATS_OK) {
+    return "consumer " + durable + ": " + nats_error(s) + (ec != 0 ? " (JetStream error " + std::to_string(ec) + ")" : "");
+  }
+  return {};
+}
+
+// Opens many devices with `threads` threads running the blocking calls;
+// device j no earlier than start + j / rate (rate <= 0: as fast as they go),
+// none started after `deadline_ns`. Returns the number opened; the first
+// error in `first_error`.
+struct OpenResult {
+  int opened = 0;
+  int failed = 0;
+  int not_started = 0;
+  std::string first_error;
+  std::int64_t first_start_ns = 0;
+  std::int64_t last_connect_ns = 0;
+  LatencyHistogram latency;  // connect start -> connected and consumer created
+};
+
+struct OpenJob {
+  std::vector<std::unique_ptr<Conn>>* conns = nullptr;
+  natsOptions* options = nullptr;
+  std::function<std::string(int)> durable;  // empty string: a bare connection
+  std::function<std::string(int)> subject;
+  natsMsgHandler cb = nullptr;
+  void* closure = nullptr;
+  double rate = 0;
+  int threads = 8;
+  std::int64_t deadline_ns = 0;
+  std::function<void(const std::atomic<int>& opened, const std::atomic<int>& failed)> progress;  // each second
+};
+
+OpenResult open_devices(const OpenJob& job) {
+  const int n = static_cast<int>(job.conns->size());
+  std::atomic<int> next{0}, opened{0}, failed{0}, finished{0};
+  std::mutex mu;
+  OpenResult r;
+  r.first_start_ns = INT64_MAX;
+  const std::int64_t start_ns = mono_ns();
+  auto worker = [&] {
+    LatencyHistogram mine;
+    std::int64_t first = INT64_MAX, last = 0;
+    for (;;) {
+      const int j = next.fetch_add(1);
+      if (j >= n) break;
+      if (job.rate > 0) {
+        const std::int64_t due = start_ns + static_cast<std::int64_t>(static_cast<double>(j) * 1e9 / job.rate);
+        const std::int64_t wait = due - mono_ns();
+        if (wait > 0) std::this_thread::sleep_for(std::chrono::nanoseconds(wait));
+      }
+      if (mono_ns() >= job.deadline_ns) break;
+      auto& c = (*job.conns)[static_cast<std::size_t>(j)];
+      c = std::make_unique<Conn>();
+      const std::int64_t t0 = mono_ns();
+      const std::string err = open_device(*c, job.options, job.durable(j), job.subject(j), job.cb, job.closure);
+      const std::int64_t t1 = mono_ns();
+      first = std::min(first, t0);
+      if (err.empty()) {
+        opened.fetch_add(1);
+        last = std::max(last, t1);
+        mine.record(std::chrono::nanoseconds(t1 - t0));
+      } else {
+        failed.fetch_add(1);
+        c.reset();
+        std::lock_guard lock(mu);
+        if (r.first_error.empty()) r.first_error = err;
+      }
+    }
+    std::lock_guard lock(mu);
+    r.latency.merge(mine);
+    r.first_start_ns = std::min(r.first_start_ns, first);
+    r.last_connect_ns = std::max(r.last_connect_ns, last);
+    finished.fetch_add(1);
+  };
+  const int threads = std::max(1, std::min(job.threads, n));
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(threads));
+  for (int i = 0; i < threads; ++i) pool.emplace_back(worker);
+  // Each call is bounded (connect and API timeouts), the whole by the deadline.
+  auto next_report = clock::now() + std::chrono::seconds(1);
+  while (finished.load() < threads) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (job.progress && clock::now() >= next_report) {
+      next_report += std::chrono::seconds(1);
+      job.progress(opened, failed);
+    }
+  }
+  for (auto& t : pool) t.join();
+  r.opened = opened.load();
+  r.failed = failed.load();
+  r.not_started = n - r.opened - r.failed;
+  if (r.first_start_ns == INT64_MAX) r.first_start_ns = 0;
+  return r;
+}
+
+// An administrative connection (no event loop: two threads of its own).
+class Admin {
+ public:
+  explicit Admin(const PeerServer& server) {
+    auto o = connection_options(server, nullptr);
+    check(natsConnection_Connect(&c_.nc, o.get()), "connect to " + server_url(server));
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = kAdminWaitMs;
+    check(natsConnection_JetStream(&c_.js, c_.nc, &jo), "JetStream context");
+  }
+
+  // Deletes the stream (with its consumers) and creates it again, empty.
+  void recreate_stream() {
+    jsErrCode ec = static_cast<jsErrCode>(0);
+    natsStatus s = js_DeleteStream(c_.js, kStream, nullptr, &ec);
+    if (s != NATS_OK && s != NATS_NOT_FOUND && ec != JSStreamNotFoundErr) {
+      throw std::runtime_error("nats: delete stream " + std::string(kStream) + ": " + nats_error(s) +
+                               " (JetStream error " + std::to_string(ec) + "); is JetStream enabled?");
+    }
+    jsStreamConfig cfg;
+    jsStreamConfig_Init(&cfg);
+    const char* subjects[] = {"u.>"};
+    cfg.Name = kStream;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Retention = js_LimitsPolicy;
+    cfg.Storage = js_FileStorage;
+    cfg.MaxAge = kMaxAgeNs;
+    cfg.Replicas = 1;
+    jsStreamInfo* si = nullptr;
+    ec = static_cast<jsErrCode>(0);
+    s = js_AddStream(&si, c_.js, &cfg, nullptr, &ec);
+    if (s != NATS_OK) {
+      throw std::runtime_error("nats: create stream " + std::string(kStream) + ": " + nats_error(s) +
+                               " (JetStream error " + std::to_string(ec) + "); is JetStream enabled?");
+    }
+    jsStreamInfo_Destroy(si);
+  }
+
+ private:
+  Conn c_;
+};
+
+struct Stamp {
+  std::int64_t r = -1, i = -1, t = -1;
+};
+
+// {"r":run,"i":k,"t":intended_ns,"pad":"..."}
+Stamp parse_stamp(const char* data, int len) {
+  Stamp st;
+  if (data == nullptr || len <= 0) return st;
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(boost::json::string_view(data, static_cast<std::size_t>(len)), ec);
+  if (ec || !v.is_object()) return st;
+  const auto& o = v.as_object();
+  const auto get = [&](const char* k) -> std::int64_t {
+    const auto* x = o.if_contains(k);
+    return x != nullptr && x->is_int64() ? x->as_int64() : -1;
+  };
+  st.r = get("r");
+  st.i = get("i");
+  st.t = get("t");
+  return st;
+}
+
+std::string data_json(int run, std::uint64_t k, std::int64_t t, int data_bytes) {
+  std::string s = R"({"r":)" + std::to_string(run) + R"(,"i":)" + std::to_string(k) + R"(,"t":)" + std::to_string(t) +
+                  R"(,"pad":")";
+  const std::size_t want = static_cast<std::size_t>(std::max(0, data_bytes));
+  if (s.size() + 2 < want) s.append(want - s.size() - 2, 'x');
+  s += "\"}";
+  return s;
+}
+
+// ---------------------------------------------------------------- fanout
+
+// What the devices saw, written on the delivery pool's threads.
+struct Receipts {
+  std::mutex mu;
+  std::int64_t run = 0;  // the run being measured; messages of other runs are acked and ignored
+  std::int64_t window_start_ns = 0;
+  std::vector<std::uint8_t> seen;  // by message index: received once
+  std::uint64_t received = 0;      // distinct
+  std::uint64_t duplicates = 0;
+  std::uint64_t unparsable = 0;
+  std::uint64_t ack_errors = 0;
+  LatencyHistogram latency;  // intended publish time -> handed to the application
+};
+
+void on_device_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  const std::int64_t now = mono_ns();
+  auto& rc = *static_cast<Receipts*>(closure);
+  const Stamp st = parse_stamp(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+  const natsStatus as = natsMsg_Ack(msg, nullptr);
+  natsMsg_Destroy(msg);
+  std::lock_guard lock(rc.mu);
+  if (as != NATS_OK) ++rc.ack_errors;
+  if (st.r < 0 || st.i < 0 || st.t < 0) {
+    ++rc.unparsable;
+    return;
+  }
+  if (st.r != rc.run || static_cast<std::uint64_t>(st.i) >= rc.seen.size()) return;
+  auto& seen = rc.seen[static_cast<std::size_t>(st.i)];
+  if (seen != 0) {
+    ++rc.duplicates;
+    return;
+  }
+  seen = 1;
+  ++rc.received;
+  if (st.t >= rc.window_start_ns) rc.latency.record(std::chrono::nanoseconds(now - st.t));
+}
+
+// The publishers' PubAcks, on the delivery pool's threads.
+struct PubStats {
+  std::mutex mu;
+  std::int64_t run = 0;
+  std::int64_t window_start_ns = 0;
+  std::uint64_t accepted = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t answered = 0;
+  std::string first_error;
+  LatencyHistogram latency;  // intended publish time -> PubAck
+};
+
+void on_pub_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+  const std::int64_t now = mono_ns();
+  auto& ps = *static_cast<PubStats*>(closure);
+  const Stamp st = parse_stamp(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+  natsMsg_Destroy(msg);
+  std::lock_guard lock(ps.mu);
+  if (st.r >= 0 && st.r != ps.run) return;  // a late answer of an earlier run
+  ++ps.answered;
+  if (pa != nullptr) {
+    ++ps.accepted;
+    if (st.t >= ps.window_start_ns) ps.latency.record(std::chrono::nanoseconds(now - st.t));
+  } else {
+    ++ps.failed;
+    if (ps.first_error.empty()) {
+      ps.first_error = pae == nullptr ? "no PubAck"
+                       : pae->ErrText != nullptr && *pae->ErrText != 0
+                           ? std::string(pae->ErrText)
+                           : std::string(natsStatus_GetText(pae->Err));
+    }
+  }
+}
+
+}  // namespace
+
+void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchReport& report) {
+  const int n = std::max(1, opts.connections);
+  const int publishers = std::max(1, opts.publishers);
+  if (!opts.local_addresses.empty()) {
+    std::cerr << "fanout: libnats 3.4 cannot bind a source address: every connection comes from the default one\n";
+  }
+  NatsLibrary lib(2);
+  Receipts receipts;
+  PubStats pubstats;
+  // Declared before the connections: destroyed after them (a connection
+  // must be closed while its loop runs).
+  EventLoop device_loop;
+  EventLoop publisher_loop;
+  std::vector<std::unique_ptr<Conn>> devices(static_cast<std::size_t>(n));
+  std::vector<std::unique_ptr<Conn>> pubs;
+  struct Closing {
+    std::vector<std::unique_ptr<Conn>>& a;
+    std::vector<std::unique_ptr<Conn>>& b;
+    ~Closing() {
+      a.clear();
+      b.clear();
+    }
+  } closing{devices, pubs};
+
+  Admin admin(server);
+  admin.recreate_stream();
+
+  // ---- the devices: a connection and a durable consumer each
+  std::cerr << "fanout: connecting " << n << " devices (a durable consumer each) to " << server_url(server) << "\n";
+  auto device_options = connection_options(server, &device_loop);
+  const std::int64_t connect_start = mono_ns();
+  OpenJob job;
+  job.conns = &devices;
+  job.options = device_options.get();
+  job.durable = [](int i) { return "dev-" + std::to_string(i); };
+  job.subject = [](int i) { return "u." + std::to_string(i); };
+  job.cb = on_device_message;
+  job.closure = &receipts;
+  job.threads = 8;
+  job.deadline_ns = connect_start + static_cast<std::int64_t>((120.0 + n * 0.02) * 1e9);
+  job.progress = [&](const std::atomic<int>& opened, const std::atomic<int>& failed) {
+    show_progress("fanout: " + format_number(secs_since(connect_start)) + " s, open " + std::to_string(opened.load()) +
+                      ", failed " + std::to_string(failed.load()),
+                  false);
+  };
+  const OpenResult opened = open_devices(job);
+  const double connect_s = (mono_ns() - connect_start) / 1e9;
+  show_progress("fanout: " + std::to_string(opened.opened) + " open after " + format_number(connect_s) + " s, " +
+                    std::to_string(opened.failed) + " failed, " + std::to_string(opened.not_started) +
+                    " not started (deadline)",
+                true);
+  if (!opened.first_error.empty()) std::cerr << "fanout: first device error: " << opened.first_error << "\n";
+  if (opened.opened == 0) throw std::runtime_error("fanout: no device could connect to " + server_url(server));
+
+  // ---- the publishers: JetStream async publish, a PubAck awaited for each message
+  auto pub_options = connection_options(server, &publisher_loop);
+  for (int p = 0; p < publishers; ++p) {
+    auto c = std::make_unique<Conn>();
+    check(natsConnection_Connect(&c->nc, pub_options.get()), "publisher connect");
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = kApiWaitMs;
+    jo.PublishAsync.MaxPending = 1 << 22;  // never stalls the open loop
+    jo.PublishAsync.AckHandler = on_pub_ack;
+    jo.PublishAsync.AckHandlerClosure = &pubstats;
+    check(natsConnection_JetStream(&c->js, c->nc, &jo), "publisher JetStream context");
+    pubs.push_back(std::move(c));
+  }
+  std::cerr << "fanout: " << thread_count() << " threads in this process\n";
+
+  int run_id = 0;
+  for (const double rate : opts.rates) {
+    if (rate <= 0) throw std::runtime_error("fanout: rate must be positive");
+    ++run_id;
+    std::mt19937_64 rng(static_cast<std::uint64_t>(run_id));
+    std::uniform_int_distribution<int> pick(0, n - 1);
+    const auto total = static_cast<std::uint64_t>(std::llround(rate * (opts.warmup_s + opts.duration_s)));
+    const std::int64_t start_ns = mono_ns();
+    const std::int64_t window_ns = start_ns + static_cast<std::int64_t>(opts.warmup_s * 1e9);
+    {
+      std::lock_guard lock(receipts.mu);
+      receipts.run = run_id;
+      receipts.window_start_ns = window_ns;
+      receipts.seen.assign(static_cast<std::size_t>(total), 0);
+      receipts.received = 0;
+      receipts.duplicates = 0;
+      receipts.latency = LatencyHistogram();
+    }
+    {
+      std::lock_guard lock(pubstats.mu);
+      pubstats.run = run_id;
+      pubstats.window_start_ns = window_ns;
+      pubstats.accepted = pubstats.failed = pubstats.answered = 0;
+      pubstats.first_error.clear();
+      pubstats.latency = LatencyHistogram();
+    }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = kPubAckWaitMs;  // libnats answers a publish with an error when its PubAck has not come by then
+
+    std::uint64_t issued = 0, send_failed = 0;
+    std::string first_send_error;
+    const auto line = [&] {
+      std::uint64_t got, acc;
+      {
+        std::lock_guard lock(receipts.mu);
+        got = receipts.received;
+      }
+      {
+        std::lock_guard lock(pubstats.mu);
+        acc = pubstats.accepted;
+      }
+      return "fanout rate=" + format_number(rate) + "/s: " + format_number(secs_since(start_ns)) + " s, issued " +
+             std::to_string(issued) + ", accepted " + std::to_string(acc) + ", received " + std::to_string(got);
+    };
+    // Open loop: each tick issues every publish whose intended time has
+    // come, stamped with that time (not the time it is actually sent).
+    auto next_report = clock::now() + std::chrono::seconds(1);
+    while (issued < total) {
+      const std::int64_t now = mono_ns();
+      while (issued < total) {
+        const std::int64_t intended = start_ns + static_cast<std::int64_t>(static_cast<double>(issued) * 1e9 / rate);
+        if (intended > now) break;
+        const std::uint64_t k = issued++;
+        const std::string subject = "u." + std::to_string(pick(rng));
+        const std::string body = data_json(run_id, k, intended, opts.data_bytes);
+        const natsStatus s = js_PublishAsync(pubs[k % pubs.size()]->js, subject.c_str(), body.data(),
+                                             static_cast<int>(body.size()), &po);
+        if (s != NATS_OK) {
+          ++send_failed;
+          if (first_send_error.empty()) first_send_error = nats_error(s);
+        }
+      }
+      if (clock::now() >= next_report) {
+        next_report += std::chrono::seconds(1);
+        show_progress(line(), false);
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+
+    // Every publish answered (PubAck, error or libnats' timeout), bounded.
+    const auto answer_deadline = clock::now() + std::chrono::milliseconds(kPubAckWaitMs + 10000);
+    for (;;) {
+      std::uint64_t answered;
+      {
+        std::lock_guard lock(pubstats.mu);
+        answered = pubstats.answered;
+      }
+      if (answered + send_failed >= issued || clock::now() >= answer_deadline) break;
+      if (clock::now() >= next_report) {
+        next_report += std::chrono::seconds(1);
+        show_progress(line(), false);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    std::uint64_t unanswered = 0;
+    for (auto& p : pubs) {
+      natsMsgList pending;
+      if (js_PublishAsyncGetPendingList(&pending, p->js) == NATS_OK) {
+        unanswered += static_cast<std::uint64_t>(pending.Count);
+        natsMsgList_Destroy(&pending);
+      }
+    }
+    if (unanswered > 0) std::cerr << "\nfanout: " << unanswered << " publishes never answered\n";
+
+    // Stragglers: wait until every accepted message reached its device, or drain_s.
+    std::uint64_t accepted;
+    {
+      std::lock_guard lock(pubstats.mu);
+      accepted = pubstats.accepted;
+    }
+    const auto drain_deadline =
+        clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.drain_s));
+    for (;;) {
+      {
+        std::lock_guard lock(receipts.mu);
+        if (receipts.received >= accepted) break;
+      }
+      if (clock::now() >= drain_deadline) break;
+      if (clock::now() >= next_report) {
+        next_report += std::chrono::seconds(1);
+        show_progress(line(), false);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    show_progress(line(), true);
+
+    LatencyHistogram delivered, published;
+    std::uint64_t received, duplicates, failed;
+    {
+      std::lock_guard lock(receipts.mu);
+      delivered = receipts.latency;
+      received = receipts.received;
+      duplicates = receipts.duplicates;
+      if (receipts.unparsable > 0 || receipts.ack_errors > 0) {
+        std::cerr << "fanout: " << receipts.unparsable << " unparsable messages, " << receipts.ack_errors
+                  << " failed acks\n";
+      }
+      receipts.run = 0;  // late arrivals of this run are no longer counted
+    }
+    {
+      std::lock_guard lock(pubstats.mu);
+      published = pubstats.latency;
+      accepted = pubstats.accepted;
+      failed = pubstats.failed + send_failed + unanswered;
+      if (!pubstats.first_error.empty()) std::cerr << "fanout: first PubAck error: " << pubstats.first_error << "\n";
+      pubstats.run = 0;
+    }
+    if (!first_send_error.empty()) std::cerr << "fanout: first publish error: " << first_send_error << "\n";
+    report_async_errors("fanout");
+    const int still_open = connected(devices);
+    if (still_open < opened.opened) std::cerr << "fanout: " << opened.opened - still_open << " devices lost\n";
+
+    BenchRow row;
+    row.scenario = "fanout";
+    row.params = {{"peer", "nats"},
+                  {"connections", std::to_string(n)},
+                  {"rate", format_number(rate)},
+                  {"duration_s", format_number(opts.duration_s)}};
+    row.values = {{"open_connections", static_cast<double>(still_open)},
+                  {"connect_s", connect_s},
+                  {"accepted", static_cast<double>(accepted)},
+                  {"refused", 0.0},
+                  {"failed", static_cast<double>(failed)},
+                  {"expected_deliveries", static_cast<double>(accepted)},
+                  {"received", static_cast<double>(received)},
+                  {"missing", static_cast<double>(accepted > received ? accepted - received : 0)},
+                  {"duplicates", static_cast<double>(duplicates)}};
+    if (server.pid != 0) {
+      row.values.emplace_back("server_rss_mib", static_cast<double>(proc_kb(server.pid, "status", "VmRSS")) / 1024.0);
+    }
+    row.latencies = {{"publish -> client", delivered}, {"publish -> 200", published}};
+    report.add(std::move(row));
+  }
+  std::cerr << "fanout: closing " << opened.opened << " devices\n";
+}
+
+// ---------------------------------------------------------------- connect
+
+namespace {
+
+void write_all(int fd, const std::string& s) {
+  std::size_t off = 0;
+  while (off < s.size()) {
+    const ssize_t w = ::write(fd, s.data() + off, s.size() - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;  // the other side is gone; it notices on its own
+    off += static_cast<std::size_t>(w);
+  }
+}
+
+void write_line(int fd, const boost::json::object& o) { write_all(fd, boost::json::serialize(o) + "\n"); }
+
+// Waits up to `timeout_ms` for a command byte: the byte, 0 on end of file or error, -1 on timeout.
+int read_command(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  const int r = ::poll(&p, 1, timeout_ms);
+  if (r == 0) return -1;
+  if (r < 0) return errno == EINTR ? -1 : 0;
+  char c = 0;
+  const ssize_t n = ::read(fd, &c, 1);
+  return n == 1 ? static_cast<unsigned char>(c) : 0;
+}
+
+struct ChildPlan {
+  int index = 0;
+  int first = 0;  // global number of its first device
+  int count = 0;
+  double rate = 0;
+  bool bare = false;
+  int cmd_fd = -1;     // from the parent: 'g' go, 's' stop
+  int status_fd = -1;  // to the parent: JSON lines
+};
+
+// A child process: opens its devices when told, reports, holds them until told to stop.
+int child_main(const PeerServer& server, const ChildPlan& plan) {
+  try {
+    // Waits for the parent's warm-up and baseline.
+    int c = -1;
+    for (int waited = 0; c == -1 && waited < 600; ++waited) c = read_command(plan.cmd_fd, 1000);
+    if (c != 'g') return 0;
+
+    NatsLibrary lib(1);
+    EventLoop loop;
+    Receipts ignored;  // idle devices: the stream stays empty
+    std::vector<std::unique_ptr<Conn>> devices(static_cast<std::size_t>(plan.count));
+    struct Closing {
+      std::vector<std::unique_ptr<Conn>>& d;
+      ~Closing() { d.clear(); }
+    } closing{devices};
+    auto options = connection_options(server, &loop);
+    OpenJob job;
+    job.conns = &devices;
+    job.options = options.get();
+    const int first = plan.first;
+    if (plan.bare) {
+      job.durable = [](int) { return std::string(); };
+    } else {
+      job.durable = [first](int j) { return "idle-" + std::to_string(first + j); };
+    }
+    job.subject = [first](int j) { return "u." + std::to_string(first + j); };
+    job.cb = on_device_message;
+    job.closure = &ignored;
+    job.rate = plan.rate;
+    job.threads = 8;  // blocking calls: enough of them to keep up with the rate
+    job.deadline_ns = mono_ns() + static_cast<std::int64_t>((plan.count / std::max(plan.rate, 1.0) + 120.0) * 1e9);
+    job.progress = [&](const std::atomic<int>& opened, const std::atomic<int>& failed) {
+      write_line(plan.status_fd, {{"open", opened.load()}, {"failed", failed.load()}});
+    };
+    const OpenResult r = open_devices(job);
+    write_line(plan.status_fd, {{"done", true},
+                                {"open", r.opened},
+                                {"failed", r.failed},
+                                {"not_started", r.not_started},
+                                {"first_error", r.first_error},
+                                {"first_start_ns", r.first_start_ns},
+                                {"last_connect_ns", r.last_connect_ns},
+                                {"threads", thread_count()},
+                                {"latency", r.latency.to_json()}});
+    // Holds them until the parent says stop or goes away, reporting losses.
+    for (int waited = 0; waited < 3600; ++waited) {
+      c = read_command(plan.cmd_fd, 1000);
+      if (c != -1) break;
+      write_line(plan.status_fd, {{"open", connected(devices)}});
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    write_line(plan.status_fd, {{"error", e.what()}});
+    return 1;
+  }
+}
+
+struct Child {
+  pid_t pid = -1;
+  int cmd_fd = -1;
+  int status_fd = -1;
+  std::string buffer;
+  bool done = false;
+  bool gone = false;
+  std::int64_t open = 0, failed = 0, not_started = 0;
+  std::string first_error;
+  std::string error;
+  std::int64_t first_start_ns = 0, last_connect_ns = 0;
+  int threads = 0;
+  LatencyHistogram latency;
+};
+
+// Reads what the children have written, up to `timeout_ms`.
+void poll_children(std::vector<Child>& children, int timeout_ms) {
+  std::vector<pollfd> fds;
+  std::vector<Child*> who;
+  for (auto& c : children) {
+    if (c.gone) continue;
+    fds.push_back({c.status_fd, POLLIN, 0});
+    who.push_back(&c);
+  }
+  if (fds.empty()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(timeout_ms));
+    return;
+  }
+  if (::poll(fds.data(), fds.size(), timeout_ms) <= 0) return;
+  for (std::size_t k = 0; k < fds.size(); ++k) {
+    if ((fds[k].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+    Child& c = *who[k];
+    char buf[65536];
+    const ssize_t n = ::read(c.status_fd, buf, sizeof buf);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      c.gone = true;
+      continue;
+    }
+    c.buffer.append(buf, static_cast<std::size_t>(n));
+    std::size_t nl;
+    while ((nl = c.buffer.find('\n')) != std::string::npos) {
+      boost::system::error_code ec;
+      const auto v = boost::json::parse(c.buffer.substr(0, nl), ec);
+      c.buffer.erase(0, nl + 1);
+      if (ec || !v.is_object()) continue;
+      const auto& o = v.as_object();
+      const auto num = [&](const char* key, std::int64_t dflt) {
+        const auto* x = o.if_contains(key);
+        return x != nullptr && x->is_number() ? x->to_number<std::int64_t>() : dflt;
+      };
+      if (const auto* e = o.if_contains("error"); e != nullptr && e->is_string()) c.error = std::string(e->as_string());
+      c.open = num("open", c.open);
+      c.failed = num("failed", c.failed);
+      if (const auto* l = o.if_contains("latency"); l != nullptr) {
+        c.done = true;
+        c.not_started = num("not_started", 0);
+        c.first_start_ns = num("first_start_ns", 0);
+        c.last_connect_ns = num("last_connect_ns", 0);
+        c.threads = static_cast<int>(num("threads", 0));
+        c.latency = LatencyHistogram::from_json(*l);
+        if (const auto* e = o.if_contains("first_error"); e != nullptr && e->is_string()) {
+          c.first_error = std::string(e->as_string());
+        }
+      }
+    }
+  }
+}
+
+// Tells the children to stop and reaps them, bounded: killed after 60 s.
+void stop_children(std::vector<Child>& children) {
+  for (auto& c : children) {
+    if (c.cmd_fd >= 0) {
+      write_all(c.cmd_fd, "s");
+      ::close(c.cmd_fd);
+      c.cmd_fd = -1;
+    }
+  }
+  const auto deadline = clock::now() + std::chrono::seconds(60);
+  for (auto& c : children) {
+    if (c.pid <= 0) continue;
+    int st = 0;
+    while (::waitpid(c.pid, &st, WNOHANG) == 0) {
+      if (clock::now() >= deadline) {
+        std::cerr << "connect: child " << c.pid << " did not stop: killed\n";
+        ::kill(c.pid, SIGKILL);
+        ::waitpid(c.pid, &st, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    c.pid = -1;
+    if (c.status_fd >= 0) ::close(c.status_fd);
+    c.status_fd = -1;
+  }
+}
+
+}  // namespace
+
+void run_nats_connect(const PeerServer& server, const ConnectOptions& opts, BenchReport& report) {
+  const int n = std::max(1, opts.connections);
+  const int processes = std::max(1, std::min(opts.processes, n));
+  const double rate = opts.rate > 0 ? opts.rate : 1e9;
+  // Devices with a durable consumer each (Herald's device with an inbox), or
+  // HERALD_COMPARE_NATS_DEVICES=bare: bare connections.
+  const char* mode_env = std::getenv("HERALD_COMPARE_NATS_DEVICES");
+  const bool bare = mode_env != nullptr && std::string(mode_env) == "bare";
+  ::signal(SIGPIPE, SIG_IGN);
+
+  // ---- the children first, before any thread or nats_ call of this process
+  std::vector<Child> children(static_cast<std::size_t>(processes));
+  struct Reaper {
+    std::vector<Child>& c;
+    ~Reaper() { stop_children(c); }
+  } reaper{children};
+  int first = 0;
+  for (int k = 0; k < processes; ++k) {
+    ChildPlan plan;
+    plan.index = k;
+    plan.first = first;
+    plan.count = n / processes + (k < n % processes ? 1 : 0);
+    plan.rate = rate / processes;
+    plan.bare = bare;
+    first += plan.count;
+    int cmd[2], status[2];
+    if (::pipe2(cmd, O_CLOEXEC) != 0 || ::pipe2(status, O_CLOEXEC) != 0) {
+      throw std::runtime_error(std::string("connect: pipe: ") + std::strerror(errno));
+    }
+    std::cout.flush();
+    std::cerr.flush();
+    const pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error(std::string("connect: fork: ") + std::strerror(errno));
+    if (pid == 0) {
+      ::close(cmd[1]);
+      ::close(status[0]);
+      for (auto& c : children) {
+        if (c.cmd_fd >= 0) ::close(c.cmd_fd);
+        if (c.status_fd >= 0) ::close(c.status_fd);
+      }
+      plan.cmd_fd = cmd[0];
+      plan.status_fd = status[1];
+      ::_exit(child_main(server, plan));
+    }
+    ::close(cmd[0]);
+    ::close(status[1]);
+    children[static_cast<std::size_t>(k)].pid = pid;
+    children[static_cast<std::size_t>(k)].cmd_fd = cmd[1];
+    children[static_cast<std::size_t>(k)].status_fd = status[0];
+  }
+
+  NatsLibrary lib(1);
+  Admin admin(server);
+  admin.recreate_stream();
+  const pid_t pid = server.pid;
+  if (pid == 0) std::cerr << "connect: no --pid: server memory is not measured\n";
+
+  // ---- warm-up: devices opened and closed, so that the baseline includes
+  // what the first connections set up once (their consumers stay, durable)
+  if (opts.warmup_connections > 0) {
+    EventLoop loop;
+    Receipts ignored;
+    std::vector<std::unique_ptr<Conn>> warm(static_cast<std::size_t>(opts.warmup_connections));
+    auto options = connection_options(server, &loop);
+    OpenJob job;
+    job.conns = &warm;
+    job.options = options.get();
+    job.durable = [bare](int j) { return bare ? std::string() : "warm-" + std::to_string(j); };
+    job.subject = [](int j) { return "u.w" + std::to_string(j); };
+    job.cb = on_device_message;
+    job.closure = &ignored;
+    job.threads = 4;
+    job.deadline_ns = mono_ns() + 60'000'000'000LL;
+    const OpenResult r = open_devices(job);
+    show_progress("connect warm-up: " + std::to_string(r.opened) + " open, " + std::to_string(r.failed) + " failed",
+                  true);
+    if (r.opened == 0) throw std::runtime_error("connect: warm-up: no connection: " + r.first_error);
+    warm.clear();
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const std::uint64_t rss0_kb = proc_kb(pid, "status", "VmRSS");
+  const std::uint64_t anon0_kb = proc_kb(pid, "smaps_rollup", "Anonymous");
+  const KernelSockets k0 = read_kernel_sockets();
+
+  // ---- the connections
+  std::cerr << "connect: " << n << (bare ? " bare connections" : " devices (a durable consumer each)") << " at "
+            << format_number(opts.rate) << "/s from " << processes << " processes to " << server_url(server) << "\n";
+  const std::int64_t t0 = mono_ns();
+  for (auto& c : children) write_all(c.cmd_fd, "g");
+  const std::int64_t deadline = t0 + static_cast<std::int64_t>((n / rate + 180.0) * 1e9);
+  auto next_report = clock::now() + std::chrono::seconds(1);
+  const auto totals = [&](std::int64_t Child::*field) {
+    std::int64_t s = 0;
+    for (const auto& c : children) s += c.*field;
+    return s;
+  };
+  for (;;) {
+    poll_children(children, 100);
+    bool all_done = true;
+    for (const auto& c : children) {
+      if (!c.error.empty()) throw std::runtime_error("connect: child " + std::to_string(c.pid) + ": " + c.error);
+      if (c.gone && !c.done) throw std::runtime_error("connect: child " + std::to_string(c.pid) + " exited early");
+      all_done = all_done && c.done;
+    }
+    if (all_done) break;
+    if (mono_ns() >= deadline) throw std::runtime_error("connect: children did not finish opening in time");
+    if (clock::now() >= next_report) {
+      next_report += std::chrono::seconds(1);
+      show_progress("connect: " + format_number(secs_since(t0)) + " s, open " + std::to_string(totals(&Child::open)) +
+                        ", failed " + std::to_string(totals(&Child::failed)),
+                    false);
+    }
+  }
+  show_progress("connect: " + format_number(secs_since(t0)) + " s, open " + std::to_string(totals(&Child::open)) +
+                    ", failed " + std::to_string(totals(&Child::failed)) + ", not started " +
+                    std::to_string(totals(&Child::not_started)),
+                true);
+  for (const auto& c : children) {
+    if (!c.first_error.empty()) {
+      std::cerr << "connect: child " << c.pid << " first error: " << c.first_error << "\n";
+      break;
+    }
+  }
+  std::cerr << "connect: " << children.front().threads << " threads in the first child process\n";
+
+  // ---- idle, then measure
+  const auto hold_end = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.hold_s));
+  while (clock::now() < hold_end) poll_children(children, 100);
+  const std::uint64_t rss1_kb = proc_kb(pid, "status", "VmRSS");
+  const std::uint64_t anon1_kb = proc_kb(pid, "smaps_rollup", "Anonymous");
+  const std::uint64_t fds = proc_open_fds(pid);
+  const KernelSockets k1 = read_kernel_sockets();
+  poll_children(children, 0);
+  const std::int64_t open = totals(&Child::open);  // after the hold: losses reported by the children
+  LatencyHistogram latency;
+  std::int64_t first_start = INT64_MAX, last_connect = 0;
+  for (const auto& c : children) {
+    latency.merge(c.latency);
+    if (c.first_start_ns > 0) first_start = std::min(first_start, c.first_start_ns);
+    last_connect = std::max(last_connect, c.last_connect_ns);
+  }
+  const std::int64_t failed = totals(&Child::failed);
+  std::cerr << "connect: closing\n";
+  stop_children(children);
+
+  const double per_conn = open > 0 ? 1.0 / static_cast<double>(open) : 0;
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  const double connect_s = last_connect > first_start ? (last_connect - first_start) / 1e9 : 0;
+  BenchRow row;
+  row.scenario = "connect";
+  row.params = {{"peer", "nats"},
+                {"connections", std::to_string(n)},
+                {"rate", format_number(opts.rate)},
+                {"processes", std::to_string(processes)},
+                {"hold_s", format_number(opts.hold_s)}};
+  if (bare) row.params.emplace_back("nats_device", "bare connection");
+  row.values = {{"open_connections", static_cast<double>(open)},
+                {"connect_s", connect_s},
+                {"connect_rate_per_s", connect_s > 0 ? static_cast<double>(latency.count()) / connect_s : 0},
+                {"failed_attempts", static_cast<double>(failed)}};
+  if (pid != 0) {
+    row.values.emplace_back("server_fds", static_cast<double>(fds));
+    row.values.emplace_back("server_rss_baseline_mib", static_cast<double>(rss0_kb) / 1024.0);
+    row.values.emplace_back("server_rss_mib", static_cast<double>(rss1_kb) / 1024.0);
+    row.values.emplace_back("rss_bytes_per_connection",
+                            (static_cast<double>(rss1_kb) - static_cast<double>(rss0_kb)) * 1024.0 * per_conn);
+    row.values.emplace_back("anon_bytes_per_connection",
+                            (static_cast<double>(anon1_kb) - static_cast<double>(anon0_kb)) * 1024.0 * per_conn);
+  }
+  // Both sockets of each loopback connection (client's and server's) are in these.
+  row.values.emplace_back("kernel_tcp_sockets_added",
+                          static_cast<double>(k1.tcp_inuse) - static_cast<double>(k0.tcp_inuse));
+  row.values.emplace_back("kernel_tcp_mem_bytes_per_connection",
+                          (static_cast<double>(k1.tcp_mem_pages) - static_cast<double>(k0.tcp_mem_pages)) * page *
+                              per_conn);
+  row.values.emplace_back("kernel_slab_bytes_per_connection",
+                          (static_cast<double>(k1.slab_kb) - static_cast<double>(k0.slab_kb)) * 1024.0 * per_conn);
+  // Connect start -> connected, plus the durable consumer created (unless bare).
+  row.latencies = {{"connect -> welcome", latency}};
+  report.add(std::move(row));
+  report_async_errors("connect");
+}
+
+}  // namespace herald::bench::compare
