@@ -53,7 +53,7 @@ start_peer() {
   local peer=$1 dir="$OUT/$2"
   rm -rf "$dir" && mkdir -p "$dir/data"
   peer_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-  sed -e "s/@PORT@/$peer_port/" -e "s#@DIR@#$PWD/$dir/data#" "bench/compare/$peer.conf.in" > "$dir/$peer.conf"
+  sed -e "s/@PORT@/$peer_port/" -e "s#@DIR@#$(cd "$dir/data" && pwd)#" "bench/compare/$peer.conf.in" > "$dir/$peer.conf"
   case "$peer" in
     mosquitto) mosquitto -c "$dir/$peer.conf" > "$dir/server.log" 2>&1 & ;;
     nats) nats-server -c "$dir/$peer.conf" > "$dir/server.log" 2>&1 & ;;
