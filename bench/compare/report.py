@@ -61,10 +61,11 @@ def fanout_table(rows):
     fan = [r for r in rows if r["scenario"] == "fanout"]
     if not fan:
         return []
-    out = ["fanout: publish -> client latency (ms) at each offered rate; accepted = publishes the server acknowledged",
-           "%-10s %7s %8s %8s %8s %6s %8s %8s %8s %8s %9s %10s" % (
-               "peer", "rate", "conns", "accepted", "missing", "dups", "p50", "p90", "p99", "p99.9", "max",
-               "p99/herald")]
+    out = ["fanout: publish -> client latency (ms) at each offered rate; accepted = publishes the server acknowledged,",
+           "failed = publishes it refused or never acknowledged; p99 vs herald = the peer's p99 / Herald's",
+           "%-10s %7s %8s %8s %8s %8s %6s %8s %8s %8s %8s %9s %10s" % (
+               "peer", "rate", "conns", "accepted", "failed", "missing", "dups", "p50", "p90", "p99", "p99.9", "max",
+               "p99 vs herald")]
     herald = {float(r["params"]["rate"]): r for r in fan if r["params"]["peer"] == "herald"}
     for rate in sorted({float(r["params"]["rate"]) for r in fan}):
         for peer in peers_of(fan):
@@ -74,8 +75,9 @@ def fanout_table(rows):
                 v = r["values"]
                 p99 = lat(r, "publish -> client", "p99_ms")
                 h = herald.get(rate)
-                out.append("%-10s %7d %8d %8d %8d %6d %8s %8s %8s %8s %9s %10s" % (
-                    peer, rate, v.get("open_connections", 0), v.get("accepted", 0), v.get("missing", 0),
+                out.append("%-10s %7d %8d %8d %8d %8d %6d %8s %8s %8s %8s %9s %10s" % (
+                    peer, rate, v.get("open_connections", 0), v.get("accepted", 0),
+                    v.get("failed", 0) + v.get("refused", 0), v.get("missing", 0),
                     duplicates(r), fmt(lat(r, "publish -> client", "p50_ms")),
                     fmt(lat(r, "publish -> client", "p90_ms")), fmt(p99),
                     fmt(lat(r, "publish -> client", "p99.9_ms")), fmt(lat(r, "publish -> client", "max_ms"), 1),
@@ -89,8 +91,8 @@ def connect_table(rows):
     if not con:
         return []
     out = ["connect: what idle connections cost (user space over a baseline; the kernel's socket memory apart)",
-           "%-10s %7s %10s %12s %12s %14s %12s %12s" % (
-               "peer", "open", "conn/s", "RSS B/conn", "anon B/conn", "kernel B/conn", "RSS MiB", "vs herald")]
+           "%-10s %7s %10s %12s %12s %16s %12s %12s" % (
+               "peer", "open", "conn/s", "RSS B/conn", "anon B/conn", "kernel slab B/conn", "RSS MiB", "vs herald")]
     herald = next((r for r in con if r["params"]["peer"] == "herald"), None)
     for peer in peers_of(con):
         for r in con:
@@ -98,9 +100,9 @@ def connect_table(rows):
                 continue
             v = r["values"]
             rss = v.get("rss_bytes_per_connection")
-            out.append("%-10s %7d %10s %12s %12s %14s %12s %12s" % (
+            out.append("%-10s %7d %10s %12s %12s %18s %12s %12s" % (
                 peer, v.get("open_connections", 0), fmt(v.get("connect_rate_per_s"), 0), fmt(rss, 0),
-                fmt(v.get("anon_bytes_per_connection"), 0), fmt(v.get("kernel_tcp_mem_bytes_per_connection"), 0),
+                fmt(v.get("anon_bytes_per_connection"), 0), fmt(v.get("kernel_slab_bytes_per_connection"), 0),
                 fmt(v.get("server_rss_mib"), 1),
                 "" if peer == "herald" or herald is None else ratio(rss, herald["values"].get("rss_bytes_per_connection"))))
     out.append("")
@@ -118,7 +120,7 @@ def svg(rows, path):
                 points.setdefault((r["params"]["peer"], q), []).append((float(r["params"]["rate"]), ms))
     if not points:
         return
-    w, h, left, right, top, bottom = 720, 420, 60, 150, 30, 45
+    w, h, left, right, top, bottom = 740, 420, 80, 150, 30, 45
     rates = sorted({x for pts in points.values() for x, _ in pts})
     ys = [y for pts in points.values() for _, y in pts]
     ylo = 10 ** math.floor(math.log10(max(min(ys), 0.01)))
