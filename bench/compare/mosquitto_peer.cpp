@@ -1141,9 +1141,7 @@ void run_mosquitto_connect(const PeerServer& server, const ConnectOptions& opts,
     }
   }
   std::this_thread::sleep_for(std::chrono::seconds(1));
-  const std::uint64_t rss0_kb = proc_kb(spid, "status", "VmRSS");
-  const std::uint64_t anon0_kb = proc_kb(spid, "smaps_rollup", "Anonymous");
-  const KernelSockets k0 = read_kernel_sockets();
+  const MemorySample baseline = sample_memory(spid);
 
   // ---- the connections
   std::cerr << "connect: " << n << " connections at " << format_number(opts.rate) << "/s from " << opts.processes
@@ -1191,16 +1189,11 @@ void run_mosquitto_connect(const PeerServer& server, const ConnectOptions& opts,
   children.pump(300);  // a fresh status from each
   children.check();
   const double open = static_cast<double>(children.sum(&Child::open));
-  const std::uint64_t rss1_kb = proc_kb(spid, "status", "VmRSS");
-  const std::uint64_t anon1_kb = proc_kb(spid, "smaps_rollup", "Anonymous");
-  const std::uint64_t fds = proc_open_fds(spid);
-  const KernelSockets k1 = read_kernel_sockets();
+  const MemorySample held = sample_memory(spid);
   children.send("stop");
 
   std::uint64_t failed_attempts = 0;
   for (const auto& [why, count] : failures) failed_attempts += count;
-  const double per_conn = open > 0 ? 1.0 / open : 0;
-  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
   const double connect_s = last_ready > first_start ? static_cast<double>(last_ready - first_start) / 1e9 : 0;
   BenchRow row;
   row.scenario = "connect";
@@ -1213,21 +1206,7 @@ void run_mosquitto_connect(const PeerServer& server, const ConnectOptions& opts,
                 {"connect_s", connect_s},
                 {"connect_rate_per_s", connect_s > 0 ? static_cast<double>(connect.count()) / connect_s : 0},
                 {"failed_attempts", static_cast<double>(failed_attempts)}};
-  if (spid != 0) {
-    row.values.emplace_back("server_fds", static_cast<double>(fds));
-    row.values.emplace_back("server_rss_baseline_mib", static_cast<double>(rss0_kb) / 1024.0);
-    row.values.emplace_back("server_rss_mib", static_cast<double>(rss1_kb) / 1024.0);
-    row.values.emplace_back("rss_bytes_per_connection",
-                            (static_cast<double>(rss1_kb) - static_cast<double>(rss0_kb)) * 1024.0 * per_conn);
-    row.values.emplace_back("anon_bytes_per_connection",
-                            (static_cast<double>(anon1_kb) - static_cast<double>(anon0_kb)) * 1024.0 * per_conn);
-  }
-  // Both sockets of each loopback connection (client's and server's) are in these.
-  row.values.emplace_back("kernel_tcp_sockets_added", static_cast<double>(k1.tcp_inuse) - static_cast<double>(k0.tcp_inuse));
-  row.values.emplace_back("kernel_tcp_mem_bytes_per_connection",
-                          (static_cast<double>(k1.tcp_mem_pages) - static_cast<double>(k0.tcp_mem_pages)) * page * per_conn);
-  row.values.emplace_back("kernel_slab_bytes_per_connection",
-                          (static_cast<double>(k1.slab_kb) - static_cast<double>(k0.slab_kb)) * 1024.0 * per_conn);
+  add_memory_values(row.values, baseline, held, open, spid != 0);
   row.latencies = {{"connect -> welcome", connect}};
   report.add(std::move(row));
 }

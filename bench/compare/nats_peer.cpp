@@ -997,9 +997,7 @@ void run_nats_connect(const PeerServer& server, const ConnectOptions& opts, Benc
     warm.clear();
   }
   std::this_thread::sleep_for(std::chrono::seconds(1));
-  const std::uint64_t rss0_kb = proc_kb(pid, "status", "VmRSS");
-  const std::uint64_t anon0_kb = proc_kb(pid, "smaps_rollup", "Anonymous");
-  const KernelSockets k0 = read_kernel_sockets();
+  const MemorySample baseline = sample_memory(pid);
 
   // ---- the connections
   std::cerr << "connect: " << n << (bare ? " bare connections" : " devices (a durable consumer each)") << " at "
@@ -1045,10 +1043,7 @@ void run_nats_connect(const PeerServer& server, const ConnectOptions& opts, Benc
   // ---- idle, then measure
   const auto hold_end = clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.hold_s));
   while (clock::now() < hold_end) poll_children(children, 100);
-  const std::uint64_t rss1_kb = proc_kb(pid, "status", "VmRSS");
-  const std::uint64_t anon1_kb = proc_kb(pid, "smaps_rollup", "Anonymous");
-  const std::uint64_t fds = proc_open_fds(pid);
-  const KernelSockets k1 = read_kernel_sockets();
+  const MemorySample held = sample_memory(pid);
   poll_children(children, 0);
   const std::int64_t open = totals(&Child::open);  // after the hold: losses reported by the children
   LatencyHistogram latency;
@@ -1062,8 +1057,6 @@ void run_nats_connect(const PeerServer& server, const ConnectOptions& opts, Benc
   std::cerr << "connect: closing\n";
   stop_children(children);
 
-  const double per_conn = open > 0 ? 1.0 / static_cast<double>(open) : 0;
-  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
   const double connect_s = last_connect > first_start ? (last_connect - first_start) / 1e9 : 0;
   BenchRow row;
   row.scenario = "connect";
@@ -1077,23 +1070,7 @@ void run_nats_connect(const PeerServer& server, const ConnectOptions& opts, Benc
                 {"connect_s", connect_s},
                 {"connect_rate_per_s", connect_s > 0 ? static_cast<double>(latency.count()) / connect_s : 0},
                 {"failed_attempts", static_cast<double>(failed)}};
-  if (pid != 0) {
-    row.values.emplace_back("server_fds", static_cast<double>(fds));
-    row.values.emplace_back("server_rss_baseline_mib", static_cast<double>(rss0_kb) / 1024.0);
-    row.values.emplace_back("server_rss_mib", static_cast<double>(rss1_kb) / 1024.0);
-    row.values.emplace_back("rss_bytes_per_connection",
-                            (static_cast<double>(rss1_kb) - static_cast<double>(rss0_kb)) * 1024.0 * per_conn);
-    row.values.emplace_back("anon_bytes_per_connection",
-                            (static_cast<double>(anon1_kb) - static_cast<double>(anon0_kb)) * 1024.0 * per_conn);
-  }
-  // Both sockets of each loopback connection (client's and server's) are in these.
-  row.values.emplace_back("kernel_tcp_sockets_added",
-                          static_cast<double>(k1.tcp_inuse) - static_cast<double>(k0.tcp_inuse));
-  row.values.emplace_back("kernel_tcp_mem_bytes_per_connection",
-                          (static_cast<double>(k1.tcp_mem_pages) - static_cast<double>(k0.tcp_mem_pages)) * page *
-                              per_conn);
-  row.values.emplace_back("kernel_slab_bytes_per_connection",
-                          (static_cast<double>(k1.slab_kb) - static_cast<double>(k0.slab_kb)) * 1024.0 * per_conn);
+  add_memory_values(row.values, baseline, held, static_cast<double>(open), pid != 0);
   // Connect start -> connected, plus the durable consumer created (unless bare).
   row.latencies = {{"connect -> welcome", latency}};
   report.add(std::move(row));

@@ -75,9 +75,8 @@ void run_connect(const TargetOptions& target, const ConnectOptions& opts, BenchR
   }
   wait_server_connections(t, 0, std::chrono::seconds(10));
   std::this_thread::sleep_for(std::chrono::seconds(1));
-  const std::uint64_t rss0 = server != nullptr ? server->rss_bytes() : 0;
-  const std::uint64_t anon0_kb = server != nullptr ? server->proc_kb("smaps_rollup", "Anonymous") : 0;
-  const KernelSockets k0 = read_kernel_sockets();
+  const pid_t server_pid = server != nullptr ? server->pid() : 0;
+  const MemorySample baseline = sample_memory(server_pid);
 
   // ---- the connections
   fo.clients = n;
@@ -99,18 +98,13 @@ void run_connect(const TargetOptions& target, const ConnectOptions& opts, BenchR
   // ---- idle, then measure
   std::this_thread::sleep_for(std::chrono::duration<double>(opts.hold_s));
   const FleetStatus held = fleet.status();
-  const std::uint64_t rss1 = server != nullptr ? server->rss_bytes() : 0;
-  const std::uint64_t anon1_kb = server != nullptr ? server->proc_kb("smaps_rollup", "Anonymous") : 0;
-  const std::uint64_t fds = server != nullptr ? server->open_fds() : 0;
-  const KernelSockets k1 = read_kernel_sockets();
+  const MemorySample held_memory = sample_memory(server_pid);
   const std::int64_t server_conns = server_connections(t);
   FleetReport r = fleet.report(0);
   fleet.stop();
   if (!r.endings.empty()) std::cerr << "connect: connection attempts that ended:\n" << endings_text(r);
 
   const double open = static_cast<double>(held.open);
-  const double per_conn = open > 0 ? 1.0 / open : 0;
-  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
   const double connect_s = r.last_connect_ns > r.first_start_ns ? (r.last_connect_ns - r.first_start_ns) / 1e9 : 0;
   BenchRow row;
   row.scenario = "connect";
@@ -126,20 +120,7 @@ void run_connect(const TargetOptions& target, const ConnectOptions& opts, BenchR
                    for (const auto& [k, c] : r.endings) f += c;
                    return f;
                  }())}};
-  if (server != nullptr) {
-    row.values.emplace_back("server_fds", static_cast<double>(fds));
-    row.values.emplace_back("server_rss_baseline_mib", static_cast<double>(rss0) / 1048576.0);
-    row.values.emplace_back("server_rss_mib", static_cast<double>(rss1) / 1048576.0);
-    row.values.emplace_back("rss_bytes_per_connection", (static_cast<double>(rss1) - static_cast<double>(rss0)) * per_conn);
-    row.values.emplace_back("anon_bytes_per_connection",
-                            (static_cast<double>(anon1_kb) - static_cast<double>(anon0_kb)) * 1024.0 * per_conn);
-  }
-  // Both sockets of each loopback connection (client's and server's) are in these.
-  row.values.emplace_back("kernel_tcp_sockets_added", static_cast<double>(k1.tcp_inuse) - static_cast<double>(k0.tcp_inuse));
-  row.values.emplace_back("kernel_tcp_mem_bytes_per_connection",
-                          (static_cast<double>(k1.tcp_mem_pages) - static_cast<double>(k0.tcp_mem_pages)) * page * per_conn);
-  row.values.emplace_back("kernel_slab_bytes_per_connection",
-                          (static_cast<double>(k1.slab_kb) - static_cast<double>(k0.slab_kb)) * 1024.0 * per_conn);
+  add_memory_values(row.values, baseline, held_memory, open, server != nullptr);
   row.latencies = {{"connect -> welcome", r.connect}};
   report.add(std::move(row));
 }

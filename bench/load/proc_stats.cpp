@@ -1,5 +1,7 @@
 #include "proc_stats.hpp"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -51,6 +53,36 @@ KernelSockets read_kernel_sockets() {
     if (line.starts_with("Slab:")) std::istringstream(line.substr(5)) >> k.slab_kb;
   }
   return k;
+}
+
+MemorySample sample_memory(pid_t pid) {
+  MemorySample m;
+  m.rss_kb = proc_kb(pid, "status", "VmRSS");
+  m.anon_kb = proc_kb(pid, "smaps_rollup", "Anonymous");
+  m.fds = proc_open_fds(pid);
+  m.kernel = read_kernel_sockets();
+  return m;
+}
+
+void add_memory_values(std::vector<std::pair<std::string, double>>& values, const MemorySample& baseline,
+                       const MemorySample& held, double connections, bool server_measured) {
+  const double per_conn = connections > 0 ? 1.0 / connections : 0;
+  auto delta = [](std::uint64_t after, std::uint64_t before) {
+    return static_cast<double>(after) - static_cast<double>(before);
+  };
+  if (server_measured) {
+    values.emplace_back("server_fds", static_cast<double>(held.fds));
+    values.emplace_back("server_rss_baseline_mib", static_cast<double>(baseline.rss_kb) / 1024.0);
+    values.emplace_back("server_rss_mib", static_cast<double>(held.rss_kb) / 1024.0);
+    values.emplace_back("rss_bytes_per_connection", delta(held.rss_kb, baseline.rss_kb) * 1024.0 * per_conn);
+    values.emplace_back("anon_bytes_per_connection", delta(held.anon_kb, baseline.anon_kb) * 1024.0 * per_conn);
+  }
+  const double page = static_cast<double>(::sysconf(_SC_PAGESIZE));
+  values.emplace_back("kernel_tcp_sockets_added", delta(held.kernel.tcp_inuse, baseline.kernel.tcp_inuse));
+  values.emplace_back("kernel_tcp_mem_bytes_per_connection",
+                      delta(held.kernel.tcp_mem_pages, baseline.kernel.tcp_mem_pages) * page * per_conn);
+  values.emplace_back("kernel_slab_bytes_per_connection",
+                      delta(held.kernel.slab_kb, baseline.kernel.slab_kb) * 1024.0 * per_conn);
 }
 
 }  // namespace herald::bench

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace herald::bench {
 
@@ -23,5 +25,25 @@ struct KernelSockets {
   std::uint64_t slab_kb = 0;        // /proc/meminfo Slab: socket, file, epoll objects among all others
 };
 KernelSockets read_kernel_sockets();
+
+// What a server and the machine's sockets hold at one moment: a baseline
+// before the connections and a sample while they are held.
+struct MemorySample {
+  std::uint64_t rss_kb = 0;   // VmRSS
+  std::uint64_t anon_kb = 0;  // smaps_rollup Anonymous
+  std::uint64_t fds = 0;
+  KernelSockets kernel;
+};
+// pid 0: the kernel's share only.
+MemorySample sample_memory(pid_t pid);
+
+// The connect scenario's memory values, the same for Herald and its peers:
+// server_fds, server_rss_baseline_mib, server_rss_mib,
+// rss_bytes_per_connection, anon_bytes_per_connection (when the server was
+// measured), then kernel_tcp_sockets_added, kernel_tcp_mem_bytes_per_connection
+// and kernel_slab_bytes_per_connection (both sockets of each loopback
+// connection, client's and server's, are in these).
+void add_memory_values(std::vector<std::pair<std::string, double>>& values, const MemorySample& baseline,
+                       const MemorySample& held, double connections, bool server_measured);
 
 }  // namespace herald::bench
