@@ -54,6 +54,21 @@ TEST(Hub, AStaleAttemptOfTheSameClientDoesNotReplaceItsSuccessor) {
   EXPECT_EQ(hub.size(), 1u);
 }
 
+TEST(Hub, AConnectionOnAnotherNodeReplacesByAttemptThenByTime) {
+  const AttemptId none{};
+  const AttemptId s2{attempt_session_hash("s"), 2}, s3{attempt_session_hash("s"), 3};
+  const AttemptId other{attempt_session_hash("o"), 1};
+  // No attempts, or different sessions: the later connect wins.
+  EXPECT_TRUE(remote_connection_replaces(none, 100, none, 100));
+  EXPECT_TRUE(remote_connection_replaces(none, 100, none, 200));
+  EXPECT_FALSE(remote_connection_replaces(none, 200, none, 100));
+  EXPECT_TRUE(remote_connection_replaces(s2, 100, other, 200));
+  EXPECT_FALSE(remote_connection_replaces(s2, 200, other, 100));
+  // The same session: the attempt number decides, whatever the clocks say.
+  EXPECT_TRUE(remote_connection_replaces(s2, 200, s3, 100));
+  EXPECT_FALSE(remote_connection_replaces(s3, 100, s2, 200));
+}
+
 TEST(Hub, RefusesBeyondThePerUserLimitButNotAReplacement) {
   Hub hub;
   EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d1"), 2).result, Hub::AddResult::added);

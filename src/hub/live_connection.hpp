@@ -32,6 +32,17 @@ struct AttemptId {
   // An attempt that its own client had already given up for a later one.
   bool stale_against(const AttemptId& live) const { return session != 0 && session == live.session && n < live.n; }
 };
+
+// PROTOCOL.md 2 across nodes: does a connection of the device made on
+// another node (at remote_at_ms, as attempt `remote`) replace this node's
+// live one? A later attempt of the same client session always does, a
+// stale one never (docs/protocol.md "Stale attempts"); otherwise the later
+// connect does (node clocks assumed within a few ms, docs/cluster.md).
+inline bool remote_connection_replaces(const AttemptId& live, std::int64_t live_at_ms, const AttemptId& remote,
+                                       std::int64_t remote_at_ms) {
+  if (remote.stale_against(live)) return false;
+  return live.stale_against(remote) || live_at_ms <= remote_at_ms;
+}
 // FNV-1a: the same on every node and every build, so nodes can compare.
 inline std::uint64_t attempt_session_hash(std::string_view session) {
   if (session.empty()) return 0;

@@ -215,14 +215,12 @@ Server::Server(config::ServerConfig config) {
         },
         [&d](const std::string& user, const std::string& device, std::int64_t connected_at_ms,
              std::uint64_t attempt_session, std::uint64_t attempt_n) {
-          // PROTOCOL.md 2: the newer connection wins, wherever it is; but
-          // not a stale attempt of the same client (docs/protocol.md).
-          const hub::AttemptId incoming{attempt_session, attempt_n};
+          const hub::AttemptId remote{attempt_session, attempt_n};
           for (const auto& c : d.hub.connections(user)) {
-            if (c->device() != device || incoming.stale_against(c->attempt())) continue;
-            const hub::AttemptId here = c->attempt();
-            const bool older_attempt = here.stale_against(incoming);
-            if (older_attempt || c->info().connected_at_ms <= connected_at_ms) c->kick(CloseReason::replaced);
+            if (c->device() == device &&
+                hub::remote_connection_replaces(c->attempt(), c->info().connected_at_ms, remote, connected_at_ms)) {
+              c->kick(CloseReason::replaced);
+            }
           }
         },
         [&d](const std::string& user, const std::optional<std::string>& device) {
