@@ -48,6 +48,7 @@
 #include "peers.hpp"
 #include "proc_stats.hpp"
 #include "progress.hpp"
+#include "receipts.hpp"
 
 namespace herald::bench::compare {
 
@@ -57,56 +58,12 @@ using namespace mqtt;  // the client pool (mosquitto_clients.hpp)
 
 // ---------------------------------------------------------------- fanout
 
-// What the devices received in the run being measured, written on the
-// devices' thread.
-struct Receipts {
-  std::mutex mu;
-  int run = 0;  // messages of other runs (and of earlier invocations) are ignored
-  std::int64_t run_start_ns = 0;
-  std::int64_t window_start_ns = 0;
-  std::uint64_t total = 0;            // messages the run issues
-  std::vector<std::uint64_t> seen;    // bit k: message k received
-  std::uint64_t received = 0;         // distinct
-  std::uint64_t duplicates = 0;       // a message received again
-  std::uint64_t ignored = 0;          // other runs, malformed
-  LatencyHistogram latency;           // intended publish time -> receipt
-};
-
-// {"r":run,"i":k,"t":intended_ns,"pad":"..."}
-std::string data_json(int run, std::uint64_t k, std::int64_t t, const std::string& pad) {
-  return R"({"r":)" + std::to_string(run) + R"(,"i":)" + std::to_string(k) + R"(,"t":)" + std::to_string(t) +
-         R"(,"pad":")" + pad + R"("})";
-}
-
 class DeviceEvents : public Events {
  public:
   explicit DeviceEvents(Receipts& r) : r_(r) {}
   void message(Client&, const mosquitto_message& msg) override {
-    const std::int64_t now = mono_ns();
-    boost::system::error_code ec;
-    const auto v = boost::json::parse(
-        std::string_view(static_cast<const char*>(msg.payload), static_cast<std::size_t>(std::max(0, msg.payloadlen))), ec);
-    const boost::json::object* o = !ec && v.is_object() ? &v.as_object() : nullptr;
-    const auto* r = o != nullptr ? o->if_contains("r") : nullptr;
-    const auto* i = o != nullptr ? o->if_contains("i") : nullptr;
-    const auto* t = o != nullptr ? o->if_contains("t") : nullptr;
-    std::lock_guard lock(r_.mu);
-    if (r == nullptr || i == nullptr || t == nullptr || !r->is_int64() || !i->is_int64() || !t->is_int64() ||
-        r->as_int64() != r_.run || t->as_int64() < r_.run_start_ns || i->as_int64() < 0 ||
-        static_cast<std::uint64_t>(i->as_int64()) >= r_.total) {
-      ++r_.ignored;
-      return;
-    }
-    const auto k = static_cast<std::uint64_t>(i->as_int64());
-    std::uint64_t& word = r_.seen[k / 64];
-    const std::uint64_t bit = std::uint64_t{1} << (k % 64);
-    if ((word & bit) != 0) {
-      ++r_.duplicates;
-      return;
-    }
-    word |= bit;
-    ++r_.received;
-    if (t->as_int64() >= r_.window_start_ns) r_.latency.record(std::chrono::nanoseconds(now - t->as_int64()));
+    r_.record(std::string_view(static_cast<const char*>(msg.payload), static_cast<std::size_t>(std::max(0, msg.payloadlen))),
+              mono_ns());
   }
 
  private:
@@ -172,14 +129,6 @@ class PublisherEvents : public Events {
  private:
   std::int64_t window_ns_ = 0;
 };
-
-// PUBACKed messages not (yet) received.
-std::uint64_t count_missing(const std::vector<std::uint64_t>& acked, Receipts& receipts) {
-  std::lock_guard lock(receipts.mu);
-  std::uint64_t n = 0;
-  for (std::size_t w = 0; w < acked.size() && w < receipts.seen.size(); ++w) n += static_cast<std::uint64_t>(std::popcount(acked[w] & ~receipts.seen[w]));
-  return n;
-}
 
 class Fd {
  public:
@@ -300,7 +249,6 @@ void run_mosquitto_fanout(const PeerServer& server, const FanoutOptions& opts, B
   Fd ticker(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
   if (ticker.get() < 0) throw std::runtime_error(std::string("timerfd_create: ") + std::strerror(errno));
   publishers.add_extra(ticker.get());
-  const std::string pad(static_cast<std::size_t>(std::max(0, opts.data_bytes - 48)), 'x');
   auto& pubs = publishers.clients();
   int run_id = 0;
   for (const double rate : opts.rates) {
@@ -310,23 +258,11 @@ void run_mosquitto_fanout(const PeerServer& server, const FanoutOptions& opts, B
     const auto total = static_cast<std::uint64_t>(std::llround(rate * (opts.warmup_s + opts.duration_s)));
     const std::int64_t start_ns = mono_ns();
     const std::int64_t window_ns = start_ns + ns_of(opts.warmup_s);
-    {
-      std::lock_guard lock(receipts.mu);
-      receipts.run = run_id;
-      receipts.run_start_ns = start_ns;
-      receipts.window_start_ns = window_ns;
-      receipts.total = total;
-      receipts.seen.assign((total + 63) / 64, 0);
-      receipts.received = receipts.duplicates = receipts.ignored = 0;
-      receipts.latency = LatencyHistogram();
-    }
+    receipts.start_run(run_id, total, start_ns, window_ns);
     pub_events.reset(pubs.size(), total, window_ns);
     std::uint64_t issued = 0;
     std::size_t next_pub = 0;
-    const auto received_now = [&] {
-      std::lock_guard lock(receipts.mu);
-      return receipts.received;
-    };
+    const auto received_now = [&] { return receipts.received(); };
     const auto run_line = [&] {
       return "fanout rate=" + format_number(rate) + "/s: " + tenths(seconds_since(start_ns)) + " s, issued " +
              std::to_string(issued) + ", accepted " + std::to_string(pub_events.accepted) + ", received " +
@@ -342,7 +278,7 @@ void run_mosquitto_fanout(const PeerServer& server, const FanoutOptions& opts, B
         const PublisherEvents::Queued m = q.front();
         q.pop_front();
         const std::string topic = "u/" + std::to_string(m.user);
-        const std::string payload = data_json(run_id, m.k, m.intended_ns, pad);
+        const std::string payload = stamped_payload(run_id, m.k, m.intended_ns, opts.data_bytes);
         int mid = 0;
         const int rc = mosquitto_publish(p.m, &mid, topic.c_str(), static_cast<int>(payload.size()), payload.data(), 1, false);
         if (rc != MOSQ_ERR_SUCCESS || !in_flight.try_emplace(mid, PublisherEvents::Pending{m.k, m.intended_ns}).second) {
@@ -402,7 +338,7 @@ void run_mosquitto_fanout(const PeerServer& server, const FanoutOptions& opts, B
 
     // Stragglers: wait until every PUBACKed message reached its device, or drain_s.
     const std::int64_t drain_deadline = mono_ns() + ns_of(opts.drain_s);
-    std::uint64_t missing = count_missing(pub_events.acked, receipts);
+    std::uint64_t missing = receipts.missing(pub_events.acked);
     while (missing > 0 && mono_ns() < drain_deadline) {
       publishers.poll(20);
       if (mono_ns() >= next_line) {
@@ -410,19 +346,14 @@ void run_mosquitto_fanout(const PeerServer& server, const FanoutOptions& opts, B
         show_progress(run_line(), false);
         check_devices();
       }
-      missing = count_missing(pub_events.acked, receipts);
+      missing = receipts.missing(pub_events.acked);
     }
     show_progress(run_line(), true);
     check_devices();
-    LatencyHistogram delivered;
-    std::uint64_t received = 0, duplicates = 0, ignored = 0;
-    {
-      std::lock_guard lock(receipts.mu);
-      delivered = receipts.latency;
-      received = receipts.received;
-      duplicates = receipts.duplicates;
-      ignored = receipts.ignored;
-    }
+    receipts.end_run();
+    const Receipts::Totals got = receipts.totals();
+    const LatencyHistogram& delivered = got.latency;
+    const std::uint64_t received = got.received, duplicates = got.duplicates, ignored = got.ignored;
     if (ignored > 0) std::cerr << "fanout: " << ignored << " messages of other runs (or unreadable) ignored\n";
     if (devices.reconnects.load() > 0) std::cerr << "fanout: " << devices.reconnects.load() << " device reconnections so far\n";
 

@@ -365,35 +365,4 @@ class Admin {
   Conn c_;
 };
 
-struct Stamp {
-  std::int64_t r = -1, i = -1, t = -1;
-};
-
-// {"r":run,"i":k,"t":intended_ns,"pad":"..."}
-inline Stamp parse_stamp(const char* data, int len) {
-  Stamp st;
-  if (data == nullptr || len <= 0) return st;
-  boost::system::error_code ec;
-  const auto v = boost::json::parse(boost::json::string_view(data, static_cast<std::size_t>(len)), ec);
-  if (ec || !v.is_object()) return st;
-  const auto& o = v.as_object();
-  const auto get = [&](const char* k) -> std::int64_t {
-    const auto* x = o.if_contains(k);
-    return x != nullptr && x->is_int64() ? x->as_int64() : -1;
-  };
-  st.r = get("r");
-  st.i = get("i");
-  st.t = get("t");
-  return st;
-}
-
-inline std::string data_json(int run, std::uint64_t k, std::int64_t t, int data_bytes) {
-  std::string s = R"({"r":)" + std::to_string(run) + R"(,"i":)" + std::to_string(k) + R"(,"t":)" + std::to_string(t) +
-                  R"(,"pad":")";
-  const std::size_t want = static_cast<std::size_t>(std::max(0, data_bytes));
-  if (s.size() + 2 < want) s.append(want - s.size() - 2, 'x');
-  s += "\"}";
-  return s;
-}
-
 }  // namespace herald::bench::compare::jetstream

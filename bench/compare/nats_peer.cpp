@@ -54,6 +54,7 @@
 #include "peers.hpp"
 #include "proc_stats.hpp"
 #include "progress.hpp"
+#include "receipts.hpp"
 
 namespace herald::bench::compare {
 
@@ -63,40 +64,21 @@ using namespace jetstream;  // the clients (nats_clients.hpp)
 
 // ---------------------------------------------------------------- fanout
 
-// What the devices saw, written on the delivery pool's threads.
-struct Receipts {
-  std::mutex mu;
-  std::int64_t run = 0;  // the run being measured; messages of other runs are acked and ignored
-  std::int64_t window_start_ns = 0;
-  std::vector<std::uint8_t> seen;  // by message index: received once
-  std::uint64_t received = 0;      // distinct
-  std::uint64_t duplicates = 0;
-  std::uint64_t unparsable = 0;
-  std::uint64_t ack_errors = 0;
-  LatencyHistogram latency;  // intended publish time -> handed to the application
+// What the devices saw, on the delivery pool's threads: the receipts, and
+// acks the client library could not send.
+struct DeviceSink {
+  Receipts receipts;
+  std::atomic<std::uint64_t> ack_errors{0};
 };
 
 void on_device_message(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
   const std::int64_t now = mono_ns();
-  auto& rc = *static_cast<Receipts*>(closure);
-  const Stamp st = parse_stamp(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
-  const natsStatus as = natsMsg_Ack(msg, nullptr);
+  auto& sink = *static_cast<DeviceSink*>(closure);
+  const int len = natsMsg_GetDataLength(msg);
+  const char* data = natsMsg_GetData(msg);
+  sink.receipts.record(std::string_view(data != nullptr ? data : "", data != nullptr ? static_cast<std::size_t>(std::max(0, len)) : 0), now);
+  if (natsMsg_Ack(msg, nullptr) != NATS_OK) sink.ack_errors.fetch_add(1, std::memory_order_relaxed);
   natsMsg_Destroy(msg);
-  std::lock_guard lock(rc.mu);
-  if (as != NATS_OK) ++rc.ack_errors;
-  if (st.r < 0 || st.i < 0 || st.t < 0) {
-    ++rc.unparsable;
-    return;
-  }
-  if (st.r != rc.run || static_cast<std::uint64_t>(st.i) >= rc.seen.size()) return;
-  auto& seen = rc.seen[static_cast<std::size_t>(st.i)];
-  if (seen != 0) {
-    ++rc.duplicates;
-    return;
-  }
-  seen = 1;
-  ++rc.received;
-  if (st.t >= rc.window_start_ns) rc.latency.record(std::chrono::nanoseconds(now - st.t));
 }
 
 // The publishers' PubAcks, on the delivery pool's threads.
@@ -114,14 +96,16 @@ struct PubStats {
 void on_pub_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
   const std::int64_t now = mono_ns();
   auto& ps = *static_cast<PubStats*>(closure);
-  const Stamp st = parse_stamp(natsMsg_GetData(msg), natsMsg_GetDataLength(msg));
+  const int len = natsMsg_GetDataLength(msg);
+  const char* data = natsMsg_GetData(msg);
+  const auto st = read_stamp(std::string_view(data != nullptr ? data : "", data != nullptr ? static_cast<std::size_t>(std::max(0, len)) : 0));
   natsMsg_Destroy(msg);
   std::lock_guard lock(ps.mu);
-  if (st.r >= 0 && st.r != ps.run) return;  // a late answer of an earlier run
+  if (st && st->run != ps.run) return;  // a late answer of an earlier run
   ++ps.answered;
   if (pa != nullptr) {
     ++ps.accepted;
-    if (st.t >= ps.window_start_ns) ps.latency.record(std::chrono::nanoseconds(now - st.t));
+    if (st && st->intended_ns >= ps.window_start_ns) ps.latency.record(std::chrono::nanoseconds(now - st->intended_ns));
   } else {
     ++ps.failed;
     if (ps.first_error.empty()) {
@@ -142,8 +126,9 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
     std::cerr << "fanout: libnats 3.4 cannot bind a source address: every connection comes from the default one\n";
   }
   NatsLibrary lib(2);
-  Receipts receipts;
   PubStats pubstats;
+  DeviceSink devices_sink;
+  Receipts& receipts = devices_sink.receipts;
   // Declared before the connections: destroyed after them (a connection
   // must be closed while its loop runs).
   EventLoop device_loop;
@@ -172,7 +157,7 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
   job.durable = [](int i) { return "dev-" + std::to_string(i); };
   job.subject = [](int i) { return "u." + std::to_string(i); };
   job.cb = on_device_message;
-  job.closure = &receipts;
+  job.closure = &devices_sink;
   job.threads = 8;
   job.deadline_ns = connect_start + static_cast<std::int64_t>((120.0 + n * 0.02) * 1e9);
   job.progress = [&](const std::atomic<int>& opened, const std::atomic<int>& failed) {
@@ -214,15 +199,7 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
     const auto total = static_cast<std::uint64_t>(std::llround(rate * (opts.warmup_s + opts.duration_s)));
     const std::int64_t start_ns = mono_ns();
     const std::int64_t window_ns = start_ns + static_cast<std::int64_t>(opts.warmup_s * 1e9);
-    {
-      std::lock_guard lock(receipts.mu);
-      receipts.run = run_id;
-      receipts.window_start_ns = window_ns;
-      receipts.seen.assign(static_cast<std::size_t>(total), 0);
-      receipts.received = 0;
-      receipts.duplicates = 0;
-      receipts.latency = LatencyHistogram();
-    }
+    receipts.start_run(run_id, total, start_ns, window_ns);
     {
       std::lock_guard lock(pubstats.mu);
       pubstats.run = run_id;
@@ -238,11 +215,8 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
     std::uint64_t issued = 0, send_failed = 0;
     std::string first_send_error;
     const auto line = [&] {
-      std::uint64_t got, acc;
-      {
-        std::lock_guard lock(receipts.mu);
-        got = receipts.received;
-      }
+      std::uint64_t acc;
+      const std::uint64_t got = receipts.received();
       {
         std::lock_guard lock(pubstats.mu);
         acc = pubstats.accepted;
@@ -260,7 +234,7 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
         if (intended > now) break;
         const std::uint64_t k = issued++;
         const std::string subject = "u." + std::to_string(pick(rng));
-        const std::string body = data_json(run_id, k, intended, opts.data_bytes);
+        const std::string body = stamped_payload(run_id, k, intended, opts.data_bytes);
         const natsStatus s = js_PublishAsync(pubs[k % pubs.size()]->js, subject.c_str(), body.data(),
                                              static_cast<int>(body.size()), &po);
         if (s != NATS_OK) {
@@ -309,10 +283,7 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
     const auto drain_deadline =
         clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.drain_s));
     for (;;) {
-      {
-        std::lock_guard lock(receipts.mu);
-        if (receipts.received >= accepted) break;
-      }
+      if (receipts.received() >= accepted) break;
       if (clock::now() >= drain_deadline) break;
       if (clock::now() >= next_report) {
         next_report += std::chrono::seconds(1);
@@ -322,18 +293,15 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
     }
     show_progress(line(), true);
 
-    LatencyHistogram delivered, published;
-    std::uint64_t received, duplicates, failed;
-    {
-      std::lock_guard lock(receipts.mu);
-      delivered = receipts.latency;
-      received = receipts.received;
-      duplicates = receipts.duplicates;
-      if (receipts.unparsable > 0 || receipts.ack_errors > 0) {
-        std::cerr << "fanout: " << receipts.unparsable << " unparsable messages, " << receipts.ack_errors
-                  << " failed acks\n";
-      }
-      receipts.run = 0;  // late arrivals of this run are no longer counted
+    receipts.end_run();  // late arrivals of this run are no longer counted
+    const Receipts::Totals got = receipts.totals();
+    const LatencyHistogram& delivered = got.latency;
+    const std::uint64_t received = got.received, duplicates = got.duplicates;
+    LatencyHistogram published;
+    std::uint64_t failed;
+    if (got.ignored > 0 || devices_sink.ack_errors.load() > 0) {
+      std::cerr << "fanout: " << got.ignored << " messages of other runs (or unreadable) ignored, "
+                << devices_sink.ack_errors.load() << " failed acks\n";
     }
     {
       std::lock_guard lock(pubstats.mu);
@@ -419,7 +387,7 @@ int child_main(const PeerServer& server, const ChildPlan& plan) {
 
     NatsLibrary lib(1);
     EventLoop loop;
-    Receipts ignored;  // idle devices: the stream stays empty
+    DeviceSink ignored;  // idle devices: the stream stays empty
     std::vector<std::unique_ptr<Conn>> devices(static_cast<std::size_t>(plan.count));
     struct Closing {
       std::vector<std::unique_ptr<Conn>>& d;
@@ -627,7 +595,7 @@ void run_nats_connect(const PeerServer& server, const ConnectOptions& opts, Benc
   // what the first connections set up once (their consumers stay, durable)
   if (opts.warmup_connections > 0) {
     EventLoop loop;
-    Receipts ignored;
+    DeviceSink ignored;
     std::vector<std::unique_ptr<Conn>> warm(static_cast<std::size_t>(opts.warmup_connections));
     auto options = connection_options(server, &loop);
     OpenJob job;
