@@ -265,6 +265,8 @@ Server::Server(config::ServerConfig config) {
                           [&ns] { return static_cast<double>(ns.received.load()); });
     d.registry.counter_fn("herald_node_notification_users_received_total", "Users named in the notifications received from other nodes",
                           [&ns] { return static_cast<double>(ns.users_received.load()); });
+    d.registry.counter_fn("herald_node_replaces_received_total", "Device-connected notices received from other nodes (each may close a local connection of the device with 4011)",
+                          [&ns] { return static_cast<double>(ns.replaces.load()); });
     d.notify_channel->observe_lag_with(&d.registry.histogram(
         "herald_node_notification_lag_seconds",
         "From a publish's users queued for the other nodes to the notification's receipt on this node",

@@ -198,6 +198,8 @@ class CrossNodeConnectionsTest(unittest.TestCase):
                         await asyncio.sleep(0.5)  # room for the replace notice to reach node a
                         a.publish("sa", "still live")
                         self.assertEqual((await recv_type(live, "msg"))["data"], "still live")
+                        # The notice reached node a (and was ignored there).
+                        self.assertGreaterEqual(a.metrics().get("herald_node_replaces_received_total", 0), 1)
                         async with b.connect("sa", device="phone", query="attempt=s9.3") as later:
                             await recv_json(later)
                             self.assertEqual(await close_code(live), 4011)
