@@ -70,6 +70,9 @@ struct Client::Connection {
   std::string token;
   std::deque<std::string> write_queue;  // front is being written while `writing`
   bool writing = false;
+  // auto_ack while a write is in flight: the highest handled seq, sent as one
+  // `ack upto` when the writer frees (see queue_auto_ack).
+  std::optional<std::uint64_t> pending_ack_upto;
   bool upgraded = false;         // frames may be written
   bool welcomed = false;
   bool close_requested = false;  // stop(): close 1000 once the queue is empty
@@ -334,14 +337,26 @@ void Client::handle_msg(const std::shared_ptr<Connection>& conn, const protocol:
   // Without auto_ack the application owns acks, and may be withholding this one.
   if (processed_ && m.seq <= *processed_) {
     duplicates_.fetch_add(1);
-    if (opts_.auto_ack) enqueue(conn, protocol::encode_ack(m.seq));
+    if (opts_.auto_ack) queue_auto_ack(conn, m.seq);
     return;
   }
   if (on_message_) {
     on_message_(Message{m.seq, m.id, m.event, m.data_json, m.trace_id, m.ts, m.attempt});
   }
   set_processed(m.seq);
-  if (opts_.auto_ack) enqueue(conn, protocol::encode_ack(m.seq));
+  if (opts_.auto_ack) queue_auto_ack(conn, m.seq);
+}
+
+// An idle writer sends the ack at once. A busy one gathers: messages are
+// handled in arrival order, and every message sent on this connection with a
+// lower seq arrived before this one (first attempts come in seq order, a
+// redelivery only after its first attempt), so `ack upto` the highest handled
+// seq acknowledges exactly what was handled. A burst (a replay) then costs
+// one ack frame per write instead of one per message, on both ends.
+void Client::queue_auto_ack(const std::shared_ptr<Connection>& conn, std::uint64_t seq) {
+  if (!conn || conn != conn_ || !conn->upgraded || conn->close_requested) return;
+  if (!conn->writing) return enqueue(conn, protocol::encode_ack(seq));
+  conn->pending_ack_upto = std::max(conn->pending_ack_upto.value_or(0), seq);
 }
 
 void Client::handle_pong(const std::shared_ptr<Connection>& conn, const protocol::PongFrame& p) {
@@ -397,6 +412,10 @@ void Client::enqueue(const std::shared_ptr<Connection>& conn, std::string frame)
 }
 
 void Client::do_write(const std::shared_ptr<Connection>& conn) {
+  if (conn->pending_ack_upto) {
+    conn->write_queue.push_back(protocol::encode_ack_upto(*conn->pending_ack_upto));
+    conn->pending_ack_upto.reset();
+  }
   if (conn->write_queue.empty()) {
     if (conn->close_requested && !conn->closing) do_close(conn);
     return;

@@ -52,7 +52,7 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_initial{200};  // a quick first retry after a blip
   std::chrono::milliseconds backoff_max{10000};    // bounds the wait once the server stays away
   std::chrono::milliseconds heartbeat{0};          // 0: use welcome.heartbeat_ms
-  bool auto_ack = true;                            // ack each message after on_message returns
+  bool auto_ack = true;                            // ack each message after on_message returns; a burst as one `ack upto`
   std::chrono::milliseconds connect_timeout{5000};  // resolve + connect + upgrade + welcome
   std::size_t max_message_bytes = 16u << 20;        // larger frames from the server end the connection
   std::optional<std::uint64_t> jitter_seed;         // backoff randomness; unset: from std::random_device
@@ -142,6 +142,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void arm_heartbeat(const std::shared_ptr<Connection>& conn);
   void on_heartbeat(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec);
   void enqueue(const std::shared_ptr<Connection>& conn, std::string frame);
+  void queue_auto_ack(const std::shared_ptr<Connection>& conn, std::uint64_t seq);
   void do_write(const std::shared_ptr<Connection>& conn);
   void on_write(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec);
   void do_close(const std::shared_ptr<Connection>& conn);

@@ -1,5 +1,8 @@
 #include "testing/fake_herald_server.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include <boost/asio/post.hpp>
 #include <boost/beast/core/buffers_to_string.hpp>
 #include <boost/beast/http.hpp>
@@ -54,6 +57,7 @@ void FakeConnection::send_msg(std::uint64_t seq, std::uint32_t attempt, std::str
   m.ts = 1764000000000 + static_cast<std::int64_t>(seq);
   m.attempt = attempt;
   m.trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+  sent_seqs.push_back(seq);
   send(protocol::encode(m));
 }
 
@@ -129,6 +133,29 @@ std::vector<std::uint64_t> FakeConnection::acked_upto() const {
     if (!frame) continue;
     if (auto* ack = std::get_if<protocol::AckFrame>(&*frame); ack != nullptr && ack->upto) {
       out.push_back(*ack->upto);
+    }
+  }
+  return out;
+}
+
+std::vector<std::uint64_t> FakeConnection::acknowledged() const {
+  std::vector<std::uint64_t> out;
+  std::set<std::uint64_t> seen;
+  auto add = [&](std::uint64_t seq) {
+    if (seen.insert(seq).second) out.push_back(seq);
+  };
+  std::vector<std::uint64_t> sent = sent_seqs;
+  std::sort(sent.begin(), sent.end());
+  for (const auto& text : received) {
+    auto frame = protocol::decode_client_frame(text);
+    if (!frame) continue;
+    auto* ack = std::get_if<protocol::AckFrame>(&*frame);
+    if (ack == nullptr) continue;
+    if (ack->seq) add(*ack->seq);
+    if (ack->upto) {
+      for (auto seq : sent) {
+        if (seq <= *ack->upto) add(seq);
+      }
     }
   }
   return out;

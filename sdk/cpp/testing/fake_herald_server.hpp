@@ -37,6 +37,11 @@ class FakeConnection : public std::enable_shared_from_this<FakeConnection> {
   // Seqs of ack frames received ({"seq":N}), in order; upto acks are in acked_upto().
   std::vector<std::uint64_t> acked_seqs() const;
   std::vector<std::uint64_t> acked_upto() const;
+  // Seqs acknowledged, each once, in the order they were: by a seq ack, or by
+  // an upto ack covering messages this connection sent (ascending).
+  std::vector<std::uint64_t> acknowledged() const;
+  // Ack frames received, of either kind.
+  std::size_t ack_frames() const { return acked_seqs().size() + acked_upto().size(); }
   // Received frames of one type, decoded.
   std::vector<protocol::PingFrame> pings() const;
 
@@ -45,6 +50,7 @@ class FakeConnection : public std::enable_shared_from_this<FakeConnection> {
   std::string authorization;              // the Authorization header
   std::string subprotocol;                // Sec-WebSocket-Protocol asked for
   std::vector<std::string> received;      // text frames from the client, in order
+  std::vector<std::uint64_t> sent_seqs;   // seqs of msg frames sent, in order
   bool answer_pings = true;               // answer ping frames with pong (PROTOCOL.md 3)
   bool ended = false;                     // the socket is gone
   std::optional<int> client_close_code;   // the close code the client sent, if it closed
