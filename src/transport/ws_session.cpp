@@ -1,5 +1,8 @@
 #include "transport/ws_session.hpp"
 
+#include <algorithm>
+#include <utility>
+
 #include <boost/asio/buffer.hpp>
 
 #include "transport/ws_counters.hpp"
@@ -92,36 +95,65 @@ void WsSession::on_accept(boost::system::error_code ec) {
   do_read();
 }
 
+// An idle connection waits with a read of at most read_chunk_ bytes into the
+// session itself: Beast's async_read would prepare a 1.5 KB dynamic buffer
+// before a byte arrives, and keep it for as long as the client is silent.
+// Client frames are acks and pings, which fit; a longer message continues
+// into message_, sized by Beast's hint, and is freed once handled.
 void WsSession::do_read() {
-  ws_.async_read(read_buffer_, [self = shared_from_this()](boost::system::error_code ec,
-                                                           std::size_t bytes) {
-    self->on_read(ec, bytes);
-  });
+  if (message_.empty()) {
+    ws_.async_read_some(boost::asio::buffer(read_chunk_),
+                        [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
+                          self->on_read_some(ec, self->read_chunk_.data(), bytes);
+                        });
+    return;
+  }
+  const std::size_t had = message_.size();
+  const std::size_t want = std::clamp<std::size_t>(ws_.read_size_hint(4096), 512, 65536);
+  message_.resize(had + want);
+  ws_.async_read_some(boost::asio::buffer(message_.data() + had, want),
+                      [self = shared_from_this(), had](boost::system::error_code ec, std::size_t bytes) {
+                        self->message_.resize(had + bytes);
+                        self->on_read_some(ec, nullptr, bytes);
+                      });
 }
 
-void WsSession::on_read(boost::system::error_code ec, std::size_t bytes) {
-  if (ec) {
-    if (ec == websocket::error::closed) return finish(closing_ ? close_reason_ : CloseReason::normal);
-    if (ec == websocket::error::message_too_big) return finish(CloseReason::message_too_big);
-    if (ec == websocket::error::bad_frame_payload) return finish(CloseReason::protocol_error);
-    if (closing_) return finish(close_reason_);
-    return fail(ec, "read");
-  }
+// chunk: the bytes are in read_chunk_ (else already appended to message_).
+void WsSession::on_read_some(boost::system::error_code ec, const char* chunk, std::size_t bytes) {
+  if (ec) return on_read_error(ec);
   if (finished_) return;
-  bump(counters_ ? counters_->frames_in : nullptr);
   bump(counters_ ? counters_->bytes_in : nullptr, bytes);
-  handler_->on_activity();
   if (!ws_.got_text()) {
-    read_buffer_.consume(read_buffer_.size());
+    std::string().swap(message_);
     close(CloseReason::protocol_error, "binary frames are not accepted");
     return;
   }
-  const auto data = read_buffer_.cdata();
-  handler_->on_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
-  read_buffer_.consume(read_buffer_.size());
-  // An idle connection must not keep a large buffer (ARCHITECTURE.md).
-  if (read_buffer_.capacity() > 8192) read_buffer_.shrink_to_fit();
-  if (!closing_) do_read();
+  if (ws_.is_message_done() && chunk != nullptr && message_.empty()) {
+    on_message(std::string_view(chunk, bytes));  // the common case: no copy, no allocation
+  } else {
+    if (chunk != nullptr) message_.append(chunk, bytes);
+    if (!ws_.is_message_done()) {
+      if (!closing_) do_read();
+      return;
+    }
+    const std::string whole = std::exchange(message_, std::string());
+    on_message(whole);
+  }
+  if (!closing_ && !finished_) do_read();
+}
+
+void WsSession::on_message(std::string_view text) {
+  bump(counters_ ? counters_->frames_in : nullptr);
+  handler_->on_activity();
+  handler_->on_text(text);
+}
+
+void WsSession::on_read_error(boost::system::error_code ec) {
+  if (ec == websocket::error::closed) return finish(closing_ ? close_reason_ : CloseReason::normal);
+  if (ec == websocket::error::message_too_big) return finish(CloseReason::message_too_big);
+  if (ec == websocket::error::bad_frame_payload) return finish(CloseReason::protocol_error);
+  if (closing_) return finish(close_reason_);
+  fail(ec, "read");
 }
 
 SendResult WsSession::send(std::shared_ptr<const std::string> frame) {
@@ -162,7 +194,14 @@ void WsSession::on_write(boost::system::error_code ec) {
   if (finished_) return;
   if (ping_wanted_ && !closing_) return do_ping();
   if (!queue_.empty()) return do_write();
+  release_queue();
   if (closing_ && !close_sent_ && !pinging_) do_close();
+}
+
+// An idle connection holds no queue storage (the welcome alone would leave
+// some behind for good).
+void WsSession::release_queue() {
+  if (queue_.empty() && queue_.capacity() > 0) decltype(queue_)().swap(queue_);
 }
 
 void WsSession::ping() {

@@ -6,13 +6,13 @@
 //
 // Lives on one IoWorker; every method must be called on that worker's thread.
 #include <cstdint>
-#include <deque>
+#include <array>
 #include <memory>
 #include <string>
 #include <string_view>
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/container/devector.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
@@ -84,7 +84,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
  private:
   void on_accept(boost::system::error_code ec);
   void do_read();
-  void on_read(boost::system::error_code ec, std::size_t bytes);
+  void on_read_some(boost::system::error_code ec, const char* chunk, std::size_t bytes);
+  void on_read_error(boost::system::error_code ec);
+  void on_message(std::string_view text);
+  void release_queue();
   void do_write();
   void on_write(boost::system::error_code ec);
   void do_ping();
@@ -100,8 +103,12 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   WsCounters* counters_;
   std::string remote_ip_;
 
-  boost::beast::flat_buffer read_buffer_;
-  std::deque<std::shared_ptr<const std::string>> queue_;
+  // Client frames (acks, pings) fit the chunk; a longer message collects in
+  // message_, which is empty (and holds no memory) between messages.
+  std::array<char, 128> read_chunk_;
+  std::string message_;
+  // A devector allocates nothing while empty (std::deque keeps 576 bytes).
+  boost::container::devector<std::shared_ptr<const std::string>> queue_;
   std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool pinging_ = false;
