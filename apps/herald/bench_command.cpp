@@ -34,6 +34,9 @@ BenchCommand::BenchCommand(CLI::App& app) {
   durable_->add_option("--store", durable_opts_.store, "store of the started server")->capture_default_str();
   durable_->add_option("--users", durable_opts_.users, "publishes spread over this many users")->capture_default_str();
   durable_->add_option("--data-bytes", durable_opts_.data_bytes, "size of each message's data")->capture_default_str();
+  durable_->add_option("--batch", durable_opts_.batch, "messages per request (above 1: POST /v1/publish/batch)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
   durable_->add_option("--warmup", durable_opts_.warmup_s, "seconds not measured")->capture_default_str();
   durable_->add_option("--duration", durable_opts_.duration_s, "seconds measured")->capture_default_str();
 

@@ -3,6 +3,8 @@
 #include <functional>
 #include <random>
 
+#include <boost/json/parse.hpp>
+
 #include "http_pool.hpp"
 #include "progress.hpp"
 #include "scenarios.hpp"
@@ -13,6 +15,21 @@ namespace {
 
 std::string publish_body(const std::string& user, std::uint64_t n, const std::string& pad) {
   return R"({"user":")" + user + R"(","data":{"n":)" + std::to_string(n) + R"(,"pad":")" + pad + R"("}})";
+}
+
+// Items of a batch answer (`{"results":[...]}`) that are errors
+// (PROTOCOL.md 10: `{"error":{...}}` in their place); all of them when the
+// answer is not that shape.
+int count_item_errors(const std::string& body, int items) {
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(body, ec);
+  const auto* results = !ec && v.is_object() ? v.as_object().if_contains("results") : nullptr;
+  if (results == nullptr || !results->is_array()) return items;
+  int n = 0;
+  for (const auto& r : results->as_array()) {
+    if (r.is_object() && r.as_object().contains("error")) ++n;
+  }
+  return n;
 }
 
 BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::string& sync, int publishers) {
@@ -27,25 +44,39 @@ BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::str
   const auto window_start = start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.warmup_s));
   const auto end = window_start + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(opts.duration_s));
   LatencyHistogram latency;
+  // Counted in messages; a request is one message, or `batch` of them.
   std::uint64_t sent = 0, ok = 0, in_window = 0, refused = 0, failed = 0;
+  const int batch = std::max(1, opts.batch);
 
   std::function<void()> next = [&] {
     if (clock::now() >= end) return;
     const auto at = clock::now();
-    const std::string user = "durable-" + std::to_string(pick(rng));
-    ++sent;
-    pool.submit("/v1/publish", publish_body(user, sent, pad), [&, at](const HttpResult& r) {
+    std::string body;
+    if (batch == 1) {
+      body = publish_body("durable-" + std::to_string(pick(rng)), ++sent, pad);
+    } else {
+      body = R"({"messages":[)";
+      for (int i = 0; i < batch; ++i) {
+        if (i > 0) body += ',';
+        body += publish_body("durable-" + std::to_string(pick(rng)), ++sent, pad);
+      }
+      body += "]}";
+    }
+    pool.submit(batch == 1 ? "/v1/publish" : "/v1/publish/batch", std::move(body), [&, at](const HttpResult& r) {
       const auto done = clock::now();
       if (r.status == 200) {
-        ++ok;
+        // A batch answers 200 with a result per item; a refused item is an error object.
+        const auto item_errors = batch == 1 ? 0 : count_item_errors(r.body, batch);
+        ok += batch - item_errors;
+        refused += item_errors;
         if (done >= window_start && done < end) {
-          ++in_window;
+          in_window += batch - item_errors;
           latency.record(done - at);
         }
       } else if (r.status == 0) {
-        ++failed;
+        failed += batch;
       } else {
-        ++refused;
+        refused += batch;
       }
       next();
     });
@@ -83,6 +114,7 @@ BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::str
   BenchRow row;
   row.scenario = "durable";
   row.params = {{"store", opts.store}, {"sync", sync}, {"publishers", std::to_string(publishers)},
+                {"batch", std::to_string(batch)},
                 {"data_bytes", std::to_string(opts.data_bytes)}, {"duration_s", format_number(opts.duration_s)}};
   row.values = {{"accepted_per_s", static_cast<double>(in_window) / opts.duration_s},
                 {"accepted", static_cast<double>(ok)},

@@ -18,6 +18,7 @@ struct DurableOptions {
   std::string store = "rocksdb";
   int users = 1000;
   int data_bytes = 64;
+  int batch = 1;  // messages per request; above 1 through /v1/publish/batch
   double warmup_s = 2;
   double duration_s = 10;
 };
