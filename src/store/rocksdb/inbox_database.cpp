@@ -5,10 +5,12 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 
 #include <algorithm>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 
 #include "store/rocksdb/inbox_layout.hpp"
@@ -40,6 +42,28 @@ rocksdb::CompressionType best_compression() {
 
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 
+// Memtable insert hints (ColumnFamilyOptions::memtable_insert_with_hint_prefix_extractor):
+// keys with the same "prefix" are inserted starting from where the last one
+// went, instead of searching the skip list from the top. Appends are the
+// busiest writes and land right after the previous key of their group:
+//   messages  user_prefix + be64(seq): the group is the user (all but the seq);
+//   expiry    be64(expires_at) + ...:  one group, times only grow.
+// Keys outside the pattern (shorter than 8 bytes) insert the usual way.
+class InsertHintGroup final : public rocksdb::SliceTransform {
+ public:
+  enum class Group { all_but_last_8_bytes, one_for_all };
+  InsertHintGroup(const char* name, Group group) : name_(name), group_(group) {}
+  const char* Name() const override { return name_; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return {key.data(), group_ == Group::one_for_all ? 0 : key.size() - 8};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= 8; }
+
+ private:
+  const char* name_;
+  Group group_;
+};
+
 }  // namespace
 
 InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter, RocksDbMemory memory)
@@ -60,6 +84,11 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
   const auto compression = best_compression();
   const auto plain = family_options(table, compression);
   const auto bloom = family_options(point_lookups, compression);
+  auto messages = plain;
+  messages.memtable_insert_with_hint_prefix_extractor =
+      std::make_shared<InsertHintGroup>("herald.MessageKeyUser", InsertHintGroup::Group::all_but_last_8_bytes);
+  auto expiry = plain;
+  expiry.memtable_insert_with_hint_prefix_extractor = std::make_shared<InsertHintGroup>("herald.ExpiryKeys", InsertHintGroup::Group::one_for_all);
   auto dedup = bloom;
   dedup.compaction_filter = dedup_filter;
 
@@ -75,9 +104,9 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
   // Same order as Family.
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
       {rocksdb::kDefaultColumnFamilyName, plain}, {layout::kMetaCf, bloom},
-      {layout::kMessagesCf, plain},               {layout::kDedupCf, dedup},
+      {layout::kMessagesCf, messages},            {layout::kDedupCf, dedup},
       {layout::kCollapseCf, bloom},               {layout::kCursorsCf, plain},
-      {layout::kExpiryCf, plain},                 {layout::kDeadCf, plain},
+      {layout::kExpiryCf, expiry},                {layout::kDeadCf, plain},
       {layout::kScheduleCf, plain},               {layout::kScheduleIdsCf, bloom},
       {layout::kScheduleKeysCf, bloom}};
   const auto status = rocksdb::DB::Open(options, path_, families, &handles_, &db_);
