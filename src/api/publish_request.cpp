@@ -204,7 +204,10 @@ std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
   proto.trace_id = !header_trace_id.empty() ? std::string(header_trace_id)
                    : !trace_field.empty()   ? trace_field
                                             : new_trace_id();
-  if (proto.id.empty()) proto.id = "m-" + random_hex(12);
+  if (proto.id.empty()) {
+    proto.id = "m-" + random_hex(12);
+    proto.id_generated = true;
+  }
 
   item.messages.reserve(users.size());
   for (auto& u : users) {

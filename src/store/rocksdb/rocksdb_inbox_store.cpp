@@ -297,9 +297,9 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
   if (u == nullptr) return {};
 
   // Dedup window (PROTOCOL.md 7); the batch is searched too.
-  const std::string dedup_key = layout::user_key(msg.user, msg.id);
+  const std::string dedup_key = msg.id_generated ? std::string() : layout::user_key(msg.user, msg.id);
   std::string value;
-  if (m.get(dedup_cf_, dedup_key, &value)) {
+  if (!msg.id_generated && m.get(dedup_cf_, dedup_key, &value)) {
     const auto d = layout::decode_dedup(value);
     if (d && d->accepted_ms + policy_.dedup_window_ms >= now_ms) return {d->seq, msg.id, true};
   }
@@ -317,7 +317,7 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
   u->meta_dirty = true;
   ++u->meta.count;
   m.put(messages_cf_, layout::message_key(msg.user, seq), layout::encode_message(rec));
-  m.put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
+  if (!msg.id_generated) m.put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
   m.put(expiry_cf_, layout::expiry_key(rec.expires_at_ms, msg.user, seq), std::string());
   u->appended.insert(seq);
 
