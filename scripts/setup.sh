@@ -13,7 +13,7 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libboost-system1.81-dev
-  librocksdb-dev libhiredis-dev libssl-dev
+  librocksdb-dev libhiredis-dev libssl-dev libjemalloc-dev
   libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libmosquitto-dev libnats-dev libevent-dev
