@@ -92,11 +92,17 @@ struct RocksDbInboxStore::Staged {
   std::set<std::uint64_t> appended;  // seqs written by this mutation and still there
 };
 
-// Everything one mutation reads and writes: a plain WriteBatch, and for the
+// Everything one mutation reads and writes: its writes, and for the
 // families a mutation reads back (messages, dedup, collapse) an overlay of
 // what it wrote there, so later items of a batch see earlier ones (dedup,
 // collapse, trim of the same user). An indexed batch (WriteBatchWithIndex)
 // did the same but spent most of an append comparing batch entries.
+//
+// The writes go to RocksDB sorted by family and key (stable, so writes of
+// one key keep their order): the memtable's skip list then inserts each key
+// next to the one before it, where a group commit in arrival order jumped
+// across every user's range and searched from the top each time
+// (docs/benchmarks.md "Sorted group commits").
 class RocksDbInboxStore::Mutation {
  public:
   Mutation(rocksdb::DB* db, std::uint64_t first_dead_id, std::array<rocksdb::ColumnFamilyHandle*, 3> read_back)
@@ -117,12 +123,12 @@ class RocksDbInboxStore::Mutation {
     return s.ok();
   }
   void put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string value) {
-    batch_.Put(cf, slice(key), slice(value));
-    if (auto* o = overlay(cf)) (*o)[std::string(key)] = std::move(value);
+    if (auto* o = overlay(cf)) (*o)[std::string(key)] = value;
+    writes_.push_back({cf, std::string(key), std::move(value)});
   }
   void del(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
-    batch_.Delete(cf, slice(key));
     if (auto* o = overlay(cf)) (*o)[std::string(key)] = std::nullopt;
+    writes_.push_back({cf, std::string(key), std::nullopt});
   }
   // Deleted by this mutation (a read-back family only).
   bool deleted(rocksdb::ColumnFamilyHandle* cf, std::string_view key) const {
@@ -131,8 +137,23 @@ class RocksDbInboxStore::Mutation {
     auto it = o->find(key);
     return it != o->end() && !it->second;
   }
-  bool changed() const { return batch_.Count() > 0; }
-  rocksdb::WriteBatch* write_batch() { return &batch_; }
+  bool changed() const { return !writes_.empty(); }
+  // The writes so far as one batch, in (family, key) order.
+  rocksdb::WriteBatch* write_batch() {
+    std::vector<const Write*> order;
+    order.reserve(writes_.size());
+    for (const auto& w : writes_) order.push_back(&w);
+    std::stable_sort(order.begin(), order.end(), [](const Write* a, const Write* b) {
+      const auto ai = a->cf->GetID(), bi = b->cf->GetID();
+      return ai != bi ? ai < bi : a->key < b->key;
+    });
+    batch_.Clear();
+    for (const auto* w : order) {
+      if (w->value) batch_.Put(w->cf, slice(w->key), slice(*w->value));
+      else batch_.Delete(w->cf, slice(w->key));
+    }
+    return &batch_;
+  }
 
   std::unordered_map<std::string, Staged, StringHash, std::equal_to<>> users;
   std::uint64_t next_dead_id;  // the id the next dead letter of this mutation gets
@@ -151,9 +172,16 @@ class RocksDbInboxStore::Mutation {
     return const_cast<Mutation*>(this)->overlay(cf);
   }
 
+  struct Write {
+    rocksdb::ColumnFamilyHandle* cf;
+    std::string key;
+    std::optional<std::string> value;  // none: a delete
+  };
+
   rocksdb::DB* const db_;
   const std::array<rocksdb::ColumnFamilyHandle*, 3> read_back_;
   std::array<Overlay, 3> overlays_;
+  std::vector<Write> writes_;
   rocksdb::WriteBatch batch_;
 };
 
@@ -297,7 +325,7 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
   if (u == nullptr) return {};
 
   // Dedup window (PROTOCOL.md 7); the batch is searched too.
-  const std::string dedup_key = msg.id_generated ? std::string() : layout::user_key(msg.user, msg.id);
+  const std::string dedup_key = layout::user_key(msg.user, msg.id);
   std::string value;
   if (!msg.id_generated && m.get(dedup_cf_, dedup_key, &value)) {
     const auto d = layout::decode_dedup(value);
@@ -317,7 +345,7 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
   u->meta_dirty = true;
   ++u->meta.count;
   m.put(messages_cf_, layout::message_key(msg.user, seq), layout::encode_message(rec));
-  if (!msg.id_generated) m.put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
+  m.put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
   m.put(expiry_cf_, layout::expiry_key(rec.expires_at_ms, msg.user, seq), std::string());
   u->appended.insert(seq);
 
