@@ -47,17 +47,27 @@ rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 // went, instead of searching the skip list from the top. Appends are the
 // busiest writes and land right after the previous key of their group:
 //   messages  user_prefix + be64(seq): the group is the user (all but the seq);
-//   expiry    be64(expires_at) + ...:  one group, times only grow.
-// Keys outside the pattern (shorter than 8 bytes) insert the usual way.
+//   expiry    be64(expires_at) + ...:  one group, times only grow;
+//   dedup     user_prefix + id: the group is the user; ids are random, but
+//             the search starts inside the user's few keys, not at the top.
+// Keys outside the pattern insert the usual way.
 class InsertHintGroup final : public rocksdb::SliceTransform {
  public:
-  enum class Group { all_but_last_8_bytes, one_for_all };
+  enum class Group { all_but_last_8_bytes, one_for_all, user_prefix };
   InsertHintGroup(const char* name, Group group) : name_(name), group_(group) {}
   const char* Name() const override { return name_; }
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
-    return {key.data(), group_ == Group::one_for_all ? 0 : key.size() - 8};
+    switch (group_) {
+      case Group::all_but_last_8_bytes: return {key.data(), key.size() - 8};
+      case Group::one_for_all: return {key.data(), 0};
+      case Group::user_prefix: return {key.data(), layout::user_prefix_size({key.data(), key.size()})};
+    }
+    return {key.data(), 0};
   }
-  bool InDomain(const rocksdb::Slice& key) const override { return key.size() >= 8; }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    if (group_ == Group::user_prefix) return layout::user_prefix_size({key.data(), key.size()}) > 0;
+    return key.size() >= 8;
+  }
 
  private:
   const char* name_;
@@ -88,9 +98,12 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
   messages.memtable_insert_with_hint_prefix_extractor =
       std::make_shared<InsertHintGroup>("herald.MessageKeyUser", InsertHintGroup::Group::all_but_last_8_bytes);
   auto expiry = plain;
-  expiry.memtable_insert_with_hint_prefix_extractor = std::make_shared<InsertHintGroup>("herald.ExpiryKeys", InsertHintGroup::Group::one_for_all);
+  expiry.memtable_insert_with_hint_prefix_extractor =
+      std::make_shared<InsertHintGroup>("herald.ExpiryKeys", InsertHintGroup::Group::one_for_all);
   auto dedup = bloom;
   dedup.compaction_filter = dedup_filter;
+  dedup.memtable_insert_with_hint_prefix_extractor =
+      std::make_shared<InsertHintGroup>("herald.DedupKeyUser", InsertHintGroup::Group::user_prefix);
 
   rocksdb::DBOptions options;
   options.create_if_missing = true;

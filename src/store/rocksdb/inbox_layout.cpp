@@ -141,6 +141,16 @@ std::optional<std::string> take_user_prefix(std::string_view& key) {
   return std::nullopt;
 }
 
+std::size_t user_prefix_size(std::string_view key) {
+  for (std::size_t i = 0; i + 1 < key.size(); ++i) {
+    if (key[i] != '\0') continue;
+    if (key[i + 1] == '\0') return i + 2;
+    if (key[i + 1] != '\x01') return 0;
+    ++i;  // an escaped NUL of the user
+  }
+  return 0;
+}
+
 std::string message_key(std::string_view user, std::uint64_t seq) {
   std::string k = user_prefix(user);
   put_be64(k, seq);

@@ -86,6 +86,9 @@ std::string user_prefix(std::string_view user);
 std::string user_prefix_end(std::string_view user);
 // Parses a user_prefix at the front of key: the user, and advances key past it.
 std::optional<std::string> take_user_prefix(std::string_view& key);
+// Length of the user_prefix at the front of key (through its "\0\0"); 0 when
+// there is none.
+std::size_t user_prefix_size(std::string_view key);
 
 std::string message_key(std::string_view user, std::uint64_t seq);
 std::string user_key(std::string_view user, std::string_view suffix);  // dedup, collapse, cursors
