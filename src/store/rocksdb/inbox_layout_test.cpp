@@ -160,5 +160,14 @@ TEST(InboxLayout, ScheduledRecordAndScheduleRefRoundTrip) {
   EXPECT_FALSE(decode_schedule_ref(encode_schedule_ref(ref) + "!"));
 }
 
+TEST(InboxLayout, UserPrefixSizeCoversTheEscapedUserAndItsTerminator) {
+  EXPECT_EQ(layout::user_prefix_size(layout::user_key("alice", "ord-1")), 7u);
+  const std::string nul_user("a\0b", 3);
+  EXPECT_EQ(layout::user_prefix_size(layout::user_key(nul_user, "x")), layout::user_prefix(nul_user).size());
+  EXPECT_EQ(layout::user_prefix_size(layout::message_key("bob", 42)), 5u);
+  EXPECT_EQ(layout::user_prefix_size("no terminator"), 0u);
+  EXPECT_EQ(layout::user_prefix_size(std::string("bad\0\x02", 5)), 0u);
+}
+
 }  // namespace
 }  // namespace herald::store::layout
