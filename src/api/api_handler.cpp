@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include <boost/asio/post.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 
@@ -114,7 +115,7 @@ std::variant<std::shared_ptr<transport::WsHandler>, HttpResponse> ApiHandler::up
   return connect_.upgrade(request, rc);
 }
 
-void ApiHandler::handle(HttpRequest req, const transport::RequestContext&,
+void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
                         transport::Responder respond) {
   auto url = boost::urls::parse_origin_form(req.target());
   if (!url) return respond(error(errc::bad_request, "malformed request target"));
@@ -155,7 +156,7 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext&,
   }
   if (ctx_.config.demo && (path == "/demo/token" || path == "/demo/publish")) {
     if (method != http::verb::post) return respond(error(errc::method_not_allowed, "use POST"));
-    if (path == "/demo/publish") return publish(req, false, std::move(respond));
+    if (path == "/demo/publish") return publish(req, false, rctx.worker, std::move(respond));
     return respond(demo_token(req));
   }
   if (!path.starts_with("/v1/")) return respond(error(errc::not_found, "no such route"));
@@ -168,7 +169,7 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext&,
 
   if (path == "/v1/publish" || path == "/v1/publish/batch") {
     if (method != http::verb::post) return respond(error(errc::method_not_allowed, "use POST"));
-    return publish(req, path == "/v1/publish/batch", std::move(respond));
+    return publish(req, path == "/v1/publish/batch", rctx.worker, std::move(respond));
   }
   if (path == "/v1/stats") {
     if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
@@ -217,7 +218,8 @@ std::optional<double> ApiHandler::publish_rate_wait(std::string_view key) {
   return it->second.seconds_until_available();
 }
 
-void ApiHandler::publish(const HttpRequest& req, bool batch, transport::Responder respond) {
+void ApiHandler::publish(const HttpRequest& req, bool batch, transport::IoWorker* worker,
+                         transport::Responder respond) {
   ctx_.metrics.publish_requests.inc();
   auto reject = [this, &respond](HttpResponse res) {
     ctx_.metrics.publish_rejected.inc();
@@ -321,29 +323,36 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::Responde
 
   if (to_append.empty()) return finish(overloaded);
 
-  const bool queued = publisher_.publish(
-      std::move(to_append),
-      [results, users, slots = std::move(slots), multi, finish](std::vector<store::AppendOutcome> outcomes) {
-        std::size_t pos = 0;
-        for (const auto& slot : slots) {
-          json::array per_user;
-          for (std::size_t k = 0; k < slot.count; ++k, ++pos) {
-            const auto& o = outcomes[pos];
-            if (const auto* r = std::get_if<store::AppendResult>(&o)) {
-              per_user.push_back(json::object{});
-              auto& obj = per_user.back().as_object();
-              obj["user"] = (*users)[pos];
-              obj["seq"] = r->seq;
-              obj["id"] = r->id;
-              obj["duplicate"] = r->duplicate;
-            } else {
-              per_user.push_back(error_object(ItemError{std::get<errc>(o), "store unavailable", ""}));
-            }
-          }
-          (*results)[slot.item] = (*multi)[slot.item] ? json::value(json::object{{"results", std::move(per_user)}})
-                                                      : std::move(per_user[0]);
+  // The answer is built from the outcomes on the request's own I/O thread:
+  // the store worker is the serial stage of every publish and only hands it over.
+  auto answer = [results, users, slots = std::move(slots), multi, finish](std::vector<store::AppendOutcome> outcomes) {
+    std::size_t pos = 0;
+    for (const auto& slot : slots) {
+      json::array per_user;
+      for (std::size_t k = 0; k < slot.count; ++k, ++pos) {
+        const auto& o = outcomes[pos];
+        if (const auto* r = std::get_if<store::AppendResult>(&o)) {
+          per_user.push_back(json::object{});
+          auto& obj = per_user.back().as_object();
+          obj["user"] = (*users)[pos];
+          obj["seq"] = r->seq;
+          obj["id"] = r->id;
+          obj["duplicate"] = r->duplicate;
+        } else {
+          per_user.push_back(error_object(ItemError{std::get<errc>(o), "store unavailable", ""}));
         }
-        finish(false);
+      }
+      (*results)[slot.item] = (*multi)[slot.item] ? json::value(json::object{{"results", std::move(per_user)}})
+                                                  : std::move(per_user[0]);
+    }
+    finish(false);
+  };
+  const bool queued = publisher_.publish(
+      std::move(to_append), [worker, answer = std::move(answer)](std::vector<store::AppendOutcome> outcomes) mutable {
+        if (worker == nullptr) return answer(std::move(outcomes));
+        boost::asio::post(worker->context(), [answer = std::move(answer), outcomes = std::move(outcomes)]() mutable {
+          answer(std::move(outcomes));
+        });
       });
   if (!queued) {
     auto res = error(errc::overloaded, "store queue is full, retry later");

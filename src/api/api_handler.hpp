@@ -38,7 +38,10 @@ class ApiHandler final : public transport::HttpHandler {
   void add_static(std::string path, std::string content_type, std::string body);
 
  private:
-  void publish(const transport::HttpRequest& req, bool batch, transport::Responder respond);
+  // worker: where the answer is built once the store committed (the store
+  // worker only hands it over); null builds it on the store worker.
+  void publish(const transport::HttpRequest& req, bool batch, transport::IoWorker* worker,
+               transport::Responder respond);
   transport::HttpResponse presence(std::string_view user);
   transport::HttpResponse messages(std::string_view user, const transport::HttpRequest& req);
   transport::HttpResponse message(std::string_view user, std::string_view seq_text);
