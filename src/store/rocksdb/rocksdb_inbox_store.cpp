@@ -102,7 +102,7 @@ struct RocksDbInboxStore::Staged {
 // one key keep their order): the memtable's skip list then inserts each key
 // next to the one before it, where a group commit in arrival order jumped
 // across every user's range and searched from the top each time
-// (docs/benchmarks.md "Sorted group commits").
+// (docs/benchmarks.md, durable, "2026-11-30: the store worker's write path").
 class RocksDbInboxStore::Mutation {
  public:
   Mutation(rocksdb::DB* db, std::uint64_t first_dead_id, std::array<rocksdb::ColumnFamilyHandle*, 3> read_back)
