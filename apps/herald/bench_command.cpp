@@ -51,6 +51,10 @@ BenchCommand::BenchCommand(CLI::App& app) {
   fanout_->add_option("--devices-per-user", fanout_opts_.devices_per_user, "devices of each user")->capture_default_str();
   fanout_->add_option("--rate", fanout_opts_.rates, "messages per second, one run each")->delimiter(',')->capture_default_str();
   fanout_->add_option("--http-connections", fanout_opts_.http_connections, "publisher connections")->capture_default_str();
+  fanout_->add_option("--linger-ms", fanout_opts_.linger_ms,
+                      "0: a request per message; else what falls due within this many ms as one batch request")
+      ->check(CLI::Range(0.0, 1000.0))
+      ->capture_default_str();
   fanout_->add_option("--store", fanout_opts_.store, "store of the started server")->capture_default_str();
   fanout_->add_option("--sync", fanout_opts_.sync, "sync policy of the started server")->capture_default_str();
   fanout_->add_option("--data-bytes", fanout_opts_.data_bytes, "size of each message's data")->capture_default_str();

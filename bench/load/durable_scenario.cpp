@@ -3,7 +3,6 @@
 #include <functional>
 #include <random>
 
-#include <boost/json/parse.hpp>
 
 #include "http_pool.hpp"
 #include "progress.hpp"
@@ -15,21 +14,6 @@ namespace {
 
 std::string publish_body(const std::string& user, std::uint64_t n, const std::string& pad) {
   return R"({"user":")" + user + R"(","data":{"n":)" + std::to_string(n) + R"(,"pad":")" + pad + R"("}})";
-}
-
-// Items of a batch answer (`{"results":[...]}`) that are errors
-// (PROTOCOL.md 10: `{"error":{...}}` in their place); all of them when the
-// answer is not that shape.
-int count_item_errors(const std::string& body, int items) {
-  boost::system::error_code ec;
-  const auto v = boost::json::parse(body, ec);
-  const auto* results = !ec && v.is_object() ? v.as_object().if_contains("results") : nullptr;
-  if (results == nullptr || !results->is_array()) return items;
-  int n = 0;
-  for (const auto& r : results->as_array()) {
-    if (r.is_object() && r.as_object().contains("error")) ++n;
-  }
-  return n;
 }
 
 BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::string& sync, int publishers) {
@@ -66,7 +50,7 @@ BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::str
       const auto done = clock::now();
       if (r.status == 200) {
         // A batch answers 200 with a result per item; a refused item is an error object.
-        const auto item_errors = batch == 1 ? 0 : count_item_errors(r.body, batch);
+        const auto item_errors = batch == 1 ? 0 : count_batch_item_errors(r.body, batch);
         ok += batch - item_errors;
         refused += item_errors;
         if (done >= window_start && done < end) {

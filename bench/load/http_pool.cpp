@@ -6,8 +6,21 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
 
 namespace herald::bench {
+
+int count_batch_item_errors(const std::string& body, int items) {
+  boost::system::error_code ec;
+  const auto v = boost::json::parse(body, ec);
+  const auto* results = !ec && v.is_object() ? v.as_object().if_contains("results") : nullptr;
+  if (results == nullptr || !results->is_array()) return items;
+  int n = 0;
+  for (const auto& r : results->as_array()) {
+    if (r.is_object() && r.as_object().contains("error")) ++n;
+  }
+  return n;
+}
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;

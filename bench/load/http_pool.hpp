@@ -26,6 +26,11 @@ struct HttpResult {
   std::string body;
 };
 
+// Items of a /v1/publish/batch answer (`{"results":[...]}`) that are errors
+// (PROTOCOL.md 10: `{"error":{...}}` in their place); all `items` when the
+// answer is not that shape.
+int count_batch_item_errors(const std::string& body, int items);
+
 class HttpPool {
  public:
   using Done = std::function<void(const HttpResult&)>;

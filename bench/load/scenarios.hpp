@@ -41,6 +41,10 @@ struct FanoutOptions {
   int devices_per_user = 1;
   std::vector<double> rates{2000};  // messages per second, one run each
   int http_connections = 64;
+  // 0: one request per message. Above 0: what falls due within this many ms
+  // goes out as one /v1/publish/batch request (a producer's linger), each
+  // message still timed from its own intended time.
+  double linger_ms = 0;
   std::string store = "rocksdb";
   std::string sync = "batch";
   int data_bytes = 64;
