@@ -110,20 +110,5 @@ TEST(StoreWorker, CommitsEverythingQueuedTogetherInArrivalOrder) {
   EXPECT_EQ(seqs, (std::vector<std::uint64_t>{22, 30, 41}));
 }
 
-TEST(StoreWorker, WritesCursorUpdatesAtTheirHighestAndDrainsThemOnStop) {
-  MemoryInboxStore store{StorePolicy{}};
-  StoreWorker worker(store, 100);
-  const std::vector<CursorUpdate> first{{"u", "phone", 5}, {"u", "tablet", 2}};
-  const std::vector<CursorUpdate> second{{"u", "phone", 3}, {"v", "phone", 7}};
-  ASSERT_TRUE(worker.submit_cursors(first));
-  ASSERT_TRUE(worker.submit_cursors(second));
-  worker.stop();  // what was submitted is written before the thread ends
-  EXPECT_EQ(store.cursor("u", "phone"), 5u);
-  EXPECT_EQ(store.cursor("u", "tablet"), 2u);
-  EXPECT_EQ(store.cursor("v", "phone"), 7u);
-  // After the worker ended the caller writes them itself.
-  EXPECT_FALSE(worker.submit_cursors(second));
-}
-
 }  // namespace
 }  // namespace herald::store
