@@ -5,9 +5,9 @@
 
 namespace herald::gateway {
 
-CursorFlusher::CursorFlusher(Sink sink, transport::IoWorker& worker, std::chrono::milliseconds interval,
-                             metrics::Counter* commits)
-    : sink_(std::move(sink)), worker_(worker), interval_(interval), commits_(commits) {}
+CursorFlusher::CursorFlusher(store::InboxStore& store, transport::IoWorker& worker,
+                             std::chrono::milliseconds interval, metrics::Counter* commits)
+    : store_(store), worker_(worker), interval_(interval), commits_(commits) {}
 
 void CursorFlusher::start() { schedule(); }
 
@@ -29,9 +29,8 @@ void CursorFlusher::flush() {
   batch.reserve(pending_.size());
   for (auto& [key, cursor] : pending_) batch.push_back({key.first, key.second, cursor});
   pending_.clear();
-  const auto n = batch.size();
-  sink_(std::move(batch));
-  if (commits_ != nullptr) commits_->inc(n);
+  store_.commit_cursors(batch);
+  if (commits_ != nullptr) commits_->inc(batch.size());
 }
 
 }  // namespace herald::gateway

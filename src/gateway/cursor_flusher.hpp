@@ -4,11 +4,9 @@
 // Owned by one worker; update() and flush() only on its thread.
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "metrics/registry.hpp"
 #include "store/inbox_store.hpp"
@@ -18,11 +16,8 @@ namespace herald::gateway {
 
 class CursorFlusher {
  public:
-  // Where a flushed batch goes: the store worker, so that this I/O thread
-  // never waits for a store write (server.cpp).
-  using Sink = std::function<void(std::vector<store::CursorUpdate>)>;
-  CursorFlusher(Sink sink, transport::IoWorker& worker, std::chrono::milliseconds interval,
-                metrics::Counter* commits);
+  CursorFlusher(store::InboxStore& store, transport::IoWorker& worker,
+                std::chrono::milliseconds interval, metrics::Counter* commits);
   void start();
   void update(const std::string& user, const std::string& device, std::uint64_t cursor);
   // Writes everything pending now (also on graceful shutdown).
@@ -32,7 +27,7 @@ class CursorFlusher {
  private:
   void schedule();
 
-  Sink sink_;
+  store::InboxStore& store_;
   transport::IoWorker& worker_;
   std::chrono::milliseconds interval_;
   metrics::Counter* commits_;

@@ -202,11 +202,7 @@ Server::Server(config::ServerConfig config) {
   d.ctx.reset(new gateway::GatewayContext{cfg, *d.store, d.hub, d.jwt, d.metrics, d.limits, retry, {}, {}});
   for (auto& w : d.workers) {
     d.ctx->flushers.push_back(std::make_unique<gateway::CursorFlusher>(
-        [&d](std::vector<store::CursorUpdate> batch) {
-          // Written by the store worker; after it stopped (shutdown), here.
-          if (!d.store_worker->submit_cursors(batch)) d.store->commit_cursors(batch);
-        },
-        *w, std::chrono::milliseconds(100), &d.metrics.cursor_commits));
+        *d.store, *w, std::chrono::milliseconds(100), &d.metrics.cursor_commits));
   }
   if (cfg.store == config::StoreKind::redis) {
     // Nodes sharing Redis push each other's publishes to their own
@@ -367,8 +363,9 @@ void Server::drain_and_stop() {
   }
   d.hk_cv.notify_all();
   if (d.housekeeper.joinable()) d.housekeeper.join();
-  // Cursors are flushed on graceful shutdown (PROTOCOL.md 10), to the store
-  // worker, which writes them before it stops.
+  d.store_worker->stop();  // appends already accepted finish first
+  if (d.notify_channel) d.notify_channel->stop();
+  // Cursors are flushed on graceful shutdown (PROTOCOL.md 10).
   for (std::size_t i = 0; i < d.workers.size(); ++i) {
     std::promise<void> done;
     auto fut = done.get_future();
@@ -379,8 +376,6 @@ void Server::drain_and_stop() {
     });
     fut.wait_for(std::chrono::seconds(5));
   }
-  d.store_worker->stop();  // appends already accepted and the cursors above finish first
-  if (d.notify_channel) d.notify_channel->stop();
   for (auto& w : d.workers) w->stop();
   for (auto& w : d.workers) w->join();
   log::info("stopped", {});

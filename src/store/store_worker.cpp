@@ -1,10 +1,6 @@
 #include "store/store_worker.hpp"
 
 #include <algorithm>
-#include <map>
-#include <span>
-#include <string>
-#include <utility>
 #include <chrono>
 
 #include "core/clock.hpp"
@@ -42,49 +38,19 @@ bool StoreWorker::submit(std::vector<NewMessage> messages, Completion done) {
   return true;
 }
 
-bool StoreWorker::submit_cursors(std::span<const CursorUpdate> updates) {
-  if (updates.empty()) return true;
-  {
-    std::lock_guard lock(mu_);
-    if (exited_) return false;
-    for (const auto& u : updates) {
-      auto [it, inserted] = cursors_.try_emplace({u.user, u.device}, u.cursor);
-      if (!inserted) it->second = std::max(it->second, u.cursor);
-    }
-  }
-  cv_.notify_one();
-  return true;
-}
-
 void StoreWorker::run() {
   std::vector<Request> batch;
   std::vector<NewMessage> all;
-  std::map<std::pair<std::string, std::string>, std::uint64_t> cursors;
-  std::vector<CursorUpdate> cursor_updates;
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stopping_ || !queue_.empty() || !cursors_.empty(); });
-      if (queue_.empty() && cursors_.empty() && stopping_) {
-        exited_ = true;  // later cursor updates are the caller's to write
-        return;
-      }
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
       // Everything queued now goes into one commit.
       while (!queue_.empty()) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
-      cursors.swap(cursors_);
-    }
-    if (!cursors.empty()) {
-      cursor_updates.clear();
-      for (auto& [key, cursor] : cursors) cursor_updates.push_back({key.first, key.second, cursor});
-      cursors.clear();
-    }
-    if (batch.empty()) {
-      store_.commit_cursors(cursor_updates);
-      cursor_updates.clear();
-      continue;
     }
     all.clear();
     for (auto& r : batch) {
@@ -110,10 +76,6 @@ void StoreWorker::run() {
     }
     if (observer_) observer_(all.size(), seconds);
     batch.clear();
-    if (!cursor_updates.empty()) {
-      store_.commit_cursors(cursor_updates);
-      cursor_updates.clear();
-    }
   }
 }
 

@@ -13,10 +13,6 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
-#include <map>
-#include <span>
-#include <string>
-#include <utility>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -49,14 +45,6 @@ class StoreWorker {
   // or the worker stopped: the caller answers 429 with Retry-After.
   bool submit(std::vector<NewMessage> messages, Completion done);
 
-  // Queues cursor updates, written after the appends queued with them. The
-  // I/O threads flush cursors here instead of writing to the store
-  // themselves: a write of theirs would wait for the store's lock, and with
-  // it for a group commit and its fsync, stalling every connection of the
-  // thread. Updates of one device merge (the highest wins), so the queue is
-  // bounded by the number of devices. False once the worker stopped.
-  bool submit_cursors(std::span<const CursorUpdate> updates);
-
   // Finishes what is queued, then stops the thread.
   void stop();
   std::size_t queued_messages() const;
@@ -75,10 +63,8 @@ class StoreWorker {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Request> queue_;
-  std::map<std::pair<std::string, std::string>, std::uint64_t> cursors_;  // (user, device) -> highest
   std::size_t queued_messages_ = 0;
   bool stopping_ = false;
-  bool exited_ = false;  // run() returned: nothing queued now will be written
   StoreWorkerStats stats_;
   std::thread thread_;
 };
