@@ -192,21 +192,40 @@ TEST_F(ClientTest, DuplicateSeqIsAckedAgainButNotHandedOut) {
   EXPECT_EQ(client->duplicates(), 2u);
 }
 
-TEST_F(ClientTest, AcksABurstWithFewUptoFramesThatCoverEveryMessage) {
+TEST_F(ClientTest, AcksABurstWithOneFramePerAckBatchThatCoversEveryMessage) {
   constexpr std::uint64_t count = 500;
   server_.on_open = [](FakeConnection& c) {
     c.send_welcome(make_welcome("e1"));
     for (std::uint64_t s = 1; s <= count; ++s) c.send_msg(s);
   };
-  auto client = start(options());
+  auto o = options();
+  o.ack_interval = 300ms;  // longer than the burst takes: the batch size paces the frames
+  o.ack_batch = 32;
+  auto client = start(o);
   ASSERT_TRUE(run_until(ioc_, [&] { return messages_.size() == count; }));
   ASSERT_TRUE(run_until(ioc_, [&] { return conn(0).acknowledged().size() == count; }));
   EXPECT_EQ(messages_.size(), count);
-  // Acks gather while a write is in flight: far fewer frames than messages,
-  // and never an upto beyond what was handled.
-  EXPECT_LT(conn(0).ack_frames(), count);
+  // The first message at once, then one frame per 32, the rest at the interval's
+  // end (a slow machine may see an interval or two pass during the burst).
+  EXPECT_LE(conn(0).ack_frames(), 1 + count / 32 + 3);
   for (auto upto : conn(0).acked_upto()) EXPECT_LE(upto, count);
   EXPECT_EQ(client->last_seq(), count);
+}
+
+TEST_F(ClientTest, AcksLeftBelowTheBatchGoOutWhenTheIntervalEnds) {
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1"));
+    for (std::uint64_t s = 1; s <= 4; ++s) c.send_msg(s);
+  };
+  auto o = options();
+  o.ack_interval = 50ms;
+  o.ack_batch = 32;
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return messages_.size() == 4; }));
+  ASSERT_TRUE(run_until(ioc_, [&] { return conn(0).acknowledged().size() == 4; }));
+  // The first by seq at once; 2-4 gathered into one `ack upto` when the interval ended.
+  EXPECT_EQ(conn(0).acked_seqs(), (std::vector<std::uint64_t>{1}));
+  EXPECT_EQ(conn(0).acked_upto(), (std::vector<std::uint64_t>{4}));
 }
 
 TEST_F(ClientTest, ReconnectsAfterTheSocketDiesAndResumesWithLastSeqAndEpoch) {
@@ -362,6 +381,21 @@ TEST_F(ClientTest, StopFlushesAcksThenClosesWith1000AndDoesNotReconnect) {
   ioc_.restart();
   ioc_.poll();
   EXPECT_EQ(server_.connections.size(), 1u);
+}
+
+TEST_F(ClientTest, StopSendsTheAcksThatWaitForTheIntervalBeforeClosing) {
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1"));
+    for (std::uint64_t s = 1; s <= 3; ++s) c.send_msg(s);
+  };
+  auto o = options();
+  o.ack_interval = 60s;  // only stop() can send 2 and 3
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return messages_.size() == 3; }));
+  client->stop();
+  ASSERT_TRUE(run_until(ioc_, [&] { return !server_.connections.empty() && conn(0).ended; }));
+  EXPECT_EQ(conn(0).client_close_code, 1000);
+  EXPECT_EQ(conn(0).acknowledged(), (std::vector<std::uint64_t>{1, 2, 3}));
 }
 
 TEST_F(ClientTest, SameEpochKeepsDedupAcrossReconnects) {

@@ -60,7 +60,7 @@ std::string_view to_string(ClientState s) {
 // One connection attempt and, once upgraded, the live connection. Replaced, never
 // reused: completions of an old one see it is no longer conn_ and do nothing.
 struct Client::Connection {
-  explicit Connection(const Strand& strand) : resolver(strand), ws(strand), timer(strand) {}
+  explicit Connection(const Strand& strand) : resolver(strand), ws(strand), timer(strand), ack_timer(strand) {}
 
   tcp::resolver resolver;
   websocket::stream<beast::tcp_stream> ws;
@@ -70,15 +70,19 @@ struct Client::Connection {
   std::string token;
   std::deque<std::string> write_queue;  // front is being written while `writing`
   bool writing = false;
-  // auto_ack while a write is in flight: the highest handled seq, sent as one
-  // `ack upto` when the writer frees (see queue_auto_ack).
+  // auto_ack not sent yet: the highest handled seq and how many messages it
+  // covers, sent as one `ack upto` when due (see queue_auto_ack).
   std::optional<std::uint64_t> pending_ack_upto;
+  std::size_t pending_acks = 0;
+  SteadyClock::time_point last_ack_sent{};
   bool upgraded = false;         // frames may be written
   bool welcomed = false;
   bool close_requested = false;  // stop(): close 1000 once the queue is empty
   bool closing = false;          // async_close in flight
   // Before the welcome: the connect deadline. After: the heartbeat.
   asio::steady_timer timer;
+  asio::steady_timer ack_timer;  // the ack interval's end, while acks wait for it
+  bool ack_timer_armed = false;
   milliseconds heartbeat{0};
   SteadyClock::time_point last_received{};
   std::deque<std::pair<std::int64_t, SteadyClock::time_point>> pings;  // id, sent at
@@ -156,8 +160,8 @@ void Client::do_stop() {
   if (!conn_) {
     set_state(ClientState::closed, CloseInfo{1000, "stopped"});
   } else if (conn_->upgraded) {
-    conn_->close_requested = true;
-    if (!conn_->writing && !conn_->closing) do_close(conn_);
+    conn_->close_requested = true;  // do_write sends what waits (acks too), then closes
+    if (!conn_->writing && !conn_->closing) do_write(conn_);
   } else {
     end_connection(conn_, CloseInfo{0, "stopped while connecting"});
   }
@@ -347,16 +351,54 @@ void Client::handle_msg(const std::shared_ptr<Connection>& conn, const protocol:
   if (opts_.auto_ack) queue_auto_ack(conn, m.seq);
 }
 
-// An idle writer sends the ack at once. A busy one gathers: messages are
-// handled in arrival order, and every message sent on this connection with a
-// lower seq arrived before this one (first attempts come in seq order, a
-// redelivery only after its first attempt), so `ack upto` the highest handled
-// seq acknowledges exactly what was handled. A burst (a replay) then costs
-// one ack frame per write instead of one per message, on both ends.
+// Acks are gathered: messages are handled in arrival order, and every message
+// sent on this connection with a lower seq arrived before this one (first
+// attempts come in seq order, a redelivery only after its first attempt), so
+// `ack upto` the highest handled seq acknowledges exactly what was handled.
+// A lone message is acked at once; in a burst (a replay) one frame goes out
+// per ack_interval or per ack_batch messages, whichever comes first, instead
+// of one per message: each ack frame costs a send here and a read, a parse
+// and a window update on the server.
 void Client::queue_auto_ack(const std::shared_ptr<Connection>& conn, std::uint64_t seq) {
   if (!conn || conn != conn_ || !conn->upgraded || conn->close_requested) return;
-  if (!conn->writing) return enqueue(conn, protocol::encode_ack(seq));
   conn->pending_ack_upto = std::max(conn->pending_ack_upto.value_or(0), seq);
+  ++conn->pending_acks;
+  if (!conn->writing) return do_write(conn);
+  // A write is in flight: on_write's do_write sends it if due by then, and
+  // otherwise arms the timer, as do_write does below.
+}
+
+// The end of the interval sends what waits, at the latest.
+void Client::arm_ack_timer(const std::shared_ptr<Connection>& conn) {
+  if (conn->ack_timer_armed) return;
+  conn->ack_timer_armed = true;
+  conn->ack_timer.expires_at(conn->last_ack_sent + opts_.ack_interval);
+  conn->ack_timer.async_wait([self = shared_from_this(), conn](const error_code& ec) {
+    self->on_ack_timer(conn, ec);
+  });
+}
+
+bool Client::ack_due(const Connection& conn) const {
+  return conn.pending_ack_upto &&
+         (conn.close_requested || conn.pending_acks >= opts_.ack_batch ||
+          SteadyClock::now() - conn.last_ack_sent >= opts_.ack_interval);
+}
+
+// Queues the waiting acks as one frame; the caller writes.
+void Client::flush_acks(const std::shared_ptr<Connection>& conn) {
+  if (!conn->pending_ack_upto) return;
+  const auto upto = *conn->pending_ack_upto;
+  const bool one = conn->pending_acks == 1;
+  conn->pending_ack_upto.reset();
+  conn->pending_acks = 0;
+  conn->last_ack_sent = SteadyClock::now();
+  conn->write_queue.push_back(one ? protocol::encode_ack(upto) : protocol::encode_ack_upto(upto));
+}
+
+void Client::on_ack_timer(const std::shared_ptr<Connection>& conn, const error_code& ec) {
+  conn->ack_timer_armed = false;
+  if (ec || conn != conn_) return;
+  if (!conn->writing) do_write(conn);  // else on_write's do_write sends or re-arms
 }
 
 void Client::handle_pong(const std::shared_ptr<Connection>& conn, const protocol::PongFrame& p) {
@@ -412,9 +454,10 @@ void Client::enqueue(const std::shared_ptr<Connection>& conn, std::string frame)
 }
 
 void Client::do_write(const std::shared_ptr<Connection>& conn) {
-  if (conn->pending_ack_upto) {
-    conn->write_queue.push_back(protocol::encode_ack_upto(*conn->pending_ack_upto));
-    conn->pending_ack_upto.reset();
+  if (ack_due(*conn)) {
+    flush_acks(conn);
+  } else if (conn->pending_ack_upto) {
+    arm_ack_timer(conn);
   }
   if (conn->write_queue.empty()) {
     if (conn->close_requested && !conn->closing) do_close(conn);
@@ -460,6 +503,7 @@ void Client::end_connection(std::shared_ptr<Connection> conn, CloseInfo info,
   if (!conn || conn != conn_) return;
   conn_.reset();
   conn->timer.cancel();
+  conn->ack_timer.cancel();
   conn->resolver.cancel();
   error_code ignored;
   beast::get_lowest_layer(conn->ws).socket().close(ignored);  // completes what is pending

@@ -53,6 +53,11 @@ struct ClientOptions {
   std::chrono::milliseconds backoff_max{10000};    // bounds the wait once the server stays away
   std::chrono::milliseconds heartbeat{0};          // 0: use welcome.heartbeat_ms
   bool auto_ack = true;                            // ack each message after on_message returns; a burst as one `ack upto`
+  // auto_ack paces its frames: at most one per ack_interval (a lone message is acked at
+  // once), and at once whenever ack_batch messages wait. Keep ack_batch below the
+  // server's max_inflight (64 by default), or a burst waits for the interval each window.
+  std::chrono::microseconds ack_interval{1000};
+  std::size_t ack_batch = 32;
   std::chrono::milliseconds connect_timeout{5000};  // resolve + connect + upgrade + welcome
   std::size_t max_message_bytes = 16u << 20;        // larger frames from the server end the connection
   std::optional<std::uint64_t> jitter_seed;         // backoff randomness; unset: from std::random_device
@@ -143,6 +148,10 @@ class Client : public std::enable_shared_from_this<Client> {
   void on_heartbeat(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec);
   void enqueue(const std::shared_ptr<Connection>& conn, std::string frame);
   void queue_auto_ack(const std::shared_ptr<Connection>& conn, std::uint64_t seq);
+  bool ack_due(const Connection& conn) const;
+  void flush_acks(const std::shared_ptr<Connection>& conn);
+  void arm_ack_timer(const std::shared_ptr<Connection>& conn);
+  void on_ack_timer(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec);
   void do_write(const std::shared_ptr<Connection>& conn);
   void on_write(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec);
   void do_close(const std::shared_ptr<Connection>& conn);
