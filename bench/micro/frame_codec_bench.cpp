@@ -1,5 +1,6 @@
 // Frame codec: decoding client frames and encoding msg frames, the two
-// per-message costs on the hot path.
+// per-message costs on the server's hot path, and decoding msg frames, the
+// SDK's.
 #include <benchmark/benchmark.h>
 
 #include "protocol/frame_codec.hpp"
@@ -31,6 +32,15 @@ void BM_EncodeMsg(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(m.data_json.size()));
 }
 BENCHMARK(BM_EncodeMsg)->Arg(64)->Arg(1024)->Arg(16384);
+
+void BM_DecodeMsg(benchmark::State& state) {
+  const std::string text = encode(MsgFrame{121, "ord-77-shipped", "order.status",
+                                           R"({"order":"77","state":"shipped","items":[1,2,3],"eta":1764000000123})",
+                                           1764000000123, 1, "4bf92f3577b34da6a3ce929d0e0e4736"});
+  for (auto _ : state) benchmark::DoNotOptimize(decode_server_frame(text));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecodeMsg);
 
 void BM_EncodeWelcome(benchmark::State& state) {
   WelcomeFrame w{"c-9f2", "u1", "d1", "e7c1", 130, 121, true, 25000, 75000, 64, 1764000000000};

@@ -2,58 +2,44 @@
 
 #include <boost/json.hpp>
 
-#include "protocol/json_text.hpp"
+#include "protocol/frame_fields.hpp"
 
 namespace herald::protocol {
 namespace json = boost::json;
 
 namespace {
 
-// Parses into a monotonic buffer: frames are small and short-lived.
-boost::system::result<json::object, FrameError> parse_object(std::string_view text,
-                                                             std::string& type) {
-  json::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec) return FrameError::not_json;
-  if (!v.is_object()) return FrameError::not_object;
-  auto& obj = v.as_object();
-  auto* t = obj.if_contains("type");
-  if (t == nullptr) return FrameError::missing_type;
-  if (!t->is_string()) return FrameError::type_not_string;
-  type = std::string(t->as_string());
-  return std::move(obj);
-}
+using Kind = FrameValue::Kind;
+using K = FrameKey;
 
 // A JSON number that is a non-negative integer, as uint64.
-std::optional<std::uint64_t> as_seq(const json::value* v) {
-  if (v == nullptr) return std::nullopt;
-  if (v->is_uint64()) return v->as_uint64();
-  if (v->is_int64() && v->as_int64() >= 0) return static_cast<std::uint64_t>(v->as_int64());
-  if (v->is_double()) {
-    const double d = v->as_double();
+std::optional<std::uint64_t> as_seq(const FrameValue& v) {
+  if (v.kind == Kind::uint64) return v.u64;
+  if (v.kind == Kind::int64 && v.i64 >= 0) return static_cast<std::uint64_t>(v.i64);
+  if (v.kind == Kind::real) {
+    const double d = v.real;
     if (d >= 0 && d < 1.8e19 && d == static_cast<double>(static_cast<std::uint64_t>(d)))
       return static_cast<std::uint64_t>(d);
   }
   return std::nullopt;
 }
 
-std::int64_t as_i64(const json::value* v) {
-  if (v == nullptr) return 0;
-  if (v->is_int64()) return v->as_int64();
-  if (v->is_uint64()) return static_cast<std::int64_t>(v->as_uint64());
-  if (v->is_double()) {
+std::int64_t as_i64(const FrameValue& v) {
+  if (v.kind == Kind::int64) return v.i64;
+  if (v.kind == Kind::uint64) return static_cast<std::int64_t>(v.u64);
+  if (v.kind == Kind::real) {
     // Out of int64's range the cast would be undefined: such a value is no
     // timestamp or count we use, so it reads as 0 like a missing field.
-    const double d = v->as_double();
+    const double d = v.real;
     return d >= -9223372036854775808.0 && d < 9223372036854775808.0 ? static_cast<std::int64_t>(d) : 0;
   }
   return 0;
 }
 
-std::string as_str(const json::object& o, std::string_view key) {
-  if (auto* v = o.if_contains(key); v != nullptr && v->is_string()) return std::string(v->as_string());
-  return {};
-}
+std::string as_str(FrameValue& v) { return v.kind == Kind::string ? std::move(v.str) : std::string(); }
+
+// A member passed on as JSON text; "null" when it was there without text.
+std::string as_text(FrameValue& v) { return v.text.empty() ? std::string("null") : std::move(v.text); }
 
 }  // namespace
 
@@ -72,34 +58,35 @@ std::string json_quote(std::string_view text) { return json::serialize(json::str
 // ---- server side ------------------------------------------------------------
 
 boost::system::result<ClientFrame, FrameError> decode_client_frame(std::string_view text) {
-  std::string type;
-  auto parsed = parse_object(text, type);
+  auto parsed = FrameFields::parse(text);
   if (!parsed) return parsed.error();
-  const json::object& o = *parsed;
+  FrameFields& f = *parsed;
+  std::string type = std::move(f[K::type].str);
   if (type == "ack") {
     AckFrame ack;
-    ack.seq = as_seq(o.if_contains("seq"));
-    ack.upto = as_seq(o.if_contains("upto"));
+    ack.seq = as_seq(f[K::seq]);
+    ack.upto = as_seq(f[K::upto]);
     if (!ack.seq && !ack.upto) {
-      return ClientFrame{UnusableFrame{type, "invalid_frame",
+      return ClientFrame{UnusableFrame{std::move(type), "invalid_frame",
                                        "ack needs a non-negative integer seq or upto"}};
     }
     return ClientFrame{ack};
   }
   if (type == "ping") {
     PingFrame ping;
-    if (o.contains("id")) ping.id_json = member_text(text, "id").value_or("null");
-    if (o.contains("ts")) ping.ts_json = member_text(text, "ts").value_or("null");
+    if (f[K::id].present()) ping.id_json = as_text(f[K::id]);
+    if (f[K::ts].present()) ping.ts_json = as_text(f[K::ts]);
     return ClientFrame{std::move(ping)};
   }
   if (type == "refresh") {
-    auto* tok = o.if_contains("token");
-    if (tok == nullptr || !tok->is_string() || tok->as_string().empty()) {
-      return ClientFrame{UnusableFrame{type, "invalid_frame", "refresh needs a token string"}};
+    const FrameValue& tok = f[K::token];
+    if (tok.kind != Kind::string || tok.str.empty()) {
+      return ClientFrame{UnusableFrame{std::move(type), "invalid_frame", "refresh needs a token string"}};
     }
-    return ClientFrame{RefreshFrame{std::string(tok->as_string())}};
+    return ClientFrame{RefreshFrame{std::move(f[K::token].str)}};
   }
-  return ClientFrame{UnusableFrame{type, "unknown_type", "unknown frame type: " + type}};
+  std::string message = "unknown frame type: " + type;
+  return ClientFrame{UnusableFrame{std::move(type), "unknown_type", std::move(message)}};
 }
 
 std::string encode(const WelcomeFrame& f) {
@@ -170,46 +157,46 @@ std::string encode(const RefreshedFrame& f) {
 // ---- client side ------------------------------------------------------------
 
 boost::system::result<ServerFrame, FrameError> decode_server_frame(std::string_view text) {
-  std::string type;
-  auto parsed = parse_object(text, type);
+  auto parsed = FrameFields::parse(text);
   if (!parsed) return parsed.error();
-  const json::object& o = *parsed;
+  FrameFields& f = *parsed;
+  const std::string& type = f[K::type].str;
   if (type == "msg") {
     MsgFrame m;
-    m.seq = as_seq(o.if_contains("seq")).value_or(0);
-    m.id = as_str(o, "id");
-    m.event = as_str(o, "event");
+    m.seq = as_seq(f[K::seq]).value_or(0);
+    m.id = as_str(f[K::id]);
+    m.event = as_str(f[K::event]);
     // As sent: exact integers beyond 64 bits, 1e400 not turned into Infinity.
-    if (o.contains("data")) m.data_json = member_text(text, "data").value_or("null");
-    m.ts = as_i64(o.if_contains("ts"));
-    m.attempt = static_cast<std::uint32_t>(as_i64(o.if_contains("attempt")));
-    m.trace_id = as_str(o, "trace_id");
+    if (f[K::data].present()) m.data_json = as_text(f[K::data]);
+    m.ts = as_i64(f[K::ts]);
+    m.attempt = static_cast<std::uint32_t>(as_i64(f[K::attempt]));
+    m.trace_id = as_str(f[K::trace_id]);
     return ServerFrame{std::move(m)};
   }
   if (type == "welcome") {
     WelcomeFrame w;
-    w.conn_id = as_str(o, "conn_id");
-    w.user = as_str(o, "user");
-    w.device = as_str(o, "device");
-    w.epoch = as_str(o, "epoch");
-    w.head_seq = as_seq(o.if_contains("head_seq")).value_or(0);
-    w.resume_from = as_seq(o.if_contains("resume_from")).value_or(0);
-    if (auto* r = o.if_contains("recovered"); r != nullptr && r->is_bool()) w.recovered = r->as_bool();
-    w.heartbeat_ms = as_i64(o.if_contains("heartbeat_ms"));
-    w.idle_timeout_ms = as_i64(o.if_contains("idle_timeout_ms"));
-    w.max_inflight = static_cast<std::uint32_t>(as_i64(o.if_contains("max_inflight")));
-    w.server_time = as_i64(o.if_contains("server_time"));
+    w.conn_id = as_str(f[K::conn_id]);
+    w.user = as_str(f[K::user]);
+    w.device = as_str(f[K::device]);
+    w.epoch = as_str(f[K::epoch]);
+    w.head_seq = as_seq(f[K::head_seq]).value_or(0);
+    w.resume_from = as_seq(f[K::resume_from]).value_or(0);
+    if (f[K::recovered].kind == Kind::boolean) w.recovered = f[K::recovered].boolean;
+    w.heartbeat_ms = as_i64(f[K::heartbeat_ms]);
+    w.idle_timeout_ms = as_i64(f[K::idle_timeout_ms]);
+    w.max_inflight = static_cast<std::uint32_t>(as_i64(f[K::max_inflight]));
+    w.server_time = as_i64(f[K::server_time]);
     return ServerFrame{std::move(w)};
   }
   if (type == "pong") {
     PongFrame p;
-    if (o.contains("id")) p.id_json = member_text(text, "id").value_or("null");
-    if (o.contains("ts")) p.ts_json = member_text(text, "ts").value_or("null");
-    p.server_time = as_i64(o.if_contains("server_time"));
+    if (f[K::id].present()) p.id_json = as_text(f[K::id]);
+    if (f[K::ts].present()) p.ts_json = as_text(f[K::ts]);
+    p.server_time = as_i64(f[K::server_time]);
     return ServerFrame{std::move(p)};
   }
-  if (type == "error") return ServerFrame{ErrorFrame{as_str(o, "code"), as_str(o, "message")}};
-  if (type == "refreshed") return ServerFrame{RefreshedFrame{as_i64(o.if_contains("exp"))}};
+  if (type == "error") return ServerFrame{ErrorFrame{as_str(f[K::code]), as_str(f[K::message])}};
+  if (type == "refreshed") return ServerFrame{RefreshedFrame{as_i64(f[K::exp])}};
   return ServerFrame{UnknownServerFrame{type}};
 }
 

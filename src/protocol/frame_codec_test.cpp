@@ -93,5 +93,33 @@ TEST(FrameCodec, QuotesAndEscapesStrings) {
   EXPECT_EQ(json_quote("a\"b\n"), R"("a\"b\n")");
 }
 
+// The SAX pass keeps `data` as written however it nests, and reads members
+// in any order, next to members it does not know (which may nest too).
+TEST(FrameCodec, MsgDataKeepsItsTextThroughNestingEscapesAndUnknownMembers) {
+  auto r = decode_server_frame(
+      R"({"x":{"data":5,"seq":9},"seq":2,"data":[1,{"a":[],"b\"q":"t\\u\n\u00e9","c":[true,false,null,{}]},-0.5e3],)"
+      R"("type":"msg","id":"m\"1","attempt":3,"extra":[{"type":"nope"}]})");
+  ASSERT_TRUE(r);
+  const auto& m = std::get<MsgFrame>(*r);
+  EXPECT_EQ(m.seq, 2u);
+  EXPECT_EQ(m.id, "m\"1");
+  EXPECT_EQ(m.attempt, 3u);
+  EXPECT_EQ(m.data_json, "[1,{\"a\":[],\"b\\\"q\":\"t\\\\u\\n\xc3\xa9\",\"c\":[true,false,null,{}]},-0.5e3]");
+  for (const char* data : {R"("a\"b")", "-0.5e3", "null", "{}", "[]", "true"}) {
+    auto s = decode_server_frame(std::string(R"({"type":"msg","seq":1,"data":)") + data + "}");
+    ASSERT_TRUE(s) << data;
+    EXPECT_EQ(std::get<MsgFrame>(*s).data_json, data);
+  }
+}
+
+TEST(FrameCodec, ServerFrameErrorsAreTheClientFrameErrors) {
+  EXPECT_EQ(decode_server_frame(R"([{"type":"msg"}])").error(), FrameError::not_object);
+  EXPECT_EQ(decode_server_frame(R"("msg")").error(), FrameError::not_object);
+  EXPECT_EQ(decode_server_frame(R"({"seq":1,"data":{"type":"msg"}})").error(), FrameError::missing_type);
+  EXPECT_EQ(decode_server_frame(R"({"type":["msg"]})").error(), FrameError::type_not_string);
+  EXPECT_EQ(decode_server_frame(R"({"type":"msg",)").error(), FrameError::not_json);
+  EXPECT_EQ(decode_server_frame(R"({"type":"msg"} x)").error(), FrameError::not_json);
+}
+
 }  // namespace
 }  // namespace herald::protocol
