@@ -22,11 +22,17 @@ WalSyncer::~WalSyncer() {
 
 std::uint64_t WalSyncer::note_write() {
   std::uint64_t generation = 0;
+  bool was_idle = false;
   {
     std::lock_guard lock(mu_);
+    // Only the first write after a sync wakes the syncer: later ones find it
+    // waiting out the interval (or syncing) and are covered by that sync or
+    // the next, which run() starts without waiting for a signal. A wake per
+    // write had cost two futex calls and a context switch per commit.
+    was_idle = written_ == synced_;
     generation = ++written_;
   }
-  work_cv_.notify_one();
+  if (was_idle) work_cv_.notify_one();
   return generation;
 }
 
