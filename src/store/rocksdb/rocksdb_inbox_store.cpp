@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -113,8 +114,8 @@ class RocksDbInboxStore::Mutation {
   bool get(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string* value) {
     if (const auto* o = overlay(cf)) {
       if (auto it = o->find(key); it != o->end()) {
-        if (!it->second) return false;
-        *value = *it->second;
+        if (!it->second->value) return false;
+        *value = *it->second->value;
         return true;
       }
     }
@@ -123,19 +124,15 @@ class RocksDbInboxStore::Mutation {
     return s.ok();
   }
   void put(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::string value) {
-    if (auto* o = overlay(cf)) (*o)[std::string(key)] = value;
-    writes_.push_back({cf, std::string(key), std::move(value)});
+    record(cf, key, std::move(value));
   }
-  void del(rocksdb::ColumnFamilyHandle* cf, std::string_view key) {
-    if (auto* o = overlay(cf)) (*o)[std::string(key)] = std::nullopt;
-    writes_.push_back({cf, std::string(key), std::nullopt});
-  }
+  void del(rocksdb::ColumnFamilyHandle* cf, std::string_view key) { record(cf, key, std::nullopt); }
   // Deleted by this mutation (a read-back family only).
   bool deleted(rocksdb::ColumnFamilyHandle* cf, std::string_view key) const {
     const auto* o = overlay(cf);
     if (o == nullptr) return false;
     auto it = o->find(key);
-    return it != o->end() && !it->second;
+    return it != o->end() && !it->second->value;
   }
   bool changed() const { return !writes_.empty(); }
   // The writes so far as one batch, in (family, key) order.
@@ -161,7 +158,20 @@ class RocksDbInboxStore::Mutation {
   bool failed = false;         // a read or the write failed: nothing is applied
 
  private:
-  using Overlay = std::unordered_map<std::string, std::optional<std::string>, StringHash, std::equal_to<>>;
+  struct Write {
+    rocksdb::ColumnFamilyHandle* cf;
+    std::string key;
+    std::optional<std::string> value;  // none: a delete
+  };
+  // A read-back family's latest write of each key: views of the writes
+  // themselves (a deque does not move its elements), so a put copies
+  // neither its key nor its value a second time.
+  using Overlay = std::unordered_map<std::string_view, const Write*>;
+
+  void record(rocksdb::ColumnFamilyHandle* cf, std::string_view key, std::optional<std::string> value) {
+    const Write& w = writes_.emplace_back(Write{cf, std::string(key), std::move(value)});
+    if (auto* o = overlay(cf)) (*o)[w.key] = &w;
+  }
   Overlay* overlay(rocksdb::ColumnFamilyHandle* cf) {
     for (std::size_t i = 0; i < read_back_.size(); ++i) {
       if (read_back_[i] == cf) return &overlays_[i];
@@ -172,16 +182,10 @@ class RocksDbInboxStore::Mutation {
     return const_cast<Mutation*>(this)->overlay(cf);
   }
 
-  struct Write {
-    rocksdb::ColumnFamilyHandle* cf;
-    std::string key;
-    std::optional<std::string> value;  // none: a delete
-  };
-
   rocksdb::DB* const db_;
   const std::array<rocksdb::ColumnFamilyHandle*, 3> read_back_;
   std::array<Overlay, 3> overlays_;
-  std::vector<Write> writes_;
+  std::deque<Write> writes_;
   rocksdb::WriteBatch batch_;
 };
 
