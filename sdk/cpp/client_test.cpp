@@ -317,6 +317,20 @@ TEST_F(ClientTest, GoingAwayWaitsAtMostTheRetryAfterOfTheCloseReason) {
   EXPECT_TRUE(saw_state(ClientState::waiting_to_reconnect, 1001));
 }
 
+TEST_F(ClientTest, AfterGoingAwayNoRetryWaitsLongerThanTheRetryAfterUntilAWelcome) {
+  auto o = options();
+  o.backoff_initial = 10s;  // the usual backoff would wait seconds after the first refusal
+  o.backoff_max = 60s;
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  // The server drains, then is not back for a few attempts (PROTOCOL.md 6).
+  server_.refuse_next(503, R"({"error":{"code":"draining","message":"draining"}})", 4);
+  conn(0).close(1001, "draining; retry_after=30");
+  ASSERT_TRUE(wait_connections(2)) << "jitter seed " << seed_;
+  EXPECT_EQ(server_.refused, 4);
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+}
+
 TEST_F(ClientTest, HeartbeatPingsCarryIdAndTsAndRttComesFromThePong) {
   auto o = options();
   o.heartbeat = 20ms;

@@ -26,6 +26,15 @@ TEST(ReconnectBackoff, FullJitterDelaysStayWithinTheDoublingCap) {
   }
 }
 
+TEST(ReconnectBackoff, ACeilingBoundsTheDrawButTheExponentStillGrows) {
+  ReconnectBackoff backoff(100ms, 10000ms, 7);
+  for (int i = 0; i < 6; ++i) {
+    const auto cap = backoff.current_cap();
+    ASSERT_LE(backoff.next(30ms), 30ms);
+    ASSERT_EQ(backoff.current_cap(), std::min(cap * 2, milliseconds(10000)));
+  }
+}
+
 TEST(ReconnectBackoff, DelaysSpreadOverTheWholeWindow) {
   ReconnectBackoff backoff(1000ms, 1000ms, 42);
   milliseconds lo = 1000ms, hi = 0ms;

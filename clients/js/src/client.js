@@ -73,9 +73,9 @@ export class Backoff {
   cap(n = this.failures) {
     return Math.min(this.maxMs, this.initialMs * 2 ** Math.min(n, 40));
   }
-  /** The next delay; advances the exponent. */
-  next() {
-    const c = this.cap();
+  /** The next delay, drawn from [0, min(cap(), ceilingMs)]; advances the exponent. */
+  next(ceilingMs = Infinity) {
+    const c = Math.min(this.cap(), ceilingMs);
     this.failures++;
     return this.uniform(c);
   }
@@ -142,6 +142,9 @@ export class HeraldClient {
     this._transport = o.transport || this._defaultTransport(o);
     this._storage = 'storage' in options ? options.storage : defaultStorage(this._win);
     this._backoff = new Backoff(o.backoffInitialMs, o.backoffMaxMs, o.random || Math.random);
+    // Since a 1001 close, until the next welcome: its retry_after bound, the
+    // longest reconnect wait (see _afterEnd).
+    this._restartBound = undefined;
     this._random = o.random || Math.random;
     /** @type {Map<string, Set<Function>>} */
     this._listeners = new Map();
@@ -494,13 +497,17 @@ export class HeraldClient {
     if (code === 1001) {
       // Draining: spread the reconnects over 0..retry_after (PROTOCOL.md 6).
       const bound = parseRetryAfter(info.reason);
-      delay = this._backoff.uniform(bound === undefined ? this._o.backoffMaxMs : bound);
+      this._restartBound = bound === undefined ? this._o.backoffMaxMs : bound;
+      delay = this._backoff.uniform(this._restartBound);
     } else if (handlerFailed) {
       // A failing handler gets the same message again on the next connection:
       // back off by its own count, which a welcome does not reset.
       delay = this._backoff.uniform(this._backoff.cap(this._handlerFailures - 1));
     } else {
-      delay = Math.max(this._backoff.next(), info.retryAfterMs || 0);
+      // After a 1001 the server said when it would be back: until the next
+      // welcome no wait is longer than that, so a restart of a few seconds
+      // does not leave clients in backoffMaxMs waits once it is up.
+      delay = Math.max(this._backoff.next(this._restartBound), info.retryAfterMs || 0);
     }
     this._setState('waiting', { ...info, delay });
     if (this._state !== 'waiting') return; // a listener closed or reconnected
@@ -566,6 +573,7 @@ export class HeraldClient {
     this._persist();
     if (++this._welcomes > 1) this.reconnects++;
     this._backoff.reset();
+    this._restartBound = undefined;
     this._lastInfo = {};
     this._startHeartbeat(conn, w);
     this._scheduleRefresh(conn);

@@ -127,3 +127,30 @@ test('drain (SIGTERM): close 1001, reconnect within retry_after; a memory store 
   assert.equal(c.epoch, rec.welcomes[1].epoch);
   assert.equal(c.duplicates, 0);
 });
+
+test('after a 1001 no wait is longer than its retry_after until the next welcome, whatever the backoff', async (t) => {
+  const s = await startServer(t, { HERALD_DRAIN_RETRY_AFTER_MS: 300 });
+  const user = uniqueUser();
+  const c = closeAfter(
+    t,
+    new HeraldClient({
+      url: s.wsUrl,
+      token: () => makeToken(user),
+      device: 'd1',
+      backoffInitialMs: 5000, // without the bound the second wait alone could take 5 s
+      backoffMaxMs: 60000,
+    }),
+  );
+  const rec = record(c);
+  await waitFor(() => c.state === 'open', 5000, 'open');
+  await s.stop('SIGTERM');
+  // Down: every attempt is refused; the waits stay within retry_after.
+  await waitFor(() => rec.times.filter((x) => x.s === 'waiting').length >= 4, 5000, 'four waits');
+  const waits = rec.times.filter((x) => x.s === 'waiting');
+  assert.equal(waits[0].code, 1001);
+  const retryAfter = parseRetryAfter(waits[0].reason);
+  assert.ok(retryAfter !== undefined && retryAfter <= 300, `reason ${waits[0].reason}`);
+  for (const w of waits) assert.ok(w.delay <= retryAfter, `delay ${w.delay} <= retry_after ${retryAfter}`);
+  await s.start();
+  await waitFor(() => c.state === 'open', 5000, 'open again');
+});

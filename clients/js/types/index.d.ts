@@ -166,7 +166,7 @@ export class Backoff {
   constructor(initialMs: number, maxMs: number, random?: () => number);
   failures: number;
   cap(n?: number): number;
-  next(): number;
+  next(ceilingMs?: number): number;
   uniform(bound: number): number;
   reset(): void;
 }

@@ -328,6 +328,7 @@ void Client::handle_welcome(const std::shared_ptr<Connection>& conn, const proto
   }
   if (++welcomes_ > 1) reconnects_.fetch_add(1);
   backoff_.reset();
+  restart_bound_.reset();
   conn->welcomed = true;
   conn->heartbeat = opts_.heartbeat.count() > 0 ? opts_.heartbeat : milliseconds(w.heartbeat_ms);
   arm_heartbeat(conn);
@@ -519,9 +520,13 @@ void Client::end_connection(std::shared_ptr<Connection> conn, CloseInfo info,
   milliseconds delay{0};
   if (info.code == 1001) {
     // Draining: spread the reconnects over 0..retry_after (PROTOCOL.md 6).
-    delay = backoff_.uniform(going_away_bound(info.reason, opts_.backoff_max));
+    restart_bound_ = going_away_bound(info.reason, opts_.backoff_max);
+    delay = backoff_.uniform(*restart_bound_);
   } else {
-    delay = std::max(backoff_.next(), min_delay);
+    // After a 1001 the server said when it would be back: until the next
+    // welcome no wait is longer than that bound, so a restart that takes a
+    // few seconds does not leave clients in backoff_max waits once it is up.
+    delay = std::max(backoff_.next(restart_bound_.value_or(opts_.backoff_max)), min_delay);
   }
   set_state(ClientState::waiting_to_reconnect, info);
   if (state_.load() != ClientState::waiting_to_reconnect) return;

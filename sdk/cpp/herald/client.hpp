@@ -177,6 +177,9 @@ class Client : public std::enable_shared_from_this<Client> {
   boost::asio::steady_timer reconnect_timer_;
   ReconnectBackoff backoff_;
   bool stopping_ = false;                  // stop() asked; the next end is final
+  // Since a 1001 close, until the next welcome: the retry_after bound, the
+  // longest reconnect wait (see end_connection).
+  std::optional<std::chrono::milliseconds> restart_bound_;
   std::optional<std::uint64_t> processed_;  // last processed seq: the dedup mark and resume position
   std::string resume_epoch_;               // the epoch processed_ belongs to
   std::int64_t next_ping_id_ = 0;

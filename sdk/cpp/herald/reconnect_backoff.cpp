@@ -20,8 +20,10 @@ std::chrono::milliseconds ReconnectBackoff::current_cap() const {
   return cap;
 }
 
-std::chrono::milliseconds ReconnectBackoff::next() {
-  const auto cap = current_cap();
+std::chrono::milliseconds ReconnectBackoff::next() { return next(max_); }
+
+std::chrono::milliseconds ReconnectBackoff::next(std::chrono::milliseconds ceiling) {
+  const auto cap = std::min(current_cap(), ceiling);
   if (failures_ < 64) ++failures_;
   return uniform(cap);
 }

@@ -19,6 +19,8 @@ class ReconnectBackoff {
 
   // The next delay; advances the exponent.
   std::chrono::milliseconds next();
+  // The same, drawn from [0, min(current_cap(), ceiling)].
+  std::chrono::milliseconds next(std::chrono::milliseconds ceiling);
   // The upper bound the next call to next() draws from.
   std::chrono::milliseconds current_cap() const;
   // After a successful welcome: the next delay draws from [0, initial] again.
