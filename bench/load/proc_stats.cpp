@@ -34,6 +34,25 @@ std::uint64_t proc_open_fds(pid_t pid) {
   return n;
 }
 
+double proc_cpu_seconds(pid_t pid) {
+  if (pid <= 0) return 0;
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(f, line)) return 0;
+  // The command name (field 2) may hold spaces and parentheses: the fields
+  // counted from after its closing ')' start at field 3, the state.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream in(line.substr(close + 1));
+  std::string field;
+  double utime = 0, stime = 0;
+  for (int n = 3; n <= 15 && in >> field; ++n) {
+    if (n == 14) utime = std::stod(field);
+    if (n == 15) stime = std::stod(field);
+  }
+  return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 KernelSockets read_kernel_sockets() {
   KernelSockets k;
   std::ifstream sockstat("/proc/net/sockstat");

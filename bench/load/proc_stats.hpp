@@ -16,6 +16,9 @@ namespace herald::bench {
 std::uint64_t proc_kb(pid_t pid, const std::string& file, const std::string& field);
 // Open file descriptors of a process (/proc/PID/fd).
 std::uint64_t proc_open_fds(pid_t pid);
+// CPU time a process has used so far, user + system, all its threads
+// (/proc/PID/stat utime + stime); 0 when the process is absent.
+double proc_cpu_seconds(pid_t pid);
 
 // The machine's kernel memory that sockets use. Client and server share the
 // kernel on loopback, so a connection's two sockets are both in here.
