@@ -412,7 +412,7 @@ test('close() lets the running handler finish, acks it, then closes with 1000', 
   assert.equal(c.lastSeq, 1);
 });
 
-test('1001 with retry_after: the wait is drawn from [0, retry_after] and does not grow the backoff', async (t) => {
+test('1001 with retry_after: the wait is drawn from [0, retry_after], does not grow the backoff, and bounds it until a welcome', async (t) => {
   const { sockets, states } = setup(t, { random: () => 0.999999, backoffInitialMs: 100 });
   await waitFor(() => sockets.length === 1);
   sockets[0].welcome();
@@ -420,7 +420,11 @@ test('1001 with retry_after: the wait is drawn from [0, retry_after] and does no
   assert.equal(states.at(-1).s, 'waiting');
   assert.equal(states.at(-1).delay, 30);
   await waitFor(() => sockets.length === 2);
-  sockets[1].serverClose(1006); // refused before the welcome: first backoff step
+  sockets[1].serverClose(1006); // refused before the welcome: first backoff step, within retry_after
+  assert.equal(states.at(-1).delay, 30);
+  await waitFor(() => sockets.length === 3);
+  sockets[2].welcome();
+  sockets[2].serverClose(1006); // after a welcome the bound is gone: the first step again
   assert.equal(states.at(-1).delay, 100);
 });
 
