@@ -1,5 +1,6 @@
 // Text frames from clients (and, for the SDK, from servers) through the codec:
-// nothing may crash, and a decoded msg frame re-encodes to the same message.
+// nothing may crash, and a decoded msg frame re-encodes to the same message,
+// data's text included.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -19,6 +20,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const auto& m2 = std::get<MsgFrame>(*again);
       FUZZ_CHECK(m2.seq == m->seq && m2.id == m->id && m2.event == m->event && m2.attempt == m->attempt &&
                  m2.ts == m->ts && m2.trace_id == m->trace_id);
+      // data's text, written compact by the decoder, comes back unchanged
+      // (an absent data is sent as null).
+      FUZZ_CHECK(m2.data_json == (m->data_json.empty() ? "null" : m->data_json));
     }
   }
   return 0;
