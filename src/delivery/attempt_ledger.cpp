@@ -28,9 +28,9 @@ void AttemptLedger::record_send(std::string_view user, std::string_view device, 
 void AttemptLedger::forget_upto(std::string_view user, std::string_view device, std::uint64_t cursor) {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  auto u = s.users.find(std::string(user));
+  auto u = s.users.find(user);
   if (u == s.users.end()) return;
-  auto d = u->second.find(std::string(device));
+  auto d = u->second.find(device);
   if (d == u->second.end()) return;
   Counts& counts = d->second;
   const auto end = counts.upper_bound(cursor);
@@ -45,9 +45,9 @@ std::uint32_t AttemptLedger::attempts(std::string_view user, std::string_view de
                                       std::uint64_t seq) const {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  auto u = s.users.find(std::string(user));
+  auto u = s.users.find(user);
   if (u == s.users.end()) return 0;
-  auto d = u->second.find(std::string(device));
+  auto d = u->second.find(device);
   if (d == u->second.end()) return 0;
   auto it = d->second.find(seq);
   return it == d->second.end() ? 0 : it->second;

@@ -15,6 +15,8 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "core/string_map.hpp"
+
 namespace herald::delivery {
 
 class AttemptLedger {
@@ -34,7 +36,7 @@ class AttemptLedger {
   using Counts = std::map<std::uint64_t, std::uint32_t>;  // seq -> sends
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, std::unordered_map<std::string, Counts>> users;
+    StringMap<StringMap<Counts>> users;
   };
   static constexpr std::size_t kShards = 64;
   Shard& shard_of(std::string_view user) const;

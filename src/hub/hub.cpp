@@ -57,7 +57,7 @@ std::size_t Hub::notify(std::string_view user) {
 std::vector<std::shared_ptr<LiveConnection>> Hub::connections(std::string_view user) const {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  auto it = s.users.find(std::string(user));
+  auto it = s.users.find(user);
   if (it == s.users.end()) return {};
   return it->second;
 }

@@ -16,6 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/string_map.hpp"
 #include "hub/live_connection.hpp"
 
 namespace herald::hub {
@@ -52,7 +53,7 @@ class Hub {
  private:
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, std::vector<std::shared_ptr<LiveConnection>>> users;
+    StringMap<std::vector<std::shared_ptr<LiveConnection>>> users;
   };
   static constexpr std::size_t kShards = 64;
   Shard& shard_of(std::string_view user) const;

@@ -106,7 +106,7 @@ std::vector<MessagePtr> MessageCache::read_after(std::string_view user, std::uin
   {
     Shard& s = shard_of(user);
     std::lock_guard lock(s.mu);
-    auto it = s.users.find(std::string(user));
+    auto it = s.users.find(user);
     if (it != s.users.end() && after_seq + 1 >= it->second.complete_from) {
       Entry& e = it->second;
       s.lru.splice(s.lru.begin(), s.lru, e.lru);
@@ -128,7 +128,7 @@ MessagePtr MessageCache::get(std::string_view user, std::uint64_t seq) {
   {
     Shard& s = shard_of(user);
     std::lock_guard lock(s.mu);
-    auto it = s.users.find(std::string(user));
+    auto it = s.users.find(user);
     if (it != s.users.end() && seq >= it->second.complete_from) {
       const auto& msgs = it->second.messages;
       auto pos = std::lower_bound(msgs.begin(), msgs.end(), seq,

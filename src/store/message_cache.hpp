@@ -21,6 +21,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/string_map.hpp"
+
 #include "store/inbox_store.hpp"
 
 namespace herald::store {
@@ -70,7 +72,7 @@ class MessageCache final : public InboxStore {
   };
   struct Shard {
     mutable std::mutex mu;
-    std::unordered_map<std::string, Entry> users;
+    StringMap<Entry> users;
     std::list<std::string> lru;  // front: most recently used
     std::size_t bytes = 0;
   };

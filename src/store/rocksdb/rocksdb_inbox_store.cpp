@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "core/ids.hpp"
+#include "core/string_map.hpp"
 #include "store/rocksdb/inbox_database.hpp"
 #include "store/rocksdb/inbox_layout.hpp"
 #include "store/rocksdb/wal_syncer.hpp"
@@ -37,11 +38,6 @@ constexpr std::size_t kExpireStaleScan = 4096;
 
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
-
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
 
 using DeviceMap = std::map<std::string, std::uint64_t, std::less<>>;
 
@@ -79,7 +75,7 @@ struct RocksDbInboxStore::CachedInbox {
 
 struct RocksDbInboxStore::Shard {
   std::mutex mu;
-  std::unordered_map<std::string, CachedInbox, StringHash, std::equal_to<>> inboxes;
+  StringMap<CachedInbox> inboxes;
 };
 
 // One user's state inside a mutation: a copy of the cache, changed freely,
@@ -155,7 +151,7 @@ class RocksDbInboxStore::Mutation {
     return &batch_;
   }
 
-  std::unordered_map<std::string, Staged, StringHash, std::equal_to<>> users;
+  StringMap<Staged> users;
   std::uint64_t next_dead_id;  // the id the next dead letter of this mutation gets
   bool dead_written = false;   // next_dead_id must be written
   bool failed = false;         // a read or the write failed: nothing is applied
