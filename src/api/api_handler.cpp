@@ -107,6 +107,7 @@ transport::WsLimits ApiHandler::ws_limits() const {
   l.max_message_bytes = ctx_.config.max_message_bytes;
   l.max_send_queue_bytes = ctx_.config.max_send_queue_bytes;
   l.handshake_timeout = ctx_.config.handshake_timeout;
+  l.park_after = ctx_.config.ws_park_after;
   return l;
 }
 

@@ -148,6 +148,7 @@ std::vector<OptionSpec> build_table() {
   t.push_back(num("max_http_body_bytes", "33554432", "largest HTTP request body (413 beyond)", &C::max_http_body_bytes, 1024, 1LL << 32));
   t.push_back(num("store_queue_max_messages", "100000", "messages waiting for the store before publishes are refused with 429 (low priority past 50 %, normal past 80 %, high when full)", &C::store_queue_max_messages, 1, 100000000));
   t.push_back(ms("handshake_timeout_ms", "10000", "the WebSocket upgrade answer must be written within this (the request itself is bound by http_header_timeout_ms)", &C::handshake_timeout));
+  t.push_back(ms("ws_park_after_ms", "2000", "a WebSocket silent both ways this long parks: it drops its frame-layer state (about 3 KB) until the client sends or there is something to send; 0 never parks", &C::ws_park_after, 0));
   t.push_back(ms("http_header_timeout_ms", "10000", "an HTTP request must be complete within this (slow clients do not hold sockets)", &C::http_header_timeout));
   t.push_back(ms("http_idle_timeout_ms", "60000", "a keep-alive HTTP connection with no request is closed after this", &C::http_idle_timeout));
   t.push_back(num("max_http_connections", "10000", "concurrent HTTP API connections (beyond: refused)", &C::max_http_connections, 1, 10000000));

@@ -69,6 +69,7 @@ struct ServerConfig {
   std::size_t max_publish_users = 1000;         // PROTOCOL.md 7
   std::size_t store_queue_max_messages = 100000;  // publishes waiting for the store; low shed at 50 %, normal at 80 %
   milliseconds handshake_timeout{10000};        // upgrade request must be complete by then
+  milliseconds ws_park_after{2000};             // a connection silent this long drops its frame-layer state; 0: never
   milliseconds http_header_timeout{10000};      // slowloris guard on the API
   milliseconds http_idle_timeout{60000};        // keep-alive connection with no request
   std::size_t max_http_connections = 10000;

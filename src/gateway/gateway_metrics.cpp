@@ -62,6 +62,10 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
   ws.bytes_out = &r.counter("herald_bytes_out_total", "WebSocket payload bytes sent");
   ws.send_queue_bytes = &r.gauge("herald_send_queue_bytes", "Bytes queued to clients, all connections");
   ws.send_queue_full = &r.counter("herald_send_queue_full_total", "Sends refused because a client's queue was full");
+  ws.parked = &r.gauge("herald_connections_parked",
+                       "Open WebSocket connections parked: silent for park_after_ms, holding no frame-layer state");
+  ws.unparks = &r.counter("herald_connection_unparks_total",
+                          "Parked connections woken by a client frame or something to send");
   http.requests = &r.counter("herald_http_requests_total", "HTTP requests read");
   http.timeouts = &r.counter("herald_http_timeouts_total", "HTTP connections closed by header or idle timeout");
   http.bad_requests = &r.counter("herald_http_bad_requests_total", "Malformed or oversized HTTP requests");

@@ -12,6 +12,8 @@ struct WsCounters {
   metrics::Counter* bytes_out = nullptr;
   metrics::Gauge* send_queue_bytes = nullptr;  // summed over all connections
   metrics::Counter* send_queue_full = nullptr;
+  metrics::Gauge* parked = nullptr;        // connections parked now (no Beast stream)
+  metrics::Counter* unparks = nullptr;     // parked connections woken (client frame or a send)
 };
 
 }  // namespace herald::transport

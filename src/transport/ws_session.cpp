@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/buffer.hpp>
 
 #include "transport/ws_counters.hpp"
@@ -35,37 +36,78 @@ void bump(metrics::Counter* c, std::uint64_t n = 1) {
   if (c != nullptr) c->inc(n);
 }
 
+// Asio recycles handler memory per thread, so a new operation lands in a
+// block that an earlier one left, whatever its size: a parked connection's
+// readability wait would sit in the ~800 bytes of a Beast write. An
+// allocator other than std::allocator opts out: the wait gets a block of its
+// own size.
+template <class T>
+struct ExactSizeAllocator {
+  using value_type = T;
+  ExactSizeAllocator() noexcept = default;
+  template <class U>
+  ExactSizeAllocator(const ExactSizeAllocator<U>&) noexcept {}  // NOLINT: rebinding converts implicitly
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) noexcept { ::operator delete(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const ExactSizeAllocator<U>&) const noexcept { return true; }
+};
+
+// What a rebuilt stream accepts to reach the open state (its 101 answer is
+// swallowed, see ParkableSocket). Built once, only read afterwards.
+const http::request<http::empty_body>& stock_upgrade_request() {
+  static const http::request<http::empty_body> request = [] {
+    http::request<http::empty_body> r{http::verb::get, "/", 11};
+    r.set(http::field::host, "herald");
+    r.set(http::field::upgrade, "websocket");
+    r.set(http::field::connection, "Upgrade");
+    r.set(http::field::sec_websocket_key, "dGhlIHNhbXBsZSBub25jZQ==");
+    r.set(http::field::sec_websocket_version, "13");
+    return r;
+  }();
+  return request;
+}
+
 }  // namespace
 
 WsSession::WsSession(IoWorker& worker, boost::asio::ip::tcp::socket socket, WsLimits limits,
                      std::shared_ptr<WsHandler> handler, WsCounters* counters)
     : worker_(worker),
-      ws_(std::move(socket)),
+      slot_(std::move(socket)),
+      ws_(std::make_unique<LiveStream>(slot_)),
       limits_(limits),
       handler_(std::move(handler)),
       counters_(counters) {
-  boost::system::error_code ec;
-  auto ep = ws_.next_layer().remote_endpoint(ec);
-  if (!ec) remote_ip_ = ep.address().to_string();
-  ws_.read_message_max(limits_.max_message_bytes);
-  ws_.auto_fragment(false);
-  ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
-    bump(counters_ ? counters_->frames_in : nullptr);
-    if (!handler_) return;
-    handler_->on_activity();
-    if (kind == websocket::frame_type::pong) handler_->on_pong();
-  });
+  configure_stream();
 }
 
 WsSession::~WsSession() {
   if (counters_ != nullptr && counters_->send_queue_bytes != nullptr && queued_bytes_ > 0) {
     counters_->send_queue_bytes->sub(static_cast<std::int64_t>(queued_bytes_));
   }
+  set_parked(false);
+}
+
+void WsSession::configure_stream() {
+  ws_->read_message_max(limits_.max_message_bytes);
+  ws_->auto_fragment(false);
+  ws_->control_callback([this](websocket::frame_type kind, beast::string_view) {
+    bump(counters_ ? counters_->frames_in : nullptr);
+    io_since_check_ = true;
+    if (parking_) {
+      // The cancel came too late: a frame was read. Not from inside Beast's
+      // read operation: the sends that waited may start now.
+      boost::asio::post(slot_.socket.get_executor(), [self = shared_from_this()] { self->park_aborted(); });
+    }
+    if (!handler_) return;
+    handler_->on_activity();
+    if (kind == websocket::frame_type::pong) handler_->on_pong();
+  });
 }
 
 void WsSession::accept(Request request) {
   const bool subprotocol = asks_for_herald_v1(request);
-  ws_.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
+  ws_->set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
     res.set(http::field::server, "herald");
     if (subprotocol) res.set(http::field::sec_websocket_protocol, "herald.v1");
   }));
@@ -75,10 +117,10 @@ void WsSession::accept(Request request) {
   handshake_timer_ = worker_.wheel().schedule_after(limits_.handshake_timeout, [weak] {
     if (auto self = weak.lock()) {
       boost::system::error_code ignored;
-      beast::get_lowest_layer(self->ws_).close(ignored);
+      self->slot_.socket.close(ignored);
     }
   });
-  ws_.async_accept(*req, [self = shared_from_this(), req](boost::system::error_code ec) {
+  ws_->async_accept(*req, [self = shared_from_this(), req](boost::system::error_code ec) {
     self->on_accept(ec);
   });
 }
@@ -93,46 +135,50 @@ void WsSession::on_accept(boost::system::error_code ec) {
     return;
   }
   do_read();
+  arm_park_timer();
 }
 
-// An idle connection waits with a read of at most read_chunk_ bytes into the
-// session itself: Beast's async_read would prepare a 1.5 KB dynamic buffer
+// An idle connection waits with a read of at most read_chunk bytes into the
+// live stream: Beast's async_read would prepare a 1.5 KB dynamic buffer
 // before a byte arrives, and keep it for as long as the client is silent.
 // Client frames are acks and pings, which fit; a longer message continues
 // into message_, sized by Beast's hint, and is freed once handled.
 void WsSession::do_read() {
   if (message_.empty()) {
-    ws_.async_read_some(boost::asio::buffer(read_chunk_),
+    ws_->async_read_some(boost::asio::buffer(ws_->read_chunk),
                         [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
-                          self->on_read_some(ec, self->read_chunk_.data(), bytes);
+                          // After a park (an error) the live stream is gone.
+                          self->on_read_some(ec, ec ? nullptr : self->ws_->read_chunk.data(), bytes);
                         });
     return;
   }
   const std::size_t had = message_.size();
-  const std::size_t want = std::clamp<std::size_t>(ws_.read_size_hint(4096), 512, 65536);
+  const std::size_t want = std::clamp<std::size_t>(ws_->read_size_hint(4096), 512, 65536);
   message_.resize(had + want);
-  ws_.async_read_some(boost::asio::buffer(message_.data() + had, want),
+  ws_->async_read_some(boost::asio::buffer(message_.data() + had, want),
                       [self = shared_from_this(), had](boost::system::error_code ec, std::size_t bytes) {
                         self->message_.resize(had + bytes);
                         self->on_read_some(ec, nullptr, bytes);
                       });
 }
 
-// chunk: the bytes are in read_chunk_ (else already appended to message_).
+// chunk: the bytes are in the read chunk (else already appended to message_).
 void WsSession::on_read_some(boost::system::error_code ec, const char* chunk, std::size_t bytes) {
   if (ec) return on_read_error(ec);
   if (finished_) return;
+  io_since_check_ = true;
+  if (parking_) park_aborted();
   bump(counters_ ? counters_->bytes_in : nullptr, bytes);
-  if (!ws_.got_text()) {
+  if (!ws_->got_text()) {
     std::string().swap(message_);
     close(CloseReason::protocol_error, "binary frames are not accepted");
     return;
   }
-  if (ws_.is_message_done() && chunk != nullptr && message_.empty()) {
+  if (ws_->is_message_done() && chunk != nullptr && message_.empty()) {
     on_message(std::string_view(chunk, bytes));  // the common case: no copy, no allocation
   } else {
     if (chunk != nullptr) message_.append(chunk, bytes);
-    if (!ws_.is_message_done()) {
+    if (!ws_->is_message_done()) {
       if (!closing_) do_read();
       return;
     }
@@ -149,6 +195,7 @@ void WsSession::on_message(std::string_view text) {
 }
 
 void WsSession::on_read_error(boost::system::error_code ec) {
+  if (std::exchange(parking_, false) && ec == boost::asio::error::operation_aborted && !finished_) return park();
   if (ec == websocket::error::closed) return finish(closing_ ? close_reason_ : CloseReason::normal);
   if (ec == websocket::error::message_too_big) return finish(CloseReason::message_too_big);
   if (ec == websocket::error::bad_frame_payload) return finish(CloseReason::protocol_error);
@@ -167,14 +214,17 @@ SendResult WsSession::send(std::shared_ptr<const std::string> frame) {
     counters_->send_queue_bytes->add(static_cast<std::int64_t>(frame->size()));
   }
   queue_.push_back(std::move(frame));
-  if (!writing_ && !pinging_) do_write();
+  if (writing_ || pinging_ || parking_) return SendResult::queued;  // parking: park() or park_aborted() resumes
+  if (parked_) unpark(/*cancel_wait=*/true);
+  if (!finished_) do_write();
   return SendResult::queued;
 }
 
 void WsSession::do_write() {
   writing_ = true;
-  ws_.text(true);
-  ws_.async_write(boost::asio::buffer(*queue_.front()),
+  io_since_check_ = true;
+  ws_->text(true);
+  ws_->async_write(boost::asio::buffer(*queue_.front()),
                   [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                     self->on_write(ec);
                   });
@@ -206,7 +256,7 @@ void WsSession::release_queue() {
 
 void WsSession::ping() {
   if (!open_ || closing_ || finished_ || pinging_) return;  // a ping in flight answers for this one
-  if (writing_) {
+  if (writing_ || parking_) {
     // One write at a time: the ping goes right after the frame being
     // written. Dropping it would leave the caller waiting for a pong that
     // never comes (the welcome is always being written when the first
@@ -214,13 +264,15 @@ void WsSession::ping() {
     ping_wanted_ = true;
     return;
   }
-  do_ping();
+  if (parked_) unpark(/*cancel_wait=*/true);
+  if (!finished_) do_ping();
 }
 
 void WsSession::do_ping() {
   ping_wanted_ = false;
   pinging_ = true;
-  ws_.async_ping({}, [self = shared_from_this()](boost::system::error_code ec) {
+  io_since_check_ = true;
+  ws_->async_ping({}, [self = shared_from_this()](boost::system::error_code ec) {
     self->pinging_ = false;
     if (ec) return self->fail(ec, "ping");
     if (self->finished_) return;
@@ -248,24 +300,26 @@ void WsSession::close(CloseReason reason, std::string text, bool flush) {
   close_timer_ = worker_.wheel().schedule_after(limits_.close_timeout, [weak] {
     if (auto self = weak.lock()) {
       boost::system::error_code ignored;
-      beast::get_lowest_layer(self->ws_).close(ignored);
+      self->slot_.socket.close(ignored);
       self->finish(self->close_reason_);
     }
   });
-  if (open_ && !writing_ && !pinging_ && queue_.empty()) do_close();
+  if (!open_ || writing_ || pinging_ || parking_ || !queue_.empty()) return;
+  if (parked_) unpark(/*cancel_wait=*/true);
+  if (!finished_) do_close();
 }
 
 void WsSession::do_close() {
   close_sent_ = true;
   websocket::close_reason cr(static_cast<websocket::close_code>(close_code(close_reason_)), close_text_);
-  ws_.async_close(cr, [self = shared_from_this()](boost::system::error_code ec) {
+  ws_->async_close(cr, [self = shared_from_this()](boost::system::error_code ec) {
     self->on_close_done(ec);
   });
 }
 
 void WsSession::on_close_done(boost::system::error_code) {
   boost::system::error_code ignored;
-  beast::get_lowest_layer(ws_).close(ignored);
+  slot_.socket.close(ignored);
   finish(close_reason_);
 }
 
@@ -273,7 +327,7 @@ void WsSession::fail(boost::system::error_code ec, const char*) {
   // Asio/Beast errors end here (CONVENTIONS.md "Errors"): the peer vanished
   // or the socket broke; nothing to report to the client.
   boost::system::error_code ignored;
-  beast::get_lowest_layer(ws_).close(ignored);
+  slot_.socket.close(ignored);
   finish(closing_ ? close_reason_ : (ec == boost::asio::error::operation_aborted
                                          ? close_reason_
                                          : CloseReason::transport_error));
@@ -285,8 +339,117 @@ void WsSession::finish(CloseReason reason) {
   closing_ = true;
   worker_.wheel().cancel(close_timer_);
   worker_.wheel().cancel(handshake_timer_);
+  worker_.wheel().cancel(park_timer_);
+  set_parked(false);
   auto handler = std::move(handler_);
   if (handler) handler->on_closed(reason);
+}
+
+// ---- parking
+
+void WsSession::arm_park_timer() {
+  if (limits_.park_after.count() <= 0 || finished_) return;
+  std::weak_ptr<WsSession> weak = weak_from_this();
+  park_timer_ = worker_.wheel().schedule_after(limits_.park_after, [weak] {
+    if (auto self = weak.lock()) self->on_park_timer();
+  });
+}
+
+// A connection parks after a whole park_after period with no frame either
+// way (so between one and two periods of silence), when nothing is queued,
+// being written or half read. Beast's read is then waiting for the next
+// frame header with an empty buffer: cancelling it loses no byte.
+void WsSession::on_park_timer() {
+  park_timer_ = {};
+  if (finished_ || closing_ || parked_ || parking_) return;
+  const bool quiet = !std::exchange(io_since_check_, false);
+  const bool at_rest = !writing_ && !pinging_ && !ping_wanted_ && queue_.empty() && message_.empty();
+  if (!quiet || !at_rest || !ws_->is_message_done() || !slot_.frame_wait) return arm_park_timer();
+  parking_ = true;
+  boost::system::error_code ignored;
+  slot_.socket.cancel(ignored);  // on_read_error() sees operation_aborted and parks
+}
+
+void WsSession::park() {
+  ws_.reset();
+  slot_.frame_wait = false;
+  if (!queue_.empty() || ping_wanted_ || (closing_ && !close_sent_)) {
+    // Something was asked for while the cancel was on its way.
+    if (!hydrate()) return;
+    do_read();
+    arm_park_timer();
+    resume_writes();
+    return;
+  }
+  set_parked(true);
+  wait_readable();
+}
+
+// The cancelled read had already completed: no park, the stream carries on.
+void WsSession::park_aborted() {
+  if (!std::exchange(parking_, false) || finished_) return;
+  arm_park_timer();
+  if (!writing_ && !pinging_) resume_writes();
+}
+
+void WsSession::wait_readable() {
+  slot_.socket.async_wait(
+      boost::asio::ip::tcp::socket::wait_read,
+      boost::asio::bind_allocator(ExactSizeAllocator<void>(),
+                                  [self = shared_from_this(), gen = park_gen_](boost::system::error_code ec) {
+                                    if (gen != self->park_gen_ || self->finished_ || !self->parked_) return;
+                                    if (ec) return self->fail(ec, "wait");
+                                    self->unpark(/*cancel_wait=*/false);
+                                  }));
+}
+
+// The client sent something (or closed), or we have something to send.
+void WsSession::unpark(bool cancel_wait) {
+  if (cancel_wait) {
+    ++park_gen_;  // the cancelled wait completes later and must be ignored
+    boost::system::error_code ignored;
+    slot_.socket.cancel(ignored);
+  }
+  set_parked(false);
+  bump(counters_ ? counters_->unparks : nullptr);
+  if (!hydrate()) return;
+  do_read();
+  arm_park_timer();
+}
+
+// A new Beast stream on the same socket, brought to the open state by
+// accepting a stock upgrade request whose answer is swallowed.
+bool WsSession::hydrate() {
+  ws_ = std::make_unique<LiveStream>(slot_);
+  configure_stream();
+  slot_.swallow_writes = true;
+  boost::system::error_code ec;
+  ws_->accept(stock_upgrade_request(), ec);
+  slot_.swallow_writes = false;
+  if (ec) {
+    fail(ec, "rebuild");
+    return false;
+  }
+  return true;
+}
+
+void WsSession::resume_writes() {
+  if (finished_) return;
+  if (ping_wanted_ && !closing_) return do_ping();
+  if (!queue_.empty()) return do_write();
+  if (closing_ && !close_sent_) do_close();
+}
+
+void WsSession::set_parked(bool parked) {
+  if (parked_ == parked) return;
+  parked_ = parked;
+  if (counters_ != nullptr && counters_->parked != nullptr) {
+    if (parked) {
+      counters_->parked->add(1);
+    } else {
+      counters_->parked->sub(1);
+    }
+  }
 }
 
 }  // namespace herald::transport

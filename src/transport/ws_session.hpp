@@ -4,6 +4,11 @@
 // frames and close codes, nothing about users or inboxes: what a frame means
 // is the WsHandler's business.
 //
+// Parking: a connection silent both ways for WsLimits::park_after drops its
+// Beast stream (about 2.5 KB) and waits for readability on the bare socket;
+// a frame from the client, or anything to send, rebuilds the stream. Idle
+// connections, the most numerous kind, then hold a few hundred bytes here.
+//
 // Lives on one IoWorker; every method must be called on that worker's thread.
 #include <cstdint>
 #include <array>
@@ -19,6 +24,7 @@
 #include "core/close_reason.hpp"
 #include "timers/timing_wheel.hpp"
 #include "transport/io_worker.hpp"
+#include "transport/parkable_socket.hpp"
 
 namespace herald::transport {
 
@@ -47,6 +53,7 @@ struct WsLimits {
   std::size_t max_send_queue_bytes = 1048576;
   std::chrono::milliseconds close_timeout{3000};  // peer gets this long to answer our close
   std::chrono::milliseconds handshake_timeout{10000};  // the 101 answer must be written by then
+  std::chrono::milliseconds park_after{2000};  // silence both ways before parking; 0: never park
 };
 
 struct WsCounters;  // metrics hooks, see ws_counters.hpp
@@ -78,11 +85,30 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
 
   std::size_t queued_bytes() const { return queued_bytes_; }
   bool closing() const { return closing_; }
+  bool parked() const { return parked_; }
   IoWorker& worker() { return worker_; }
-  const std::string& remote_ip() const { return remote_ip_; }
 
  private:
+  using Stream = boost::beast::websocket::stream<ParkableSocket, /*deflateSupported=*/false>;
+  // What a parked connection gives back: the Beast stream and the chunk an
+  // idle read waits in. Client frames (acks, pings) fit the chunk; a longer
+  // message collects in message_.
+  struct LiveStream : Stream {
+    using Stream::Stream;
+    std::array<char, 128> read_chunk;
+  };
+
+  void configure_stream();
   void on_accept(boost::system::error_code ec);
+  void arm_park_timer();
+  void on_park_timer();
+  void park();
+  void park_aborted();
+  void wait_readable();
+  void unpark(bool cancel_wait);
+  bool hydrate();
+  void resume_writes();
+  void set_parked(bool parked);
   void do_read();
   void on_read_some(boost::system::error_code ec, const char* chunk, std::size_t bytes);
   void on_read_error(boost::system::error_code ec);
@@ -97,15 +123,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void finish(CloseReason reason);
 
   IoWorker& worker_;
-  boost::beast::websocket::stream<boost::asio::ip::tcp::socket> ws_;
+  SocketSlot slot_;
+  std::unique_ptr<LiveStream> ws_;  // null while parked
   WsLimits limits_;
   std::shared_ptr<WsHandler> handler_;
   WsCounters* counters_;
-  std::string remote_ip_;
 
-  // Client frames (acks, pings) fit the chunk; a longer message collects in
-  // message_, which is empty (and holds no memory) between messages.
-  std::array<char, 128> read_chunk_;
+  // A message longer than the read chunk; empty (and holding no memory)
+  // between messages.
   std::string message_;
   // A devector allocates nothing while empty (std::deque keeps 576 bytes).
   boost::container::devector<std::shared_ptr<const std::string>> queue_;
@@ -115,6 +140,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool ping_wanted_ = false;  // ping() while writing: sent when the write completes
 
   bool open_ = false;
+  bool parking_ = false;          // the read was cancelled to park; sends wait for the outcome
+  bool parked_ = false;           // no Beast stream; a readability wait is pending
+  bool io_since_check_ = false;   // a frame went either way since the park timer last looked
+  std::uint32_t park_gen_ = 0;    // tells a cancelled readability wait from the current one
   bool closing_ = false;          // close requested (by us or the peer)
   bool close_sent_ = false;       // async_close started
   bool finished_ = false;         // on_closed delivered
@@ -122,6 +151,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   std::string close_text_;
   timers::TimerId close_timer_;
   timers::TimerId handshake_timer_;
+  timers::TimerId park_timer_;
 };
 
 }  // namespace herald::transport
