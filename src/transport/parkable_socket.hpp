@@ -30,6 +30,7 @@ struct SocketSlot {
   boost::asio::ip::tcp::socket socket;
   bool frame_wait = false;      // the pending read waits for a frame header, Beast's buffer empty
   bool swallow_writes = false;  // writes succeed without touching the socket
+  char peek_byte = 0;           // where a parked connection's readability wait peeks
 };
 
 class ParkableSocket {

@@ -392,15 +392,21 @@ void WsSession::park_aborted() {
   if (!writing_ && !pinging_) resume_writes();
 }
 
+// A one-byte peek rather than async_wait(wait_read): Asio tries a read at
+// once but never a wait, and with edge-triggered epoll a frame that arrived
+// between the cancel and this call would otherwise wait for the client's
+// next one. The peeked byte stays in the socket for Beast. An error or EOF
+// ends the connection here: the peek has used up the edge, and a read
+// started now would wait for one that never comes.
 void WsSession::wait_readable() {
-  slot_.socket.async_wait(
-      boost::asio::ip::tcp::socket::wait_read,
-      boost::asio::bind_allocator(ExactSizeAllocator<void>(),
-                                  [self = shared_from_this(), gen = park_gen_](boost::system::error_code ec) {
-                                    if (gen != self->park_gen_ || self->finished_ || !self->parked_) return;
-                                    if (ec) return self->fail(ec, "wait");
-                                    self->unpark(/*cancel_wait=*/false);
-                                  }));
+  slot_.socket.async_receive(
+      boost::asio::buffer(&slot_.peek_byte, 1), boost::asio::socket_base::message_peek,
+      boost::asio::bind_allocator(ExactSizeAllocator<void>(), [self = shared_from_this(), gen = park_gen_](
+                                                                  boost::system::error_code ec, std::size_t) {
+        if (gen != self->park_gen_ || self->finished_ || !self->parked_) return;
+        if (ec) return self->fail(ec, "peek");
+        self->unpark(/*cancel_wait=*/false);
+      }));
 }
 
 // The client sent something (or closed), or we have something to send.
