@@ -41,8 +41,7 @@ void Connection::on_open(const std::shared_ptr<transport::WsSession>& session) {
   last_activity_ = SteadyClock::now();
   send_welcome();
   if (closed_) return;
-  schedule_liveness(std::min(ctx_.config.heartbeat, ctx_.config.idle_timeout));
-  schedule_token_expiry();
+  arm_timer(std::min(ctx_.config.heartbeat, ctx_.config.idle_timeout));
   // One probe right away so presence has an RTT before the first heartbeat.
   ping_sent_ = SteadyClock::now();
   ping_outstanding_ = true;
@@ -237,7 +236,7 @@ void Connection::handle(const protocol::RefreshFrame& f) {
     return;
   }
   token_exp_ = claims->exp;
-  schedule_token_expiry();
+  arm_timer(next_liveness_check());
   send_frame(protocol::encode(protocol::RefreshedFrame{token_exp_}));
 }
 
@@ -270,15 +269,37 @@ void Connection::on_pong() {
   ctx_.metrics.heartbeat_rtt.observe(std::chrono::duration<double>(rtt).count());
 }
 
-void Connection::schedule_liveness(milliseconds after) {
+// One timer per connection (an idle one holds nothing else): the liveness
+// check (PROTOCOL.md 5) and the token's expiry (PROTOCOL.md 10), whichever
+// is due first.
+void Connection::arm_timer(milliseconds liveness_due) {
+  worker_.wheel().cancel(timer_);
+  const milliseconds token_due(std::max<std::int64_t>(0, token_deadline_ms() - unix_ms_now()));
   std::weak_ptr<Connection> weak = weak_from_this();
-  liveness_timer_ = worker_.wheel().schedule_after(after, [weak] {
-    if (auto self = weak.lock()) self->on_liveness_check();
+  timer_ = worker_.wheel().schedule_after(std::min(liveness_due, token_due), [weak] {
+    if (auto self = weak.lock()) self->on_timer();
   });
 }
 
-void Connection::on_liveness_check() {
+// Close 4001 at exp plus the leeway unless refreshed.
+std::int64_t Connection::token_deadline_ms() const {
+  return token_exp_ * 1000 + ctx_.config.jwt_leeway.count();
+}
+
+milliseconds Connection::next_liveness_check() const {
+  const auto silent = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - last_activity_);
+  const auto& cfg = ctx_.config;
+  const milliseconds next_ping = silent < cfg.heartbeat ? cfg.heartbeat - silent : cfg.heartbeat;
+  return std::max(milliseconds(1), std::min(cfg.idle_timeout - silent, next_ping));
+}
+
+void Connection::on_timer() {
+  timer_ = {};
   if (closed_) return;
+  if (unix_ms_now() >= token_deadline_ms()) {
+    close(CloseReason::token_invalid, "token expired");
+    return;
+  }
   const auto now = SteadyClock::now();
   const auto silent = std::chrono::duration_cast<milliseconds>(now - last_activity_);
   const auto& cfg = ctx_.config;
@@ -292,19 +313,7 @@ void Connection::on_liveness_check() {
     ping_outstanding_ = true;
     session_->ping();
   }
-  const milliseconds next_ping = silent < cfg.heartbeat ? cfg.heartbeat - silent : cfg.heartbeat;
-  schedule_liveness(std::max(milliseconds(1), std::min(cfg.idle_timeout - silent, next_ping)));
-}
-
-void Connection::schedule_token_expiry() {
-  worker_.wheel().cancel(token_timer_);
-  // PROTOCOL.md 10: close 4001 at exp plus the leeway unless refreshed.
-  const std::int64_t deadline_ms = token_exp_ * 1000 + ctx_.config.jwt_leeway.count();
-  const std::int64_t delay = std::max<std::int64_t>(0, deadline_ms - unix_ms_now());
-  std::weak_ptr<Connection> weak = weak_from_this();
-  token_timer_ = worker_.wheel().schedule_after(milliseconds(delay), [weak] {
-    if (auto self = weak.lock()) self->close(CloseReason::token_invalid, "token expired");
-  });
+  arm_timer(next_liveness_check());
 }
 
 // ---- closing ----------------------------------------------------------------
@@ -344,8 +353,7 @@ void Connection::on_closed(CloseReason reason) {
   if (closed_) return;
   closed_ = true;
   closing_.store(true, std::memory_order_relaxed);
-  worker_.wheel().cancel(liveness_timer_);
-  worker_.wheel().cancel(token_timer_);
+  worker_.wheel().cancel(timer_);
   if (window_) {
     auto left = window_->take_all();
     for (auto& e : left) worker_.wheel().cancel(e.retry_timer);

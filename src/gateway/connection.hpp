@@ -73,9 +73,10 @@ class Connection final : public transport::WsHandler,
   void handle(const protocol::UnusableFrame& f);
   void send_frame(std::string text);
   void close(CloseReason reason, std::string text = {});
-  void schedule_liveness(std::chrono::milliseconds after);
-  void on_liveness_check();
-  void schedule_token_expiry();
+  void arm_timer(std::chrono::milliseconds liveness_due);
+  void on_timer();
+  std::chrono::milliseconds next_liveness_check() const;
+  std::int64_t token_deadline_ms() const;
   void cursor_advanced();
   double unit_random();
 
@@ -91,8 +92,7 @@ class Connection final : public transport::WsHandler,
   SteadyClock::time_point last_activity_;
   SteadyClock::time_point ping_sent_{};
   bool ping_outstanding_ = false;
-  timers::TimerId liveness_timer_;
-  timers::TimerId token_timer_;
+  timers::TimerId timer_;  // liveness and token expiry, see arm_timer()
   bool open_ = false;
   std::optional<std::pair<CloseReason, std::string>> pending_close_;  // asked before the upgrade finished
   bool closed_ = false;
