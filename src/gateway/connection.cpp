@@ -340,7 +340,7 @@ void Connection::close(CloseReason reason, std::string text) {
   if (closed_) return;
   if (!session_) {
     // Not open yet: close once the upgrade completes.
-    if (!pending_close_) pending_close_.emplace(reason, std::move(text));
+    if (!pending_close_) pending_close_ = std::make_unique<std::pair<CloseReason, std::string>>(reason, std::move(text));
     return;
   }
   // Presence stops listing the device once its close frame is on the way,

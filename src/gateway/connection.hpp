@@ -91,20 +91,22 @@ class Connection final : public transport::WsHandler,
   TokenBucket frame_rate_;
   SteadyClock::time_point last_activity_;
   SteadyClock::time_point ping_sent_{};
-  bool ping_outstanding_ = false;
   timers::TimerId timer_;  // liveness and token expiry, see arm_timer()
+  // Flags side by side: every connection pays for padding between them.
+  bool ping_outstanding_ = false;
   bool open_ = false;
-  std::optional<std::pair<CloseReason, std::string>> pending_close_;  // asked before the upgrade finished
   bool closed_ = false;
+  std::atomic<bool> notify_pending_{false};
+  std::atomic<bool> closing_{false};
+  // Asked before the upgrade finished (rare): held apart, not inline.
+  std::unique_ptr<std::pair<CloseReason, std::string>> pending_close_;
   std::uint64_t committed_cursor_ = 0;
   std::weak_ptr<hub::LiveConnection> replaced_;  // see set_replaced()
 
-  std::atomic<bool> notify_pending_{false};
   std::atomic<std::int64_t> rtt_us_{-1};
   std::atomic<std::uint64_t> cursor_{0};
   std::atomic<std::uint64_t> inflight_{0};
   std::atomic<std::uint64_t> last_sent_{0};
-  std::atomic<bool> closing_{false};
 };
 
 }  // namespace herald::gateway
