@@ -21,7 +21,7 @@ HttpResponse error_response(http::status status, errc code, std::string_view mes
 
 }  // namespace
 
-HttpSession::HttpSession(IoWorker& worker, boost::asio::ip::tcp::socket socket, HttpHandler& handler,
+HttpSession::HttpSession(IoWorker& worker, TcpSocket socket, HttpHandler& handler,
                          HttpLimits limits, HttpCounters* counters, WsCounters* ws_counters)
     : worker_(worker),
       socket_(std::move(socket)),
@@ -60,7 +60,7 @@ void HttpSession::do_wait_for_request() {
   // timeout starts only once bytes arrive.
   arm_timer(limits_.idle_timeout);
   if (buffer_.size() > 0) return do_read();
-  socket_.async_wait(boost::asio::ip::tcp::socket::wait_read,
+  socket_.async_wait(TcpSocket::wait_read,
                      [self = shared_from_this()](boost::system::error_code ec) {
                        if (ec) return self->close_socket();
                        self->do_read();
@@ -147,7 +147,7 @@ void HttpSession::on_write(boost::system::error_code ec, bool keep_alive) {
   response_.reset();
   if (ec || !keep_alive) {
     boost::system::error_code ignored;
-    socket_.shutdown(boost::asio::ip::tcp::socket::shutdown_send, ignored);
+    socket_.shutdown(TcpSocket::shutdown_send, ignored);
     return close_socket();
   }
   // Release the read buffer between requests: an idle keep-alive connection

@@ -33,7 +33,7 @@ struct HttpCounters {
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(IoWorker& worker, boost::asio::ip::tcp::socket socket, HttpHandler& handler,
+  HttpSession(IoWorker& worker, TcpSocket socket, HttpHandler& handler,
               HttpLimits limits, HttpCounters* counters, WsCounters* ws_counters);
   ~HttpSession();
   void start();
@@ -48,7 +48,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void close_socket();
 
   IoWorker& worker_;
-  boost::asio::ip::tcp::socket socket_;
+  TcpSocket socket_;
   HttpHandler& handler_;
   HttpLimits limits_;
   HttpCounters* counters_;

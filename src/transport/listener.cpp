@@ -38,7 +38,7 @@ void Listener::stop() {
 void Listener::do_accept() {
   IoWorker* worker = workers_[next_++ % workers_.size()];
   acceptor_.async_accept(worker->context(), [this, worker](boost::system::error_code ec,
-                                                           tcp::socket socket) {
+                                                           TcpSocket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
       // Typically EMFILE: wait a little instead of spinning.

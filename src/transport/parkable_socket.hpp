@@ -20,22 +20,23 @@
 #include <boost/beast/core/role.hpp>
 #include <boost/beast/websocket/teardown.hpp>
 
+#include "transport/io_worker.hpp"
+
 namespace herald::transport {
 
 // The socket and what the adapter tracks about Beast's use of it. Owned by
 // the session; outlives every Beast stream built on it.
 struct SocketSlot {
-  explicit SocketSlot(boost::asio::ip::tcp::socket s) : socket(std::move(s)) {}
+  explicit SocketSlot(TcpSocket s) : socket(std::move(s)) {}
 
-  boost::asio::ip::tcp::socket socket;
+  TcpSocket socket;
   bool frame_wait = false;      // the pending read waits for a frame header, Beast's buffer empty
   bool swallow_writes = false;  // writes succeed without touching the socket
-  char peek_byte = 0;           // where a parked connection's readability wait peeks
 };
 
 class ParkableSocket {
  public:
-  using executor_type = boost::asio::ip::tcp::socket::executor_type;
+  using executor_type = TcpSocket::executor_type;
 
   // Beast's websocket::stream<>::tcp_frame_size (private there): the size
   // of its read buffer, asked for in full only when the buffer is empty.

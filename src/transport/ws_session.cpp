@@ -70,7 +70,7 @@ const http::request<http::empty_body>& stock_upgrade_request() {
 
 }  // namespace
 
-WsSession::WsSession(IoWorker& worker, boost::asio::ip::tcp::socket socket, WsLimits limits,
+WsSession::WsSession(IoWorker& worker, TcpSocket socket, WsLimits limits,
                      std::shared_ptr<WsHandler> handler, WsCounters* counters)
     : worker_(worker),
       slot_(std::move(socket)),
@@ -392,21 +392,19 @@ void WsSession::park_aborted() {
   if (!writing_ && !pinging_) resume_writes();
 }
 
-// A one-byte peek rather than async_wait(wait_read): Asio tries a read at
-// once but never a wait, and with edge-triggered epoll a frame that arrived
-// between the cancel and this call would otherwise wait for the client's
-// next one. The peeked byte stays in the socket for Beast. An error or EOF
-// ends the connection here: the peek has used up the edge, and a read
-// started now would wait for one that never comes.
+// Data that came while nothing waited on the socket still wakes the wait:
+// Asio re-arms the descriptor (EPOLL_CTL_MOD) when it queues one. EOF and
+// errors wake it too; the rebuilt stream's read then ends the connection
+// as it would have unparked.
 void WsSession::wait_readable() {
-  slot_.socket.async_receive(
-      boost::asio::buffer(&slot_.peek_byte, 1), boost::asio::socket_base::message_peek,
-      boost::asio::bind_allocator(ExactSizeAllocator<void>(), [self = shared_from_this(), gen = park_gen_](
-                                                                  boost::system::error_code ec, std::size_t) {
-        if (gen != self->park_gen_ || self->finished_ || !self->parked_) return;
-        if (ec) return self->fail(ec, "peek");
-        self->unpark(/*cancel_wait=*/false);
-      }));
+  slot_.socket.async_wait(
+      TcpSocket::wait_read,
+      boost::asio::bind_allocator(ExactSizeAllocator<void>(),
+                                  [self = shared_from_this(), gen = park_gen_](boost::system::error_code ec) {
+                                    if (gen != self->park_gen_ || self->finished_ || !self->parked_) return;
+                                    if (ec) return self->fail(ec, "wait");
+                                    self->unpark(/*cancel_wait=*/false);
+                                  }));
 }
 
 // The client sent something (or closed), or we have something to send.

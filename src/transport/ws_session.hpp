@@ -62,7 +62,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
-  WsSession(IoWorker& worker, boost::asio::ip::tcp::socket socket, WsLimits limits,
+  WsSession(IoWorker& worker, TcpSocket socket, WsLimits limits,
             std::shared_ptr<WsHandler> handler, WsCounters* counters);
   ~WsSession();
 
