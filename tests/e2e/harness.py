@@ -374,6 +374,16 @@ def run(coro):
     return asyncio.run(coro)
 
 
+def wait_until(predicate, timeout, interval=0.05):
+    """Polls predicate until it holds or timeout seconds pass; its last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
 class RawWebSocket:
     """A deliberately minimal client socket for clients that misbehave:
     never reads, never pongs, sends raw frames."""

@@ -13,7 +13,7 @@ import threading
 import time
 import unittest
 
-from harness import RawWebSocket, Server, make_token, recv_json, recv_type, run, under_sanitizer
+from harness import RawWebSocket, Server, make_token, recv_json, recv_type, run, under_sanitizer, wait_until
 
 
 def metrics(server):
@@ -30,15 +30,6 @@ def rss_bytes(server):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS")
-
-
-def wait_until(predicate, timeout, interval=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 class FloodTest(unittest.TestCase):

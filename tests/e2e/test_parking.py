@@ -10,18 +10,9 @@ import json
 import time
 import unittest
 
-from harness import RawWebSocket, Server, ServerTest, close_code, recv_json, recv_type, run
+from harness import RawWebSocket, Server, ServerTest, close_code, recv_type, run, wait_until
 
 PARK_AFTER_MS = 50
-
-
-def wait_until(predicate, timeout, interval=0.02):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 def parked(server):
