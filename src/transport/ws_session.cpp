@@ -393,9 +393,9 @@ void WsSession::park_aborted() {
 }
 
 // Data that came while nothing waited on the socket still wakes the wait:
-// Asio re-arms the descriptor (EPOLL_CTL_MOD) when it queues one. EOF and
-// errors wake it too; the rebuilt stream's read then ends the connection
-// as it would have unparked.
+// Asio re-arms the descriptor (EPOLL_CTL_MOD) when it queues one. EOF wakes
+// it like data (the rebuilt stream's read then ends the connection); an
+// error on the wait itself ends it here.
 void WsSession::wait_readable() {
   slot_.socket.async_wait(
       TcpSocket::wait_read,
