@@ -34,8 +34,9 @@ class HttpHandler {
   // transport then completes the handshake) or a refusal (PROTOCOL.md 2).
   virtual std::variant<std::shared_ptr<WsHandler>, HttpResponse> upgrade(
       const HttpRequest& request, const RequestContext& ctx) = 0;
-  // WebSocket limits for new connections.
-  virtual WsLimits ws_limits() const = 0;
+  // WebSocket limits for new connections: one object, which every session
+  // refers to, so it must outlive them (the server's I/O threads).
+  virtual const WsLimits& ws_limits() const = 0;
 };
 
 }  // namespace herald::transport

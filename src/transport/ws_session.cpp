@@ -70,7 +70,7 @@ const http::request<http::empty_body>& stock_upgrade_request() {
 
 }  // namespace
 
-WsSession::WsSession(IoWorker& worker, TcpSocket socket, WsLimits limits,
+WsSession::WsSession(IoWorker& worker, TcpSocket socket, const WsLimits& limits,
                      std::shared_ptr<WsHandler> handler, WsCounters* counters)
     : worker_(worker),
       slot_(std::move(socket)),
@@ -82,8 +82,9 @@ WsSession::WsSession(IoWorker& worker, TcpSocket socket, WsLimits limits,
 }
 
 WsSession::~WsSession() {
-  if (counters_ != nullptr && counters_->send_queue_bytes != nullptr && queued_bytes_ > 0) {
-    counters_->send_queue_bytes->sub(static_cast<std::int64_t>(queued_bytes_));
+  const std::size_t queued = queued_bytes();
+  if (counters_ != nullptr && counters_->send_queue_bytes != nullptr && queued > 0) {
+    counters_->send_queue_bytes->sub(static_cast<std::int64_t>(queued));
   }
   set_parked(false);
 }
@@ -113,20 +114,14 @@ void WsSession::accept(Request request) {
   }));
   auto req = std::make_shared<Request>(std::move(request));
   // A client that does not read our 101 must not hold the socket.
-  std::weak_ptr<WsSession> weak = weak_from_this();
-  handshake_timer_ = worker_.wheel().schedule_after(limits_.handshake_timeout, [weak] {
-    if (auto self = weak.lock()) {
-      boost::system::error_code ignored;
-      self->slot_.socket.close(ignored);
-    }
-  });
+  arm_timer(TimerFor::handshake, limits_.handshake_timeout);
   ws_->async_accept(*req, [self = shared_from_this(), req](boost::system::error_code ec) {
     self->on_accept(ec);
   });
 }
 
 void WsSession::on_accept(boost::system::error_code ec) {
-  worker_.wheel().cancel(handshake_timer_);
+  if (timer_for_ == TimerFor::handshake) cancel_timer();
   if (ec) return fail(ec, "accept");
   open_ = true;
   handler_->on_open(shared_from_this());
@@ -142,9 +137,11 @@ void WsSession::on_accept(boost::system::error_code ec) {
 // live stream: Beast's async_read would prepare a 1.5 KB dynamic buffer
 // before a byte arrives, and keep it for as long as the client is silent.
 // Client frames are acks and pings, which fit; a longer message continues
-// into message_, sized by Beast's hint, and is freed once handled.
+// into the stream's `message`, sized by Beast's hint, and is freed once
+// handled.
 void WsSession::do_read() {
-  if (message_.empty()) {
+  std::string& message = ws_->message;
+  if (message.empty()) {
     ws_->async_read_some(boost::asio::buffer(ws_->read_chunk),
                         [self = shared_from_this()](boost::system::error_code ec, std::size_t bytes) {
                           // After a park (an error) the live stream is gone.
@@ -152,37 +149,40 @@ void WsSession::do_read() {
                         });
     return;
   }
-  const std::size_t had = message_.size();
+  const std::size_t had = message.size();
   const std::size_t want = std::clamp<std::size_t>(ws_->read_size_hint(4096), 512, 65536);
-  message_.resize(had + want);
-  ws_->async_read_some(boost::asio::buffer(message_.data() + had, want),
+  message.resize(had + want);
+  ws_->async_read_some(boost::asio::buffer(message.data() + had, want),
                       [self = shared_from_this(), had](boost::system::error_code ec, std::size_t bytes) {
-                        self->message_.resize(had + bytes);
+                        // A connection with a partial message never parks: the stream is there.
+                        self->ws_->message.resize(had + bytes);
                         self->on_read_some(ec, nullptr, bytes);
                       });
 }
 
-// chunk: the bytes are in the read chunk (else already appended to message_).
+// chunk: the bytes are in the read chunk (else already appended to the
+// stream's `message`).
 void WsSession::on_read_some(boost::system::error_code ec, const char* chunk, std::size_t bytes) {
   if (ec) return on_read_error(ec);
   if (finished_) return;
   io_since_check_ = true;
   if (parking_) park_aborted();
   bump(counters_ ? counters_->bytes_in : nullptr, bytes);
+  std::string& message = ws_->message;
   if (!ws_->got_text()) {
-    std::string().swap(message_);
+    std::string().swap(message);
     close(CloseReason::protocol_error, "binary frames are not accepted");
     return;
   }
-  if (ws_->is_message_done() && chunk != nullptr && message_.empty()) {
+  if (ws_->is_message_done() && chunk != nullptr && message.empty()) {
     on_message(std::string_view(chunk, bytes));  // the common case: no copy, no allocation
   } else {
-    if (chunk != nullptr) message_.append(chunk, bytes);
+    if (chunk != nullptr) message.append(chunk, bytes);
     if (!ws_->is_message_done()) {
       if (!closing_) do_read();
       return;
     }
-    const std::string whole = std::exchange(message_, std::string());
+    const std::string whole = std::exchange(message, std::string());
     on_message(whole);
   }
   if (!closing_ && !finished_) do_read();
@@ -205,18 +205,22 @@ void WsSession::on_read_error(boost::system::error_code ec) {
 
 SendResult WsSession::send(std::shared_ptr<const std::string> frame) {
   if (!open_ || closing_ || finished_) return SendResult::closed;
-  if (!queue_.empty() && queued_bytes_ + frame->size() > limits_.max_send_queue_bytes) {
+  if (parked_) {
+    unpark(/*cancel_wait=*/true);  // the queue lives in the stream
+    if (finished_) return SendResult::closed;
+  }
+  SendQueue& q = ws_->sends;
+  if (!q.frames.empty() && q.bytes + frame->size() > limits_.max_send_queue_bytes) {
     bump(counters_ ? counters_->send_queue_full : nullptr);
     return SendResult::queue_full;
   }
-  queued_bytes_ += frame->size();
+  q.bytes += frame->size();
   if (counters_ != nullptr && counters_->send_queue_bytes != nullptr) {
     counters_->send_queue_bytes->add(static_cast<std::int64_t>(frame->size()));
   }
-  queue_.push_back(std::move(frame));
+  q.frames.push_back(std::move(frame));
   if (writing_ || pinging_ || parking_) return SendResult::queued;  // parking: park() or park_aborted() resumes
-  if (parked_) unpark(/*cancel_wait=*/true);
-  if (!finished_) do_write();
+  do_write();
   return SendResult::queued;
 }
 
@@ -224,7 +228,7 @@ void WsSession::do_write() {
   writing_ = true;
   io_since_check_ = true;
   ws_->text(true);
-  ws_->async_write(boost::asio::buffer(*queue_.front()),
+  ws_->async_write(boost::asio::buffer(*ws_->sends.frames.front()),
                   [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
                     self->on_write(ec);
                   });
@@ -232,9 +236,10 @@ void WsSession::do_write() {
 
 void WsSession::on_write(boost::system::error_code ec) {
   writing_ = false;
-  const std::size_t size = queue_.front()->size();
-  queue_.pop_front();
-  queued_bytes_ -= size;
+  SendQueue& q = ws_->sends;
+  const std::size_t size = q.frames.front()->size();
+  q.frames.pop_front();
+  q.bytes -= size;
   if (counters_ != nullptr) {
     if (counters_->send_queue_bytes != nullptr) counters_->send_queue_bytes->sub(static_cast<std::int64_t>(size));
     bump(counters_->frames_out);
@@ -243,7 +248,7 @@ void WsSession::on_write(boost::system::error_code ec) {
   if (ec) return fail(ec, "write");
   if (finished_) return;
   if (ping_wanted_ && !closing_) return do_ping();
-  if (!queue_.empty()) return do_write();
+  if (!q.frames.empty()) return do_write();
   release_queue();
   if (closing_ && !close_sent_ && !pinging_) do_close();
 }
@@ -251,7 +256,8 @@ void WsSession::on_write(boost::system::error_code ec) {
 // An idle connection holds no queue storage (the welcome alone would leave
 // some behind for good).
 void WsSession::release_queue() {
-  if (queue_.empty() && queue_.capacity() > 0) decltype(queue_)().swap(queue_);
+  auto& frames = ws_->sends.frames;
+  if (frames.empty() && frames.capacity() > 0) std::remove_reference_t<decltype(frames)>().swap(frames);
 }
 
 void WsSession::ping() {
@@ -276,7 +282,7 @@ void WsSession::do_ping() {
     self->pinging_ = false;
     if (ec) return self->fail(ec, "ping");
     if (self->finished_) return;
-    if (!self->queue_.empty()) return self->do_write();
+    if (!self->ws_->sends.frames.empty()) return self->do_write();
     if (self->closing_ && !self->close_sent_) self->do_close();
   });
 }
@@ -285,33 +291,30 @@ void WsSession::close(CloseReason reason, std::string text, bool flush) {
   if (finished_ || closing_) return;
   closing_ = true;
   close_reason_ = reason;
-  close_text_ = std::move(text);
-  if (!flush) {
+  if (!text.empty()) close_text_ = std::make_unique<std::string>(std::move(text));
+  if (!flush && ws_) {
     // Keep only the frame being written: its buffer is in use.
-    while (queue_.size() > (writing_ ? 1u : 0u)) {
-      queued_bytes_ -= queue_.back()->size();
+    SendQueue& q = ws_->sends;
+    while (q.frames.size() > (writing_ ? 1u : 0u)) {
+      q.bytes -= q.frames.back()->size();
       if (counters_ != nullptr && counters_->send_queue_bytes != nullptr) {
-        counters_->send_queue_bytes->sub(static_cast<std::int64_t>(queue_.back()->size()));
+        counters_->send_queue_bytes->sub(static_cast<std::int64_t>(q.frames.back()->size()));
       }
-      queue_.pop_back();
+      q.frames.pop_back();
     }
   }
-  std::weak_ptr<WsSession> weak = weak_from_this();
-  close_timer_ = worker_.wheel().schedule_after(limits_.close_timeout, [weak] {
-    if (auto self = weak.lock()) {
-      boost::system::error_code ignored;
-      self->slot_.socket.close(ignored);
-      self->finish(self->close_reason_);
-    }
-  });
-  if (!open_ || writing_ || pinging_ || parking_ || !queue_.empty()) return;
+  // Replaces a handshake deadline (this one is shorter and does more) or
+  // the park check.
+  arm_timer(TimerFor::close, limits_.close_timeout);
+  if (!open_ || writing_ || pinging_ || parking_ || (ws_ && !ws_->sends.frames.empty())) return;
   if (parked_) unpark(/*cancel_wait=*/true);
   if (!finished_) do_close();
 }
 
 void WsSession::do_close() {
   close_sent_ = true;
-  websocket::close_reason cr(static_cast<websocket::close_code>(close_code(close_reason_)), close_text_);
+  websocket::close_reason cr(static_cast<websocket::close_code>(close_code(close_reason_)),
+                            close_text_ ? std::string_view(*close_text_) : std::string_view());
   ws_->async_close(cr, [self = shared_from_this()](boost::system::error_code ec) {
     self->on_close_done(ec);
   });
@@ -337,22 +340,52 @@ void WsSession::finish(CloseReason reason) {
   if (finished_) return;
   finished_ = true;
   closing_ = true;
-  worker_.wheel().cancel(close_timer_);
-  worker_.wheel().cancel(handshake_timer_);
-  worker_.wheel().cancel(park_timer_);
+  cancel_timer();
   set_parked(false);
   auto handler = std::move(handler_);
   if (handler) handler->on_closed(reason);
 }
 
+// ---- the timer
+
+void WsSession::arm_timer(TimerFor what, std::chrono::milliseconds after) {
+  cancel_timer();
+  timer_for_ = what;
+  timer_ = worker_.wheel().schedule_after(after, [weak = weak_from_this(), what] {
+    if (auto self = weak.lock()) self->on_timer(what);
+  });
+}
+
+void WsSession::cancel_timer() {
+  worker_.wheel().cancel(timer_);
+  timer_ = {};
+  timer_for_ = TimerFor::none;
+}
+
+void WsSession::on_timer(TimerFor what) {
+  timer_ = {};
+  timer_for_ = TimerFor::none;
+  boost::system::error_code ignored;
+  switch (what) {
+    case TimerFor::handshake:
+      slot_.socket.close(ignored);
+      return;
+    case TimerFor::park:
+      return on_park_timer();
+    case TimerFor::close:
+      slot_.socket.close(ignored);
+      return finish(close_reason_);
+    case TimerFor::none:
+      return;
+  }
+}
+
 // ---- parking
 
+// Not while closing: the close deadline holds the timer then.
 void WsSession::arm_park_timer() {
-  if (limits_.park_after.count() <= 0 || finished_) return;
-  std::weak_ptr<WsSession> weak = weak_from_this();
-  park_timer_ = worker_.wheel().schedule_after(limits_.park_after, [weak] {
-    if (auto self = weak.lock()) self->on_park_timer();
-  });
+  if (limits_.park_after.count() <= 0 || finished_ || closing_) return;
+  arm_timer(TimerFor::park, limits_.park_after);
 }
 
 // A connection parks after a whole park_after period with no frame either
@@ -360,10 +393,9 @@ void WsSession::arm_park_timer() {
 // being written or half read. Beast's read is then waiting for the next
 // frame header with an empty buffer: cancelling it loses no byte.
 void WsSession::on_park_timer() {
-  park_timer_ = {};
   if (finished_ || closing_ || parked_ || parking_) return;
   const bool quiet = !std::exchange(io_since_check_, false);
-  const bool at_rest = !writing_ && !pinging_ && !ping_wanted_ && queue_.empty() && message_.empty();
+  const bool at_rest = !writing_ && !pinging_ && !ping_wanted_ && ws_->sends.frames.empty() && ws_->message.empty();
   if (!quiet || !at_rest || !ws_->is_message_done() || !slot_.frame_wait) return arm_park_timer();
   parking_ = true;
   boost::system::error_code ignored;
@@ -371,11 +403,14 @@ void WsSession::on_park_timer() {
 }
 
 void WsSession::park() {
+  SendQueue sends = std::move(ws_->sends);
   ws_.reset();
   slot_.frame_wait = false;
-  if (!queue_.empty() || ping_wanted_ || (closing_ && !close_sent_)) {
+  if (!sends.frames.empty() || ping_wanted_ || (closing_ && !close_sent_)) {
     // Something was asked for while the cancel was on its way.
-    if (!hydrate()) return;
+    const bool rebuilt = hydrate();
+    ws_->sends = std::move(sends);
+    if (!rebuilt) return;
     do_read();
     arm_park_timer();
     resume_writes();
@@ -440,7 +475,7 @@ bool WsSession::hydrate() {
 void WsSession::resume_writes() {
   if (finished_) return;
   if (ping_wanted_ && !closing_) return do_ping();
-  if (!queue_.empty()) return do_write();
+  if (!ws_->sends.frames.empty()) return do_write();
   if (closing_ && !close_sent_) do_close();
 }
 

@@ -48,6 +48,7 @@ class WsHandler {
 
 enum class SendResult { queued, queue_full, closed };
 
+// Shared by every session of a server: built once, outlives them all.
 struct WsLimits {
   std::size_t max_message_bytes = 65536;
   std::size_t max_send_queue_bytes = 1048576;
@@ -62,7 +63,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
-  WsSession(IoWorker& worker, TcpSocket socket, WsLimits limits,
+  // limits must outlive the session (one object serves every session).
+  WsSession(IoWorker& worker, TcpSocket socket, const WsLimits& limits,
             std::shared_ptr<WsHandler> handler, WsCounters* counters);
   ~WsSession();
 
@@ -83,23 +85,38 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // queued first (drain); otherwise the queue is dropped.
   void close(CloseReason reason, std::string text = {}, bool flush = false);
 
-  std::size_t queued_bytes() const { return queued_bytes_; }
+  std::size_t queued_bytes() const { return ws_ ? ws_->sends.bytes : 0; }
   bool closing() const { return closing_; }
   bool parked() const { return parked_; }
   IoWorker& worker() { return worker_; }
 
  private:
   using Stream = boost::beast::websocket::stream<ParkableSocket, /*deflateSupported=*/false>;
-  // What a parked connection gives back: the Beast stream and the chunk an
-  // idle read waits in. Client frames (acks, pings) fit the chunk; a longer
-  // message collects in message_.
+  // Frames waiting to be written, bounded by WsLimits::max_send_queue_bytes.
+  struct SendQueue {
+    // A devector allocates nothing while empty (std::deque keeps 576 bytes).
+    boost::container::devector<std::shared_ptr<const std::string>> frames;
+    std::size_t bytes = 0;
+  };
+  // What a parked connection gives back: the Beast stream, the chunk an idle
+  // read waits in, the partial message and the send queue (a connection
+  // parks only with neither). Client frames (acks, pings) fit the chunk; a
+  // longer message collects in `message`.
   struct LiveStream : Stream {
     using Stream::Stream;
     std::array<char, 128> read_chunk;
+    std::string message;  // empty (and holding no memory) between messages
+    SendQueue sends;
   };
+  // The one wheel timer of a session, by phase: the handshake deadline until
+  // open, then the park check, then the close deadline once closing.
+  enum class TimerFor : std::uint8_t { none, handshake, park, close };
 
   void configure_stream();
   void on_accept(boost::system::error_code ec);
+  void arm_timer(TimerFor what, std::chrono::milliseconds after);
+  void cancel_timer();
+  void on_timer(TimerFor what);
   void arm_park_timer();
   void on_park_timer();
   void park();
@@ -122,19 +139,15 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void fail(boost::system::error_code ec, const char* where);
   void finish(CloseReason reason);
 
+  // Every parked connection holds what is below, so it is kept small: what
+  // only a live or closing connection needs sits in ws_ or close_text_.
   IoWorker& worker_;
   SocketSlot slot_;
   std::unique_ptr<LiveStream> ws_;  // null while parked
-  WsLimits limits_;
+  const WsLimits& limits_;
   std::shared_ptr<WsHandler> handler_;
   WsCounters* counters_;
 
-  // A message longer than the read chunk; empty (and holding no memory)
-  // between messages.
-  std::string message_;
-  // A devector allocates nothing while empty (std::deque keeps 576 bytes).
-  boost::container::devector<std::shared_ptr<const std::string>> queue_;
-  std::size_t queued_bytes_ = 0;
   bool writing_ = false;
   bool pinging_ = false;
   bool ping_wanted_ = false;  // ping() while writing: sent when the write completes
@@ -143,15 +156,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool parking_ = false;          // the read was cancelled to park; sends wait for the outcome
   bool parked_ = false;           // no Beast stream; a readability wait is pending
   bool io_since_check_ = false;   // a frame went either way since the park timer last looked
-  std::uint32_t park_gen_ = 0;    // tells a cancelled readability wait from the current one
+  std::uint8_t park_gen_ = 0;     // tells a cancelled readability wait from the current one (wraps)
   bool closing_ = false;          // close requested (by us or the peer)
   bool close_sent_ = false;       // async_close started
   bool finished_ = false;         // on_closed delivered
+  TimerFor timer_for_ = TimerFor::none;
   CloseReason close_reason_ = CloseReason::normal;
-  std::string close_text_;
-  timers::TimerId close_timer_;
-  timers::TimerId handshake_timer_;
-  timers::TimerId park_timer_;
+  timers::TimerId timer_;
+  std::unique_ptr<std::string> close_text_;  // null when the close has no text
 };
 
 }  // namespace herald::transport
