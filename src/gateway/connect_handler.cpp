@@ -1,7 +1,6 @@
 #include "gateway/connect_handler.hpp"
 
 #include "core/clock.hpp"
-#include "core/ids.hpp"
 #include "gateway/connection.hpp"
 #include "protocol/connect_request.hpp"
 
@@ -80,7 +79,6 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
       return refuse(RefuseReason::global_limit, errc::too_many_connections, "server connection limit reached");
   }
 
-  cp.conn_id = "c-" + random_hex(6);
   auto conn = std::make_shared<Connection>(ctx_, *rc.worker, cp);
   auto added = ctx_.hub.add(cp.user, conn, ctx_.config.max_connections_per_user);
   if (added.result == hub::Hub::AddResult::user_limit) {
@@ -100,7 +98,7 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
   }
   if (ctx_.remote_replace) ctx_.remote_replace(cp.user, conn->device(), conn->info().connected_at_ms, cp.attempt);
   if (ctx_.presence != nullptr) {
-    ctx_.presence->connected(cp.user, conn->device(), cp.conn_id, conn->info().connected_at_ms);
+    ctx_.presence->connected(cp.user, conn->device(), cp.conn_id.str(), conn->info().connected_at_ms);
   }
   return std::shared_ptr<transport::WsHandler>(conn);
 }

@@ -1,5 +1,6 @@
 #include "gateway/connection.hpp"
 
+#include <limits>
 #include <random>
 
 #include <boost/asio/post.hpp>
@@ -10,14 +11,28 @@
 namespace herald::gateway {
 using std::chrono::milliseconds;
 
+namespace {
+
+// Inbound frames: a burst of twice the rate (PROTOCOL.md 9, HERALD_CLIENT_FRAME_RATE).
+TokenRate client_frame_rate(const config::ServerConfig& config) {
+  return {config.client_frame_rate, 2 * config.client_frame_rate};
+}
+
+}  // namespace
+
 Connection::Connection(GatewayContext& ctx, transport::IoWorker& worker, ConnectionParams params)
     : ctx_(ctx),
       worker_(worker),
-      params_(std::move(params)),
+      user_(std::move(params.user)),
+      device_(std::move(params.device)),
+      conn_id_(params.conn_id),
+      remote_ip_(std::move(params.remote_ip)),
+      attempt_(params.attempt),
       connected_at_ms_(unix_ms_now()),
-      token_exp_(params_.token_exp),
-      // Burst of twice the rate (PROTOCOL.md 9, HERALD_CLIENT_FRAME_RATE).
-      frame_rate_(ctx.config.client_frame_rate, 2 * ctx.config.client_frame_rate),
+      opening_(std::make_unique<Opening>(Opening{std::move(params.resume), {}, std::nullopt})),
+      window_(ctx.config.max_inflight, 0),
+      token_exp_(params.token_exp),
+      frame_budget_(client_frame_rate(ctx.config), SteadyClock::now()),
       last_activity_(SteadyClock::now()) {}
 
 Connection::~Connection() = default;
@@ -31,15 +46,16 @@ double Connection::unit_random() {
 
 void Connection::on_open(const std::shared_ptr<transport::WsSession>& session) {
   session_ = session;
-  if (pending_close_) {
-    session_->close(pending_close_->first, pending_close_->second);
+  const std::unique_ptr<Opening> opening = std::move(opening_);
+  if (opening->close) {
+    session_->close(opening->close->first, std::move(opening->close->second));
     return;
   }
   open_ = true;
   ctx_.metrics.connections_accepted.inc();
   ctx_.metrics.connections_active.add(1);
   last_activity_ = SteadyClock::now();
-  send_welcome();
+  send_welcome(*opening);
   if (closed_) return;
   arm_timer(std::min(ctx_.config.heartbeat, ctx_.config.idle_timeout));
   // One probe right away so presence has an RTT before the first heartbeat.
@@ -49,37 +65,35 @@ void Connection::on_open(const std::shared_ptr<transport::WsSession>& session) {
   pump();
 }
 
-void Connection::send_welcome() {
+void Connection::send_welcome(const Opening& opening) {
   // Acks this worker holds in its cursor batch count before resuming.
   ctx_.flushers[worker_.index()]->flush();
-  store::InboxState inbox = ctx_.store.state(params_.user);
-  std::optional<std::uint64_t> device_cursor = ctx_.store.cursor(params_.user, params_.device);
-  if (auto replaced = replaced_.lock(); replaced && device_cursor) {
+  store::InboxState inbox = ctx_.store.state(user_);
+  std::optional<std::uint64_t> device_cursor = ctx_.store.cursor(user_, device_);
+  if (auto replaced = opening.replaced.lock(); replaced && device_cursor) {
     // Acks of the replaced connection not yet flushed by its worker count.
     device_cursor = std::max(*device_cursor, replaced->info().cursor);
   }
-  replaced_.reset();
   std::vector<store::DeviceCursor> user_cursors;
-  if (!device_cursor) user_cursors = ctx_.store.cursors(params_.user);
-  delivery::ResumeDecision d = delivery::decide_resume(params_.resume, inbox, device_cursor, user_cursors);
+  if (!device_cursor) user_cursors = ctx_.store.cursors(user_);
+  delivery::ResumeDecision d = delivery::decide_resume(opening.resume, inbox, device_cursor, user_cursors);
   if (!d.known_device) {
     // Known from its first welcome on (PROTOCOL.md 10).
-    ctx_.store.register_device(params_.user, params_.device, d.position);
+    ctx_.store.register_device(user_, device_, d.position);
   }
-  committed_cursor_ = std::max(d.position, device_cursor.value_or(0));
-  cursor_.store(committed_cursor_, std::memory_order_relaxed);
+  cursor_.store(std::max(d.position, device_cursor.value_or(0)), std::memory_order_relaxed);
   if (device_cursor && d.position > *device_cursor) {
     // The client says it processed up to last_seq: that is its cursor now.
-    ctx_.flushers[worker_.index()]->update(params_.user, params_.device, d.position);
+    ctx_.flushers[worker_.index()]->update(user_, device_, d.position);
   }
-  window_.emplace(ctx_.config.max_inflight, d.position);
+  window_ = delivery::InflightWindow(ctx_.config.max_inflight, d.position);
   last_sent_.store(d.position, std::memory_order_relaxed);
 
-  const auto first = ctx_.store.read_after(params_.user, d.position, 1, unix_ms_now());
+  const auto first = ctx_.store.read_after(user_, d.position, 1, unix_ms_now());
   protocol::WelcomeFrame w;
-  w.conn_id = params_.conn_id;
-  w.user = params_.user;
-  w.device = params_.device;
+  w.conn_id = conn_id_.str();
+  w.user = user_;
+  w.device = device_;
   w.epoch = inbox.epoch;
   w.head_seq = inbox.head_seq;
   w.resume_from = first.empty() ? inbox.head_seq + 1 : first.front()->seq;
@@ -105,21 +119,21 @@ void Connection::notify() {
 void Connection::pump() {
   if (!open_ || closed_ || session_->closing()) return;
   const std::int64_t now = unix_ms_now();
-  while (window_->has_room()) {
-    const std::size_t room = window_->room();
+  while (window_.has_room()) {
+    const std::size_t room = window_.room();
     const auto read_start = SteadyClock::now();
-    auto batch = ctx_.store.read_after(params_.user, window_->last_sent(), room, now);
+    auto batch = ctx_.store.read_after(user_, window_.last_sent(), room, now);
     ctx_.metrics.store_read_latency.observe(std::chrono::duration<double>(SteadyClock::now() - read_start).count());
     for (auto& m : batch) {
-      auto& entry = window_->on_sent(std::move(m), now);
+      auto& entry = window_.on_sent(std::move(m), now);
       ctx_.metrics.inflight.add(1);
       send_attempt(entry);
       if (closed_ || session_->closing()) return;
     }
     if (batch.size() < room) break;
   }
-  inflight_.store(window_->size(), std::memory_order_relaxed);
-  last_sent_.store(window_->last_sent(), std::memory_order_relaxed);
+  inflight_.store(static_cast<std::uint32_t>(window_.size()), std::memory_order_relaxed);
+  last_sent_.store(window_.last_sent(), std::memory_order_relaxed);
 }
 
 void Connection::send_attempt(delivery::InflightEntry& entry) {
@@ -132,7 +146,7 @@ void Connection::send_attempt(delivery::InflightEntry& entry) {
     ctx_.metrics.messages_redelivered.inc();
   }
   const std::uint64_t seq = m.seq;
-  ctx_.attempts.record_send(params_.user, params_.device, seq);
+  ctx_.attempts.record_send(user_, device_, seq);
   // PROTOCOL.md 10: redelivery after the ack timeout, then initial x 2^(k-2);
   // after the last attempt, one more ack timeout before 4008.
   const milliseconds wait = entry.attempt < ctx_.retry.max_attempts
@@ -148,8 +162,8 @@ void Connection::send_attempt(delivery::InflightEntry& entry) {
 void Connection::on_retry_due(std::uint64_t seq) {
   // A closing connection (4008 on its way out, say) sends nothing more and
   // must not count one more ack timeout for each message still in flight.
-  if (closed_ || !window_ || session_->closing()) return;
-  auto* entry = window_->find(seq);
+  if (closed_ || !open_ || session_->closing()) return;
+  auto* entry = window_.find(seq);
   if (entry == nullptr) return;
   if (entry->attempt >= ctx_.retry.max_attempts) {
     ctx_.metrics.ack_timeouts.inc();
@@ -161,11 +175,11 @@ void Connection::on_retry_due(std::uint64_t seq) {
 }
 
 void Connection::handle(const protocol::AckFrame& f) {
-  if (!window_) return;
+  if (!open_) return;
   std::vector<delivery::InflightEntry> acked;
-  if (f.seq) acked = window_->ack(*f.seq);
+  if (f.seq) acked = window_.ack(*f.seq);
   if (f.upto) {
-    auto more = window_->ack_upto(*f.upto);
+    auto more = window_.ack_upto(*f.upto);
     acked.insert(acked.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
   }
   if (acked.empty()) return;
@@ -176,18 +190,17 @@ void Connection::handle(const protocol::AckFrame& f) {
   }
   ctx_.metrics.messages_acked.inc(acked.size());
   ctx_.metrics.inflight.sub(static_cast<std::int64_t>(acked.size()));
-  inflight_.store(window_->size(), std::memory_order_relaxed);
+  inflight_.store(static_cast<std::uint32_t>(window_.size()), std::memory_order_relaxed);
   cursor_advanced();
   pump();
 }
 
 void Connection::cursor_advanced() {
-  const std::uint64_t c = window_->cursor();
-  if (c <= committed_cursor_) return;  // a stored cursor never moves backwards
-  committed_cursor_ = c;
+  const std::uint64_t c = window_.cursor();
+  if (c <= cursor_.load(std::memory_order_relaxed)) return;  // a stored cursor never moves backwards
   cursor_.store(c, std::memory_order_relaxed);
-  ctx_.attempts.forget_upto(params_.user, params_.device, c);
-  ctx_.flushers[worker_.index()]->update(params_.user, params_.device, c);
+  ctx_.attempts.forget_upto(user_, device_, c);
+  ctx_.flushers[worker_.index()]->update(user_, device_, c);
 }
 
 // ---- other frames -----------------------------------------------------------
@@ -206,7 +219,7 @@ void Connection::on_text(std::string_view text) {
     handle(*ack);
     return;
   }
-  if (!frame_rate_.try_take()) {
+  if (!frame_budget_.try_take(client_frame_rate(ctx_.config), SteadyClock::now())) {
     close(CloseReason::rate_limited, "too many frames");
     return;
   }
@@ -214,9 +227,9 @@ void Connection::on_text(std::string_view text) {
 }
 
 bool Connection::acks_inflight(const protocol::AckFrame& f) {
-  if (!window_ || window_->size() == 0) return false;
-  if (f.seq && window_->find(*f.seq) != nullptr) return true;
-  return f.upto && *f.upto >= window_->lowest_unacked();
+  if (!open_ || window_.size() == 0) return false;
+  if (f.seq && window_.find(*f.seq) != nullptr) return true;
+  return f.upto && *f.upto >= window_.lowest_unacked();
 }
 
 void Connection::handle(const protocol::PingFrame& f) {
@@ -230,7 +243,7 @@ void Connection::handle(const protocol::RefreshFrame& f) {
         "invalid_token", std::string(auth::jwt_error_message(claims.error()))}));
     return;
   }
-  if (claims->sub != params_.user) {
+  if (claims->sub != user_) {
     send_frame(protocol::encode(
         protocol::ErrorFrame{"invalid_token", "refresh token is for another user"}));
     return;
@@ -264,8 +277,8 @@ void Connection::on_pong() {
   if (!ping_outstanding_) return;
   ping_outstanding_ = false;
   const auto rtt = SteadyClock::now() - ping_sent_;
-  rtt_us_.store(std::chrono::duration_cast<std::chrono::microseconds>(rtt).count(),
-                std::memory_order_relaxed);
+  const auto rtt_us = std::chrono::duration_cast<std::chrono::microseconds>(rtt).count();
+  rtt_us_.store(static_cast<std::int32_t>(std::min<std::int64_t>(rtt_us, std::numeric_limits<std::int32_t>::max())), std::memory_order_relaxed);
   ctx_.metrics.heartbeat_rtt.observe(std::chrono::duration<double>(rtt).count());
 }
 
@@ -340,7 +353,7 @@ void Connection::close(CloseReason reason, std::string text) {
   if (closed_) return;
   if (!session_) {
     // Not open yet: close once the upgrade completes.
-    if (!pending_close_) pending_close_ = std::make_unique<std::pair<CloseReason, std::string>>(reason, std::move(text));
+    if (opening_ && !opening_->close) opening_->close.emplace(reason, std::move(text));
     return;
   }
   // Presence stops listing the device once its close frame is on the way,
@@ -354,18 +367,16 @@ void Connection::on_closed(CloseReason reason) {
   closed_ = true;
   closing_.store(true, std::memory_order_relaxed);
   worker_.wheel().cancel(timer_);
-  if (window_) {
-    auto left = window_->take_all();
-    for (auto& e : left) worker_.wheel().cancel(e.retry_timer);
-    ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left.size()));
-  }
+  auto left = window_.take_all();
+  for (auto& e : left) worker_.wheel().cancel(e.retry_timer);
+  ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left.size()));
   // A device that reconnects right away must not get acked messages again.
   ctx_.flushers[worker_.index()]->flush();
-  ctx_.hub.remove(params_.user, this);
+  ctx_.hub.remove(user_, this);
   if (ctx_.presence != nullptr) {
-    ctx_.presence->disconnected(params_.user, params_.device, params_.conn_id, connected_at_ms_);
+    ctx_.presence->disconnected(user_, device_, conn_id_.str(), connected_at_ms_);
   }
-  ctx_.limits.release(params_.remote_ip);
+  ctx_.limits.release(remote_ip_);
   ctx_.metrics.closed_counter(reason).inc();
   if (open_) ctx_.metrics.connections_active.sub(1);
   session_.reset();
@@ -373,9 +384,9 @@ void Connection::on_closed(CloseReason reason) {
 
 hub::ConnectionInfo Connection::info() const {
   hub::ConnectionInfo i;
-  i.user = params_.user;
-  i.device = params_.device;
-  i.conn_id = params_.conn_id;
+  i.user = user_;
+  i.device = device_;
+  i.conn_id = conn_id_.str();
   i.connected_at_ms = connected_at_ms_;
   const auto rtt = rtt_us_.load(std::memory_order_relaxed);
   if (rtt >= 0) i.rtt_ms = static_cast<double>(rtt) / 1000.0;

@@ -16,6 +16,7 @@
 #include "core/token_bucket.hpp"
 #include "delivery/inflight_window.hpp"
 #include "delivery/resume_position.hpp"
+#include "gateway/conn_id.hpp"
 #include "gateway/gateway_context.hpp"
 #include "hub/live_connection.hpp"
 #include "protocol/frames.hpp"
@@ -26,7 +27,7 @@ namespace herald::gateway {
 struct ConnectionParams {
   std::string user;
   std::string device;
-  std::string conn_id;
+  ConnId conn_id = ConnId::random();
   std::string remote_ip;
   std::int64_t token_exp = 0;  // unix seconds
   delivery::ResumeRequest resume;
@@ -51,18 +52,27 @@ class Connection final : public transport::WsHandler,
   void notify() override;
   void kick(CloseReason reason) override;
   hub::ConnectionInfo info() const override;
-  const std::string& device() const override { return params_.device; }
-  hub::AttemptId attempt() const override { return params_.attempt; }
-  const std::string& user() const { return params_.user; }
+  const std::string& device() const override { return device_; }
+  hub::AttemptId attempt() const override { return attempt_; }
+  const std::string& user() const { return user_; }
 
   // The connection of the same device this one replaces (4011). Its cursor
   // may still wait in another worker's flusher: the welcome takes it as a
   // floor so that the device's cursor does not step back. Owner thread,
   // before on_open.
-  void set_replaced(std::weak_ptr<hub::LiveConnection> replaced) { replaced_ = std::move(replaced); }
+  void set_replaced(std::weak_ptr<hub::LiveConnection> replaced) { opening_->replaced = std::move(replaced); }
 
  private:
-  void send_welcome();
+  // What only the opening needs: held apart and freed once the welcome is
+  // sent, so an open connection does not carry it.
+  struct Opening {
+    delivery::ResumeRequest resume;
+    std::weak_ptr<hub::LiveConnection> replaced;  // see set_replaced()
+    // A close asked for before the upgrade finished (rare).
+    std::optional<std::pair<CloseReason, std::string>> close;
+  };
+
+  void send_welcome(const Opening& opening);
   void pump();
   void send_attempt(delivery::InflightEntry& entry);
   void on_retry_due(std::uint64_t seq);
@@ -80,15 +90,23 @@ class Connection final : public transport::WsHandler,
   void cursor_advanced();
   double unit_random();
 
+  // Every idle connection holds what is below: keep it small (each member
+  // counts in docs/benchmarks.md "connect").
   GatewayContext& ctx_;
   transport::IoWorker& worker_;
-  const ConnectionParams params_;
+  // Who: fixed for the connection's life, read from any thread.
+  const std::string user_;
+  const std::string device_;
+  const ConnId conn_id_;
+  const std::string remote_ip_;
+  const hub::AttemptId attempt_;
   const std::int64_t connected_at_ms_;
   std::shared_ptr<transport::WsSession> session_;
+  std::unique_ptr<Opening> opening_;  // until on_open
 
-  std::optional<delivery::InflightWindow> window_;
+  delivery::InflightWindow window_;  // from the welcome's resume position on
   std::int64_t token_exp_;
-  TokenBucket frame_rate_;
+  TokenCount frame_budget_;  // rate: client_frame_rate()
   SteadyClock::time_point last_activity_;
   SteadyClock::time_point ping_sent_{};
   timers::TimerId timer_;  // liveness and token expiry, see arm_timer()
@@ -98,14 +116,12 @@ class Connection final : public transport::WsHandler,
   bool closed_ = false;
   std::atomic<bool> notify_pending_{false};
   std::atomic<bool> closing_{false};
-  // Asked before the upgrade finished (rare): held apart, not inline.
-  std::unique_ptr<std::pair<CloseReason, std::string>> pending_close_;
-  std::uint64_t committed_cursor_ = 0;
-  std::weak_ptr<hub::LiveConnection> replaced_;  // see set_replaced()
 
-  std::atomic<std::int64_t> rtt_us_{-1};
+  // For info() on other threads. cursor_ is also the committed cursor: only
+  // this connection's thread writes it.
+  std::atomic<std::uint32_t> inflight_{0};
+  std::atomic<std::int32_t> rtt_us_{-1};
   std::atomic<std::uint64_t> cursor_{0};
-  std::atomic<std::uint64_t> inflight_{0};
   std::atomic<std::uint64_t> last_sent_{0};
 };
 
