@@ -27,7 +27,7 @@ TimingWheel::TimingWheel(std::chrono::milliseconds tick, std::size_t slots, Cloc
 TimerId TimingWheel::schedule(Clock::time_point when, Callback cb) {
   if (!cb) throw std::invalid_argument("timing wheel: empty callback");
   const std::uint32_t i = allocate_node();
-  Node& n = nodes_[i];
+  Node& n = node_at(i);
   n.cb = std::move(cb);
   if (when <= now_) {
     // Already due: it runs at the next advance(). A separate list (rather than
@@ -57,8 +57,8 @@ TimerId TimingWheel::schedule_after(std::chrono::milliseconds delay, Callback cb
 }
 
 bool TimingWheel::cancel(TimerId id) {
-  if (!id.valid() || id.slot >= nodes_.size()) return false;
-  Node& n = nodes_[id.slot];
+  if (!id.valid() || id.slot >= node_count_) return false;
+  Node& n = node_at(id.slot);
   if (n.generation != id.generation || n.where == Where::free) return false;
   if (n.where == Where::wheel) --wheel_count_;
   unlink(id.slot);
@@ -107,7 +107,7 @@ void TimingWheel::collect_ticks(std::int64_t from, std::int64_t to) {
   for (std::int64_t t = from + 1; t <= to && wheel_count_ > 0; ++t) {
     const std::uint32_t head = slot_head(t);
     for (std::uint32_t i = link(head).next; i != head;) {
-      Node& n = nodes_[i];
+      Node& n = node_at(i);
       const std::uint32_t next = n.link.next;
       if (n.deadline_tick <= t) {
         unlink(i);
@@ -132,9 +132,9 @@ void TimingWheel::collect_all_revolutions(std::int64_t to) {
   scratch_.reserve(wheel_count_);
   for (std::size_t s = 0; s < slots_ && scratch_.size() < wheel_count_; ++s) {
     const std::uint32_t head = kHeadBit | static_cast<std::uint32_t>(s);
-    for (std::uint32_t i = link(head).next; i != head; i = nodes_[i].link.next) {
-      if (nodes_[i].deadline_tick <= to) {
-        scratch_.push_back(Due{nodes_[i].deadline_tick, static_cast<std::uint32_t>(scratch_.size()), i});
+    for (std::uint32_t i = link(head).next; i != head; i = node_at(i).link.next) {
+      if (node_at(i).deadline_tick <= to) {
+        scratch_.push_back(Due{node_at(i).deadline_tick, static_cast<std::uint32_t>(scratch_.size()), i});
       }
     }
   }
@@ -144,7 +144,7 @@ void TimingWheel::collect_all_revolutions(std::int64_t to) {
   const std::uint32_t firing = firing_head();
   for (const Due& d : scratch_) {
     unlink(d.node);
-    nodes_[d.node].where = Where::due;
+    node_at(d.node).where = Where::due;
     push_back(firing, d.node);
   }
   wheel_count_ -= scratch_.size();
@@ -160,9 +160,9 @@ std::size_t TimingWheel::run_firing_list() {
       const std::uint32_t i = link(firing).next;
       unlink(i);
       // Moved out and the node released before the call: the callback may
-      // schedule (reusing this node, growing nodes_) and cancel freely, and
+      // schedule (reusing this node, growing the slab) and cancel freely, and
       // cancelling its own now stale id returns false.
-      Callback cb = std::move(nodes_[i].cb);
+      Callback cb = std::move(node_at(i).cb);
       release_node(i);
       --pending_;
       cb();
@@ -199,12 +199,12 @@ void TimingWheel::push_back(std::uint32_t head, std::uint32_t node) {
   Link& h = link(head);
   const std::uint32_t last = h.prev;
   link(last).next = node;
-  nodes_[node].link = Link{last, head};
+  node_at(node).link = Link{last, head};
   h.prev = node;
 }
 
 void TimingWheel::unlink(std::uint32_t node) {
-  const Link l = nodes_[node].link;
+  const Link l = node_at(node).link;
   link(l.prev).next = l.next;
   link(l.next).prev = l.prev;
 }
@@ -238,16 +238,18 @@ void TimingWheel::splice_front(std::uint32_t dst, std::uint32_t src) {
 std::uint32_t TimingWheel::allocate_node() {
   if (free_head_ != kNil) {
     const std::uint32_t i = free_head_;
-    free_head_ = nodes_[i].link.next;
+    free_head_ = node_at(i).link.next;
     return i;
   }
-  if (nodes_.size() >= kHeadBit) throw std::length_error("timing wheel: too many pending timers");
-  nodes_.push_back(Node{Callback{}, 0, Link{kNil, kNil}, 1, Where::free});
-  return static_cast<std::uint32_t>(nodes_.size() - 1);
+  if (node_count_ >= kHeadBit) throw std::length_error("timing wheel: too many pending timers");
+  if ((node_count_ & (kPageNodes - 1)) == 0) pages_.push_back(std::make_unique<Node[]>(kPageNodes));
+  const std::uint32_t i = node_count_++;
+  node_at(i) = Node{Callback{}, 0, Link{kNil, kNil}, 1, Where::free};
+  return i;
 }
 
 void TimingWheel::release_node(std::uint32_t node) {
-  Node& n = nodes_[node];
+  Node& n = node_at(node);
   n.cb.reset();
   n.where = Where::free;
   // 0 marks "no timer" in TimerId. A stale id could only match again after
@@ -258,7 +260,8 @@ void TimingWheel::release_node(std::uint32_t node) {
 }
 
 std::size_t TimingWheel::memory_bytes() const {
-  return sizeof(*this) + nodes_.capacity() * sizeof(Node) + heads_.capacity() * sizeof(Link) +
+  return sizeof(*this) + pages_.size() * kPageNodes * sizeof(Node) + pages_.capacity() * sizeof(pages_[0]) +
+         heads_.capacity() * sizeof(Link) +
          scratch_.capacity() * sizeof(Due);
 }
 
