@@ -872,6 +872,38 @@ TEST_F(RocksDbInboxStoreTest, TheEpochOfAnEmptyInboxSurvivesReopen) {
   EXPECT_EQ(store->state("u").epoch, epoch);
 }
 
+// Runs release_idle() as the housekeeper does (every 20 ms) over `ms`.
+void release_idle_for(InboxStore& store, std::int64_t& now, std::int64_t ms) {
+  for (const std::int64_t end = now + ms; now < end; now += 20) store.release_idle(now);
+}
+
+TEST_F(RocksDbInboxStoreTest, AnInboxUnusedForTwoSweepPeriodsLeavesTheCacheAndReloadsIntact) {
+  auto store = open();
+  store->register_device("idle", "phone", 0);
+  append_one(*store, msg("idle", "m1"));
+  append_one(*store, msg("idle", "m2"));
+  store->commit_cursors(std::vector<CursorUpdate>{{"idle", "phone", 1}});
+  const InboxState before = store->state("idle");
+  append_one(*store, msg("busy", "b1"));
+  ASSERT_EQ(store->cached_inboxes(), 2u);
+
+  std::int64_t now = kT0;
+  for (int i = 0; i < 10; ++i) {  // 10 s: "busy" is used all along
+    release_idle_for(*store, now, 1000);
+    store->read_after("busy", 0, 10, now);
+  }
+  EXPECT_EQ(store->cached_inboxes(), 1u);
+
+  const InboxState after = store->state("idle");  // reloaded from disk
+  EXPECT_EQ(after.epoch, before.epoch);
+  EXPECT_EQ(after.head_seq, 2u);
+  EXPECT_EQ(store->cursor("idle", "phone"), 1u);
+  EXPECT_EQ(retained(*store, "idle"), (Seqs{1, 2}));
+  EXPECT_EQ(append_one(*store, msg("idle", "m3")).seq, 3u);
+  EXPECT_TRUE(append_one(*store, msg("idle", "m1")).duplicate);
+  EXPECT_EQ(store->cached_inboxes(), 2u);
+}
+
 TEST_F(RocksDbInboxStoreTest, ASecondOpenOfTheSamePathFailsWithAClearError) {
   auto first = open();
   try {

@@ -161,6 +161,7 @@ struct Server::Impl {
       const std::int64_t now = unix_ms_now();
       delayed->release_due(now);
       store->expire(now, 1000);
+      store->release_idle(now);
       if (now >= census_next_ms) {
         census_next_ms = now + kCensusIntervalMs;
         run_census_slices();

@@ -86,11 +86,12 @@ Stores make_store(const config::ServerConfig& c, metrics::Registry& registry) {
       const store::SyncMode sync = c.sync == config::SyncPolicy::always  ? store::SyncMode::always
                                    : c.sync == config::SyncPolicy::batch ? store::SyncMode::batch
                                                                          : store::SyncMode::none;
-      return own(
-          std::make_unique<store::RocksDbInboxStore>(path.string(), policy, sync, c.sync_batch,
-                                                     store::RocksDbInboxStore::kDefaultMaxDeadLetters, store::kDefaultMaxScheduled,
-                                                     store::RocksDbMemory{c.rocksdb_write_buffer_bytes,
-                                                                          c.rocksdb_block_cache_bytes}));
+      auto rocks = std::make_unique<store::RocksDbInboxStore>(
+          path.string(), policy, sync, c.sync_batch, store::RocksDbInboxStore::kDefaultMaxDeadLetters,
+          store::kDefaultMaxScheduled, store::RocksDbMemory{c.rocksdb_write_buffer_bytes, c.rocksdb_block_cache_bytes});
+      registry.gauge_fn("herald_store_cached_inboxes", "Inboxes whose state the store holds in memory",
+                        [s = rocks.get()] { return static_cast<double>(s->cached_inboxes()); });
+      return own(std::move(rocks));
     }
     case config::StoreKind::redis:
       return open_redis(c, policy, registry);

@@ -109,6 +109,11 @@ class InboxStore {
 
   // True when the backend can serve (readiness).
   virtual bool healthy() = 0;
+
+  // Gives back memory held for inboxes nobody used for a while (state a
+  // later use reloads from disk). Called every few tens of ms from one
+  // background thread; each call does a bounded slice of the work.
+  virtual void release_idle(std::int64_t now_ms) { (void)now_ms; }
 };
 
 }  // namespace herald::store

@@ -47,6 +47,7 @@ class MessageCache final : public InboxStore {
     return backend_.cursor(user, device);
   }
   std::vector<DeviceCursor> cursors(std::string_view user) override { return backend_.cursors(user); }
+  void release_idle(std::int64_t now_ms) override { backend_.release_idle(now_ms); }
   void register_device(std::string_view user, std::string_view device, std::uint64_t c) override {
     backend_.register_device(user, device, c);
   }

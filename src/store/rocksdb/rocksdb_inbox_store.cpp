@@ -33,6 +33,10 @@ constexpr std::size_t kShards = 64;
 // 64 x 8192 inboxes (~300 bytes each with a few devices) stay cached; the
 // rest reload from disk on use.
 constexpr std::size_t kCachedInboxesPerShard = 8192;
+// Every shard is swept for unused inboxes once per period, so an inbox
+// leaves the cache after one to two periods without use. A reload costs a
+// point read and a short scan, far below the delivery it precedes.
+constexpr std::int64_t kIdleSweepMs = 5000;
 // Expiry-index entries of messages already gone that one expire() call may
 // drop beyond its budget, so a call stays bounded.
 constexpr std::size_t kExpireStaleScan = 4096;
@@ -75,6 +79,7 @@ struct RocksDbInboxStore::CachedInbox {
   DeviceMap devices;               // device -> cursor, as last written
   std::uint64_t visible_head = 0;  // highest seq readers may see: durable under the policy
   std::uint32_t pins = 0;          // mutations in flight holding it: not evictable
+  bool used = true;                // used since its shard's last idle sweep
 };
 
 struct RocksDbInboxStore::Shard {
@@ -251,7 +256,10 @@ RocksDbInboxStore::Shard& RocksDbInboxStore::shard_of(std::string_view user) {
 RocksDbInboxStore::CachedInbox* RocksDbInboxStore::find_or_load_locked(Shard& s,
                                                                        std::string_view user,
                                                                        bool& io_error) {
-  if (auto it = s.inboxes.find(user); it != s.inboxes.end()) return &it->second;
+  if (auto it = s.inboxes.find(user); it != s.inboxes.end()) {
+    it->second.used = true;
+    return &it->second;
+  }
   std::string value;
   auto status = db_->Get(rocksdb::ReadOptions(), meta_cf_, slice(user), &value);
   if (status.IsNotFound()) return nullptr;
@@ -287,6 +295,32 @@ RocksDbInboxStore::CachedInbox* RocksDbInboxStore::find_or_load_locked(Shard& s,
   CachedInbox* out = &s.inboxes.emplace(std::string(user), std::move(e)).first->second;
   evict_locked(s, user);
   return out;
+}
+
+void RocksDbInboxStore::release_idle(std::int64_t now_ms) {
+  if (now_ms < next_idle_sweep_ms_) return;
+  next_idle_sweep_ms_ = now_ms + kIdleSweepMs / static_cast<std::int64_t>(kShards);
+  Shard& s = shards_[idle_sweep_shard_];
+  idle_sweep_shard_ = (idle_sweep_shard_ + 1) % kShards;
+  std::lock_guard lock(s.mu);
+  for (auto it = s.inboxes.begin(); it != s.inboxes.end();) {
+    CachedInbox& e = it->second;
+    if (e.pins == 0 && !e.used) {
+      it = s.inboxes.erase(it);
+    } else {
+      e.used = false;
+      ++it;
+    }
+  }
+}
+
+std::size_t RocksDbInboxStore::cached_inboxes() {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < kShards; ++i) {
+    std::lock_guard lock(shards_[i].mu);
+    n += shards_[i].inboxes.size();
+  }
+  return n;
 }
 
 void RocksDbInboxStore::evict_locked(Shard& s, std::string_view keep) {
@@ -478,6 +512,7 @@ bool RocksDbInboxStore::commit(Mutation& m, bool sync) {
     CachedInbox& e = s.inboxes.try_emplace(user).first->second;
     e.meta = st.meta;
     e.devices = st.devices;
+    e.used = true;
     if (st.created) ++e.pins;  // every staged entry stays pinned until publish()
     evict_locked(s, user);
   }

@@ -7,7 +7,9 @@
 //
 // Owns the database, a bounded cache of per-user inbox state (meta and
 // device cursors; evicted entries reload from disk) and, under
-// SyncMode::batch, the WalSyncer thread.
+// SyncMode::batch, the WalSyncer thread. An inbox unused for 5-10 s leaves
+// the cache (release_idle()): idle connections, the most numerous, then
+// hold no store memory beyond RocksDB's own.
 //
 // Threading: every method is thread-safe. Mutations (append, expire,
 // register_device, commit_cursors, state() creating an inbox) are
@@ -89,6 +91,11 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   std::uint64_t dead_letter_count() override;
   // False after a failed write or WAL sync.
   bool healthy() override;
+  // Sweeps one cache shard per kIdleSweepMs / shards: an inbox not used
+  // since the shard's previous sweep is dropped (unless a mutation pins it).
+  void release_idle(std::int64_t now_ms) override;
+  // Inboxes whose state is cached now.
+  std::size_t cached_inboxes();
 
   // One WriteBatch, synced under always; under batch it waits for the WAL
   // sync (on the caller's thread).
@@ -156,6 +163,8 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   std::atomic<std::uint64_t> dead_count_{0};   // ids handed out and written
   std::atomic<bool> write_ok_{true};           // last write succeeded
   std::unique_ptr<Shard[]> shards_;
+  std::int64_t next_idle_sweep_ms_ = 0;  // release_idle()'s caller only
+  std::size_t idle_sweep_shard_ = 0;     // release_idle()'s caller only
 
   const std::size_t max_scheduled_;
   std::mutex schedule_mu_;                        // serializes schedule writes
