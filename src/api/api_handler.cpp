@@ -18,15 +18,6 @@ using transport::HttpResponse;
 
 namespace {
 
-transport::WsLimits ws_limits_from(const config::ServerConfig& config) {
-  transport::WsLimits l;
-  l.max_message_bytes = config.max_message_bytes;
-  l.max_send_queue_bytes = config.max_send_queue_bytes;
-  l.handshake_timeout = config.handshake_timeout;
-  l.park_after = config.ws_park_after;
-  return l;
-}
-
 HttpResponse json_response(http::status status, std::string body) {
   HttpResponse res{status, 11};
   res.set(http::field::content_type, "application/json");
@@ -105,14 +96,13 @@ ApiHandler::ApiHandler(gateway::GatewayContext& ctx, gateway::PublishService& pu
       keys_(keys),
       ready_(std::move(ready)),
       connect_(ctx),
-      started_ms_(unix_ms_now()),
-      ws_limits_(ws_limits_from(ctx.config)) {}
+      started_ms_(unix_ms_now()) {}
 
 void ApiHandler::add_static(std::string path, std::string content_type, std::string body) {
   static_[std::move(path)] = StaticPage{std::move(content_type), std::move(body)};
 }
 
-std::variant<std::shared_ptr<transport::WsHandler>, HttpResponse> ApiHandler::upgrade(
+std::variant<std::shared_ptr<transport::WsSession>, HttpResponse> ApiHandler::upgrade(
     const HttpRequest& request, const transport::RequestContext& rc) {
   return connect_.upgrade(request, rc);
 }

@@ -30,9 +30,8 @@ class ApiHandler final : public transport::HttpHandler {
 
   void handle(transport::HttpRequest request, const transport::RequestContext& rc,
               transport::Responder respond) override;
-  std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> upgrade(
+  std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> upgrade(
       const transport::HttpRequest& request, const transport::RequestContext& rc) override;
-  const transport::WsLimits& ws_limits() const override { return ws_limits_; }
 
   // Extra static pages (dashboard, demo) by exact path.
   void add_static(std::string path, std::string content_type, std::string body);
@@ -69,7 +68,6 @@ class ApiHandler final : public transport::HttpHandler {
   std::function<bool()> ready_;
   gateway::ConnectHandler connect_;
   const std::int64_t started_ms_;
-  const transport::WsLimits ws_limits_;
 
   std::mutex rate_mu_;  // publish requests only, per key bucket
   std::map<std::string, TokenBucket, std::less<>> rate_;

@@ -17,7 +17,22 @@ transport::HttpResponse ConnectHandler::refuse(RefuseReason why, errc code, std:
   return res;
 }
 
-std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> ConnectHandler::upgrade(
+namespace {
+
+transport::WsLimits ws_limits_from(const config::ServerConfig& config) {
+  transport::WsLimits l;
+  l.max_message_bytes = config.max_message_bytes;
+  l.max_send_queue_bytes = config.max_send_queue_bytes;
+  l.handshake_timeout = config.handshake_timeout;
+  l.park_after = config.ws_park_after;
+  return l;
+}
+
+}  // namespace
+
+ConnectHandler::ConnectHandler(GatewayContext& ctx) : ctx_(ctx), ws_limits_(ws_limits_from(ctx.config)) {}
+
+std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> ConnectHandler::upgrade(
     const transport::HttpRequest& req, const transport::RequestContext& rc) {
   auto header = [&req](http::field f) -> std::optional<std::string_view> {
     auto it = req.find(f);
@@ -79,7 +94,7 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
       return refuse(RefuseReason::global_limit, errc::too_many_connections, "server connection limit reached");
   }
 
-  auto conn = std::make_shared<Connection>(ctx_, *rc.worker, cp);
+  auto conn = std::make_shared<Connection>(ctx_, *rc.worker, ws_limits_, cp);
   auto added = ctx_.hub.add(cp.user, conn, ctx_.config.max_connections_per_user);
   if (added.result == hub::Hub::AddResult::user_limit) {
     ctx_.limits.release(rc.remote_ip);
@@ -100,7 +115,7 @@ std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> Con
   if (ctx_.presence != nullptr) {
     ctx_.presence->connected(cp.user, conn->device(), cp.conn_id.str(), conn->info().connected_at_ms);
   }
-  return std::shared_ptr<transport::WsHandler>(conn);
+  return std::shared_ptr<transport::WsSession>(conn);
 }
 
 }  // namespace herald::gateway

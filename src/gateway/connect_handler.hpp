@@ -14,15 +14,17 @@ namespace herald::gateway {
 
 class ConnectHandler {
  public:
-  explicit ConnectHandler(GatewayContext& ctx) : ctx_(ctx) {}
+  explicit ConnectHandler(GatewayContext& ctx);
 
-  std::variant<std::shared_ptr<transport::WsHandler>, transport::HttpResponse> upgrade(
+  std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> upgrade(
       const transport::HttpRequest& request, const transport::RequestContext& rc);
 
  private:
   transport::HttpResponse refuse(RefuseReason why, errc code, std::string_view message,
                                  std::string_view field = {});
   GatewayContext& ctx_;
+  // Every connection refers to this one (transport::WsSession).
+  const transport::WsLimits ws_limits_;
 };
 
 }  // namespace herald::gateway

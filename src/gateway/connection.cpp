@@ -20,9 +20,10 @@ TokenRate client_frame_rate(const config::ServerConfig& config) {
 
 }  // namespace
 
-Connection::Connection(GatewayContext& ctx, transport::IoWorker& worker, ConnectionParams params)
-    : ctx_(ctx),
-      worker_(worker),
+Connection::Connection(GatewayContext& ctx, transport::IoWorker& worker, const transport::WsLimits& limits,
+                       ConnectionParams params)
+    : WsSession(worker, limits, &ctx.metrics.ws),
+      ctx_(ctx),
       user_(std::move(params.user)),
       device_(std::move(params.device)),
       conn_id_(params.conn_id),
@@ -44,11 +45,10 @@ double Connection::unit_random() {
 
 // ---- opening ----------------------------------------------------------------
 
-void Connection::on_open(const std::shared_ptr<transport::WsSession>& session) {
-  session_ = session;
+void Connection::on_open() {
   const std::unique_ptr<Opening> opening = std::move(opening_);
   if (opening->close) {
-    session_->close(opening->close->first, std::move(opening->close->second));
+    WsSession::close(opening->close->first, std::move(opening->close->second));
     return;
   }
   open_ = true;
@@ -61,13 +61,13 @@ void Connection::on_open(const std::shared_ptr<transport::WsSession>& session) {
   // One probe right away so presence has an RTT before the first heartbeat.
   ping_sent_ = SteadyClock::now();
   ping_outstanding_ = true;
-  session_->ping();
+  ping();
   pump();
 }
 
 void Connection::send_welcome(const Opening& opening) {
   // Acks this worker holds in its cursor batch count before resuming.
-  ctx_.flushers[worker_.index()]->flush();
+  ctx_.flushers[worker().index()]->flush();
   store::InboxState inbox = ctx_.store.state(user_);
   std::optional<std::uint64_t> device_cursor = ctx_.store.cursor(user_, device_);
   if (auto replaced = opening.replaced.lock(); replaced && device_cursor) {
@@ -84,7 +84,7 @@ void Connection::send_welcome(const Opening& opening) {
   cursor_.store(std::max(d.position, device_cursor.value_or(0)), std::memory_order_relaxed);
   if (device_cursor && d.position > *device_cursor) {
     // The client says it processed up to last_seq: that is its cursor now.
-    ctx_.flushers[worker_.index()]->update(user_, device_, d.position);
+    ctx_.flushers[worker().index()]->update(user_, device_, d.position);
   }
   window_ = delivery::InflightWindow(ctx_.config.max_inflight, d.position);
   last_sent_.store(d.position, std::memory_order_relaxed);
@@ -110,14 +110,14 @@ void Connection::send_welcome(const Opening& opening) {
 void Connection::notify() {
   // Coalesce: many publishes for a busy user cost one post.
   if (notify_pending_.exchange(true, std::memory_order_acq_rel)) return;
-  boost::asio::post(worker_.context(), [self = shared_from_this()] {
+  boost::asio::post(worker().context(), [self = self_ptr()] {
     self->notify_pending_.store(false, std::memory_order_release);
     self->pump();
   });
 }
 
 void Connection::pump() {
-  if (!open_ || closed_ || session_->closing()) return;
+  if (!open_ || closed_ || closing()) return;
   const std::int64_t now = unix_ms_now();
   while (window_.has_room()) {
     const std::size_t room = window_.room();
@@ -128,7 +128,7 @@ void Connection::pump() {
       auto& entry = window_.on_sent(std::move(m), now);
       ctx_.metrics.inflight.add(1);
       send_attempt(entry);
-      if (closed_ || session_->closing()) return;
+      if (closed_ || closing()) return;
     }
     if (batch.size() < room) break;
   }
@@ -152,8 +152,8 @@ void Connection::send_attempt(delivery::InflightEntry& entry) {
   const milliseconds wait = entry.attempt < ctx_.retry.max_attempts
                                 ? delivery::retry_delay(ctx_.retry, entry.attempt + 1, unit_random())
                                 : ctx_.retry.ack_timeout;
-  std::weak_ptr<Connection> weak = weak_from_this();
-  entry.retry_timer = worker_.wheel().schedule_after(wait, [weak, seq] {
+  std::weak_ptr<Connection> weak = weak_self();
+  entry.retry_timer = worker().wheel().schedule_after(wait, [weak, seq] {
     if (auto self = weak.lock()) self->on_retry_due(seq);
   });
   send_frame(protocol::encode(f));
@@ -162,7 +162,7 @@ void Connection::send_attempt(delivery::InflightEntry& entry) {
 void Connection::on_retry_due(std::uint64_t seq) {
   // A closing connection (4008 on its way out, say) sends nothing more and
   // must not count one more ack timeout for each message still in flight.
-  if (closed_ || !open_ || session_->closing()) return;
+  if (closed_ || !open_ || closing()) return;
   auto* entry = window_.find(seq);
   if (entry == nullptr) return;
   if (entry->attempt >= ctx_.retry.max_attempts) {
@@ -185,7 +185,7 @@ void Connection::handle(const protocol::AckFrame& f) {
   if (acked.empty()) return;
   const std::int64_t now = unix_ms_now();
   for (auto& e : acked) {
-    worker_.wheel().cancel(e.retry_timer);
+    worker().wheel().cancel(e.retry_timer);
     ctx_.metrics.ack_latency.observe(static_cast<double>(now - e.message->ts_ms) / 1000.0);
   }
   ctx_.metrics.messages_acked.inc(acked.size());
@@ -200,7 +200,7 @@ void Connection::cursor_advanced() {
   if (c <= cursor_.load(std::memory_order_relaxed)) return;  // a stored cursor never moves backwards
   cursor_.store(c, std::memory_order_relaxed);
   ctx_.attempts.forget_upto(user_, device_, c);
-  ctx_.flushers[worker_.index()]->update(user_, device_, c);
+  ctx_.flushers[worker().index()]->update(user_, device_, c);
 }
 
 // ---- other frames -----------------------------------------------------------
@@ -258,8 +258,8 @@ void Connection::handle(const protocol::UnusableFrame& f) {
 }
 
 void Connection::send_frame(std::string text) {
-  if (closed_ || !session_) return;
-  switch (session_->send(std::move(text))) {
+  if (closed_ || opening_) return;
+  switch (send(std::move(text))) {
     case transport::SendResult::queued:
     case transport::SendResult::closed:
       return;
@@ -286,10 +286,10 @@ void Connection::on_pong() {
 // check (PROTOCOL.md 5) and the token's expiry (PROTOCOL.md 10), whichever
 // is due first.
 void Connection::arm_timer(milliseconds liveness_due) {
-  worker_.wheel().cancel(timer_);
+  worker().wheel().cancel(timer_);
   const milliseconds token_due(std::max<std::int64_t>(0, token_deadline_ms() - unix_ms_now()));
-  std::weak_ptr<Connection> weak = weak_from_this();
-  timer_ = worker_.wheel().schedule_after(std::min(liveness_due, token_due), [weak] {
+  std::weak_ptr<Connection> weak = weak_self();
+  timer_ = worker().wheel().schedule_after(std::min(liveness_due, token_due), [weak] {
     if (auto self = weak.lock()) self->on_timer();
   });
 }
@@ -324,7 +324,7 @@ void Connection::on_timer() {
   if (silent >= cfg.heartbeat && !ping_outstanding_) {
     ping_sent_ = now;
     ping_outstanding_ = true;
-    session_->ping();
+    ping();
   }
   arm_timer(next_liveness_check());
 }
@@ -332,7 +332,7 @@ void Connection::on_timer() {
 // ---- closing ----------------------------------------------------------------
 
 void Connection::kick(CloseReason reason) {
-  boost::asio::post(worker_.context(), [self = shared_from_this(), reason] {
+  boost::asio::post(worker().context(), [self = self_ptr(), reason] {
     std::string text;
     if (reason == CloseReason::going_away) {
       // Spread reconnects of a draining node (PROTOCOL.md 6): each client
@@ -351,27 +351,27 @@ void Connection::kick(CloseReason reason) {
 
 void Connection::close(CloseReason reason, std::string text) {
   if (closed_) return;
-  if (!session_) {
+  if (opening_) {
     // Not open yet: close once the upgrade completes.
-    if (opening_ && !opening_->close) opening_->close.emplace(reason, std::move(text));
+    if (!opening_->close) opening_->close.emplace(reason, std::move(text));
     return;
   }
   // Presence stops listing the device once its close frame is on the way,
   // not when the closing handshake ends.
   closing_.store(true, std::memory_order_relaxed);
-  session_->close(reason, std::move(text), reason == CloseReason::going_away);
+  WsSession::close(reason, std::move(text), reason == CloseReason::going_away);
 }
 
 void Connection::on_closed(CloseReason reason) {
   if (closed_) return;
   closed_ = true;
   closing_.store(true, std::memory_order_relaxed);
-  worker_.wheel().cancel(timer_);
+  worker().wheel().cancel(timer_);
   auto left = window_.take_all();
-  for (auto& e : left) worker_.wheel().cancel(e.retry_timer);
+  for (auto& e : left) worker().wheel().cancel(e.retry_timer);
   ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left.size()));
   // A device that reconnects right away must not get acked messages again.
-  ctx_.flushers[worker_.index()]->flush();
+  ctx_.flushers[worker().index()]->flush();
   ctx_.hub.remove(user_, this);
   if (ctx_.presence != nullptr) {
     ctx_.presence->disconnected(user_, device_, conn_id_.str(), connected_at_ms_);
@@ -379,7 +379,6 @@ void Connection::on_closed(CloseReason reason) {
   ctx_.limits.release(remote_ip_);
   ctx_.metrics.closed_counter(reason).inc();
   if (open_) ctx_.metrics.connections_active.sub(1);
-  session_.reset();
 }
 
 hub::ConnectionInfo Connection::info() const {

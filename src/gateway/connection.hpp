@@ -1,11 +1,11 @@
 #pragma once
-// One device's live WebSocket: the protocol of PROTOCOL.md 3-5 on top of a
-// transport::WsSession. Sends the welcome, delivers the inbox from the
+// One device's live WebSocket: the protocol of PROTOCOL.md 3-5, derived
+// from the transport::WsSession that carries it (one object per connection). Sends the welcome, delivers the inbox from the
 // resume position through an inflight window, retries unacked messages with
 // backoff, tracks acks into the cursor, answers pings and refreshes, and
 // closes on idle, token expiry, rate abuse or slow consumption.
 //
-// Owned by its I/O worker: WsHandler callbacks run there; LiveConnection
+// Owned by its I/O worker: the session's hooks run there; LiveConnection
 // calls from other threads post to it.
 #include <atomic>
 #include <memory>
@@ -34,19 +34,12 @@ struct ConnectionParams {
   hub::AttemptId attempt;  // ?attempt=, see hub::AttemptId
 };
 
-class Connection final : public transport::WsHandler,
-                         public hub::LiveConnection,
-                         public std::enable_shared_from_this<Connection> {
+class Connection final : public transport::WsSession, public hub::LiveConnection {
  public:
-  Connection(GatewayContext& ctx, transport::IoWorker& worker, ConnectionParams params);
+  // limits: as for transport::WsSession, must outlive the connection.
+  Connection(GatewayContext& ctx, transport::IoWorker& worker, const transport::WsLimits& limits,
+             ConnectionParams params);
   ~Connection() override;
-
-  // transport::WsHandler (owner thread)
-  void on_open(const std::shared_ptr<transport::WsSession>& session) override;
-  void on_text(std::string_view text) override;
-  void on_activity() override;
-  void on_pong() override;
-  void on_closed(CloseReason reason) override;
 
   // hub::LiveConnection (any thread)
   void notify() override;
@@ -63,6 +56,13 @@ class Connection final : public transport::WsHandler,
   void set_replaced(std::weak_ptr<hub::LiveConnection> replaced) { opening_->replaced = std::move(replaced); }
 
  private:
+  // transport::WsSession's hooks (owner thread)
+  void on_open() override;
+  void on_text(std::string_view text) override;
+  void on_activity() override;
+  void on_pong() override;
+  void on_closed(CloseReason reason) override;
+
   // What only the opening needs: held apart and freed once the welcome is
   // sent, so an open connection does not carry it.
   struct Opening {
@@ -89,11 +89,12 @@ class Connection final : public transport::WsHandler,
   std::int64_t token_deadline_ms() const;
   void cursor_advanced();
   double unit_random();
+  std::shared_ptr<Connection> self_ptr() { return std::static_pointer_cast<Connection>(shared_from_this()); }
+  std::weak_ptr<Connection> weak_self() { return self_ptr(); }
 
   // Every idle connection holds what is below: keep it small (each member
   // counts in docs/benchmarks.md "connect").
   GatewayContext& ctx_;
-  transport::IoWorker& worker_;
   // Who: fixed for the connection's life, read from any thread.
   const std::string user_;
   const std::string device_;
@@ -101,7 +102,6 @@ class Connection final : public transport::WsHandler,
   const std::string remote_ip_;
   const hub::AttemptId attempt_;
   const std::int64_t connected_at_ms_;
-  std::shared_ptr<transport::WsSession> session_;
   std::unique_ptr<Opening> opening_;  // until on_open
 
   delivery::InflightWindow window_;  // from the welcome's resume position on

@@ -323,7 +323,7 @@ Server::Server(config::ServerConfig config) {
   http_limits.idle_timeout = cfg.http_idle_timeout;
   try {
     d.listener = std::make_unique<transport::Listener>(raw, parse_listen(cfg.listen), *d.api, http_limits,
-                                                       &d.metrics.http, &d.metrics.ws);
+                                                       &d.metrics.http);
   } catch (const boost::system::system_error& e) {
     throw std::runtime_error("listen " + cfg.listen + ": " + e.code().message());
   }

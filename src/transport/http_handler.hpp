@@ -1,6 +1,6 @@
 #pragma once
 // What the transport asks of the layers above for each HTTP request: an
-// answer, or, for a WebSocket upgrade, the handler that will run the
+// answer, or, for a WebSocket upgrade, the session that will run the
 // connection. The transport knows nothing about what routes mean.
 #include <functional>
 #include <memory>
@@ -30,13 +30,11 @@ class HttpHandler {
   virtual ~HttpHandler() = default;
   // A plain request. Called on the connection's worker thread.
   virtual void handle(HttpRequest request, const RequestContext& ctx, Responder respond) = 0;
-  // A WebSocket upgrade: either the handler for the new connection (the
-  // transport then completes the handshake) or a refusal (PROTOCOL.md 2).
-  virtual std::variant<std::shared_ptr<WsHandler>, HttpResponse> upgrade(
+  // A WebSocket upgrade: either the session for the new connection, built
+  // on ctx.worker (the transport then gives it the socket and it completes
+  // the handshake), or a refusal (PROTOCOL.md 2).
+  virtual std::variant<std::shared_ptr<WsSession>, HttpResponse> upgrade(
       const HttpRequest& request, const RequestContext& ctx) = 0;
-  // WebSocket limits for new connections: one object, which every session
-  // refers to, so it must outlive them (the server's I/O threads).
-  virtual const WsLimits& ws_limits() const = 0;
 };
 
 }  // namespace herald::transport

@@ -4,7 +4,6 @@
 #include <boost/beast/websocket/rfc6455.hpp>
 
 #include "core/errc.hpp"
-#include "transport/ws_counters.hpp"
 
 namespace herald::transport {
 namespace beast = boost::beast;
@@ -22,13 +21,12 @@ HttpResponse error_response(http::status status, errc code, std::string_view mes
 }  // namespace
 
 HttpSession::HttpSession(IoWorker& worker, TcpSocket socket, HttpHandler& handler,
-                         HttpLimits limits, HttpCounters* counters, WsCounters* ws_counters)
+                         HttpLimits limits, HttpCounters* counters)
     : worker_(worker),
       socket_(std::move(socket)),
       handler_(handler),
       limits_(limits),
-      counters_(counters),
-      ws_counters_(ws_counters) {
+      counters_(counters) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) ctx_.remote_ip = ep.address().to_string();
@@ -111,11 +109,9 @@ void HttpSession::on_read(boost::system::error_code ec) {
 
   if (beast::websocket::is_upgrade(req)) {
     auto decision = handler_.upgrade(req, ctx_);
-    if (auto* ws_handler = std::get_if<std::shared_ptr<WsHandler>>(&decision)) {
+    if (auto* session = std::get_if<std::shared_ptr<WsSession>>(&decision)) {
       closed_ = true;
-      auto session = std::make_shared<WsSession>(worker_, std::move(socket_), handler_.ws_limits(),
-                                                 std::move(*ws_handler), ws_counters_);
-      session->accept(std::move(req));
+      (*session)->accept(std::move(socket_), std::move(req));
       return;
     }
     keep_alive_ = false;

@@ -34,7 +34,7 @@ struct HttpCounters {
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(IoWorker& worker, TcpSocket socket, HttpHandler& handler,
-              HttpLimits limits, HttpCounters* counters, WsCounters* ws_counters);
+              HttpLimits limits, HttpCounters* counters);
   ~HttpSession();
   void start();
 
@@ -52,7 +52,6 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpHandler& handler_;
   HttpLimits limits_;
   HttpCounters* counters_;
-  WsCounters* ws_counters_;
   RequestContext ctx_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

@@ -7,15 +7,13 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 Listener::Listener(std::vector<IoWorker*> workers, const tcp::endpoint& endpoint,
-                   HttpHandler& handler, HttpLimits limits, HttpCounters* counters,
-                   WsCounters* ws_counters)
+                   HttpHandler& handler, HttpLimits limits, HttpCounters* counters)
     : workers_(std::move(workers)),
       acceptor_(workers_.front()->context()),
       retry_timer_(workers_.front()->context()),
       handler_(handler),
       limits_(limits),
-      counters_(counters),
-      ws_counters_(ws_counters) {
+      counters_(counters) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -51,7 +49,7 @@ void Listener::do_accept() {
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     asio::post(worker->context(), [this, worker, s = std::move(socket)]() mutable {
-      std::make_shared<HttpSession>(*worker, std::move(s), handler_, limits_, counters_, ws_counters_)
+      std::make_shared<HttpSession>(*worker, std::move(s), handler_, limits_, counters_)
           ->start();
     });
     do_accept();

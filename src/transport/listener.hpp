@@ -15,7 +15,7 @@ class Listener {
  public:
   // Binds and listens at once (throws boost::system::system_error on failure).
   Listener(std::vector<IoWorker*> workers, const boost::asio::ip::tcp::endpoint& endpoint,
-           HttpHandler& handler, HttpLimits limits, HttpCounters* counters, WsCounters* ws_counters);
+           HttpHandler& handler, HttpLimits limits, HttpCounters* counters);
   boost::asio::ip::tcp::endpoint local_endpoint() const { return local_; }
   void start();
   // Stops accepting (thread-safe; completes on the acceptor's thread).
@@ -31,7 +31,6 @@ class Listener {
   HttpHandler& handler_;
   HttpLimits limits_;
   HttpCounters* counters_;
-  WsCounters* ws_counters_;
   std::size_t next_ = 0;
 };
 

@@ -70,13 +70,11 @@ const http::request<http::empty_body>& stock_upgrade_request() {
 
 }  // namespace
 
-WsSession::WsSession(IoWorker& worker, TcpSocket socket, const WsLimits& limits,
-                     std::shared_ptr<WsHandler> handler, WsCounters* counters)
+WsSession::WsSession(IoWorker& worker, const WsLimits& limits, WsCounters* counters)
     : worker_(worker),
-      slot_(std::move(socket)),
+      slot_(TcpSocket(worker.context())),
       ws_(std::make_unique<LiveStream>(slot_)),
       limits_(limits),
-      handler_(std::move(handler)),
       counters_(counters) {
   configure_stream();
 }
@@ -100,13 +98,14 @@ void WsSession::configure_stream() {
       // read operation: the sends that waited may start now.
       boost::asio::post(slot_.socket.get_executor(), [self = shared_from_this()] { self->park_aborted(); });
     }
-    if (!handler_) return;
-    handler_->on_activity();
-    if (kind == websocket::frame_type::pong) handler_->on_pong();
+    if (finished_) return;
+    on_activity();
+    if (kind == websocket::frame_type::pong) on_pong();
   });
 }
 
-void WsSession::accept(Request request) {
+void WsSession::accept(TcpSocket socket, Request request) {
+  slot_.socket = std::move(socket);
   const bool subprotocol = asks_for_herald_v1(request);
   ws_->set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
     res.set(http::field::server, "herald");
@@ -124,7 +123,7 @@ void WsSession::on_accept(boost::system::error_code ec) {
   if (timer_for_ == TimerFor::handshake) cancel_timer();
   if (ec) return fail(ec, "accept");
   open_ = true;
-  handler_->on_open(shared_from_this());
+  on_open();
   if (closing_) {
     if (!writing_ && !pinging_ && !close_sent_) do_close();
     return;
@@ -190,8 +189,8 @@ void WsSession::on_read_some(boost::system::error_code ec, const char* chunk, st
 
 void WsSession::on_message(std::string_view text) {
   bump(counters_ ? counters_->frames_in : nullptr);
-  handler_->on_activity();
-  handler_->on_text(text);
+  on_activity();
+  on_text(text);
 }
 
 void WsSession::on_read_error(boost::system::error_code ec) {
@@ -342,8 +341,7 @@ void WsSession::finish(CloseReason reason) {
   closing_ = true;
   cancel_timer();
   set_parked(false);
-  auto handler = std::move(handler_);
-  if (handler) handler->on_closed(reason);
+  on_closed(reason);
 }
 
 // ---- the timer

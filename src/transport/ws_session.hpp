@@ -2,7 +2,9 @@
 // One WebSocket connection's transport: the Beast stream, the read loop, a
 // single-writer send queue bounded in bytes, and the close handshake. Knows
 // frames and close codes, nothing about users or inboxes: what a frame means
-// is the WsHandler's business.
+// is the business of the class that derives from it (gateway::Connection),
+// through the hooks below. Base and derived class are one object, one
+// allocation per connection.
 //
 // Parking: a connection silent both ways for WsLimits::park_after drops its
 // Beast stream (about 2.5 KB) and waits for readability on the bare socket;
@@ -28,24 +30,6 @@
 
 namespace herald::transport {
 
-class WsSession;
-
-// What the gateway implements for each WebSocket. Called on the owner thread.
-class WsHandler {
- public:
-  virtual ~WsHandler() = default;
-  // The upgrade completed; the session is ready to send.
-  virtual void on_open(const std::shared_ptr<WsSession>& session) = 0;
-  // One complete text message.
-  virtual void on_text(std::string_view text) = 0;
-  // Any frame from the client arrived (data or control): liveness.
-  virtual void on_activity() = 0;
-  // A pong control frame arrived (answer to ping()).
-  virtual void on_pong() = 0;
-  // Exactly once, when the connection is gone (or the upgrade failed).
-  virtual void on_closed(CloseReason reason) = 0;
-};
-
 enum class SendResult { queued, queue_full, closed };
 
 // Shared by every session of a server: built once, outlives them all.
@@ -64,13 +48,12 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
   // limits must outlive the session (one object serves every session).
-  WsSession(IoWorker& worker, TcpSocket socket, const WsLimits& limits,
-            std::shared_ptr<WsHandler> handler, WsCounters* counters);
-  ~WsSession();
+  WsSession(IoWorker& worker, const WsLimits& limits, WsCounters* counters);
+  virtual ~WsSession();
 
-  // Completes the upgrade for an already-read request (offering herald.v1
-  // when the client asked for it), then starts reading.
-  void accept(Request request);
+  // Takes the socket and completes the upgrade for its already-read request
+  // (offering herald.v1 when the client asked for it), then starts reading.
+  void accept(TcpSocket socket, Request request);
 
   // Queues a text frame. queue_full means the client is too slow: the caller
   // closes with 4009. The buffer may be shared by many sessions.
@@ -89,6 +72,19 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool closing() const { return closing_; }
   bool parked() const { return parked_; }
   IoWorker& worker() { return worker_; }
+
+ protected:
+  // What the derived connection implements; called on the owner thread.
+  // The upgrade completed; the session is ready to send.
+  virtual void on_open() = 0;
+  // One complete text message.
+  virtual void on_text(std::string_view text) = 0;
+  // Any frame from the client arrived (data or control): liveness.
+  virtual void on_activity() = 0;
+  // A pong control frame arrived (answer to ping()).
+  virtual void on_pong() = 0;
+  // Exactly once, when the connection is gone (or the upgrade failed).
+  virtual void on_closed(CloseReason reason) = 0;
 
  private:
   using Stream = boost::beast::websocket::stream<ParkableSocket, /*deflateSupported=*/false>;
@@ -145,7 +141,6 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   SocketSlot slot_;
   std::unique_ptr<LiveStream> ws_;  // null while parked
   const WsLimits& limits_;
-  std::shared_ptr<WsHandler> handler_;
   WsCounters* counters_;
 
   bool writing_ = false;
