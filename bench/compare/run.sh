@@ -24,6 +24,7 @@ RATES="${RATES:-2000,10000,20000}"    # fanout messages per second, one run each
 DURATION="${DURATION:-15}"            # fanout seconds measured per rate
 WARMUP="${WARMUP:-3}"
 IDLE="${IDLE:-19000}"                 # connect: idle connections
+HOLD="${HOLD:-5}"                     # connect: seconds idle before memory is read, every peer
 PRESET="${PRESET:-release}"
 OUT="${OUT:-build/compare/$(date +%Y%m%d-%H%M%S)}"
 
@@ -78,7 +79,7 @@ for scenario in $SCENARIOS; do
         "$HERALD" bench --json "$json" fanout --connections "$CONNECTIONS" --rate "$RATES" \
           --duration "$DURATION" --warmup "$WARMUP" --sync batch ;;
       connect/herald)
-        "$HERALD" bench --json "$json" connect --connections "$IDLE" --sync batch ;;
+        "$HERALD" bench --json "$json" connect --connections "$IDLE" --hold "$HOLD" --sync batch ;;
       fanout/*)
         start_peer "$peer" "$scenario-$peer"
         "$COMPARE" "$peer" --port "$peer_port" --pid "$peer_pid" --json "$json" fanout \
@@ -86,7 +87,7 @@ for scenario in $SCENARIOS; do
         stop_peer ;;
       connect/*)
         start_peer "$peer" "$scenario-$peer"
-        "$COMPARE" "$peer" --port "$peer_port" --pid "$peer_pid" --json "$json" connect --connections "$IDLE"
+        "$COMPARE" "$peer" --port "$peer_port" --pid "$peer_pid" --json "$json" connect --connections "$IDLE" --hold "$HOLD"
         stop_peer ;;
       *) echo "compare: unknown scenario/peer $scenario/$peer" >&2; exit 2 ;;
     esac
