@@ -95,7 +95,7 @@ std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> Con
   }
 
   auto conn = std::make_shared<Connection>(ctx_, *rc.worker, ws_limits_, cp);
-  auto added = ctx_.hub.add(cp.user, conn, ctx_.config.max_connections_per_user);
+  auto added = ctx_.hub.add(conn, ctx_.config.max_connections_per_user);
   if (added.result == hub::Hub::AddResult::user_limit) {
     ctx_.limits.release(rc.remote_ip);
     return refuse(RefuseReason::user_limit, errc::too_many_connections, "too many connections for this user");

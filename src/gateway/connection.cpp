@@ -372,7 +372,7 @@ void Connection::on_closed(CloseReason reason) {
   ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left.size()));
   // A device that reconnects right away must not get acked messages again.
   ctx_.flushers[worker().index()]->flush();
-  ctx_.hub.remove(user_, this);
+  ctx_.hub.remove(*this);
   if (ctx_.presence != nullptr) {
     ctx_.presence->disconnected(user_, device_, conn_id_.str(), connected_at_ms_);
   }

@@ -47,7 +47,7 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   hub::ConnectionInfo info() const override;
   const std::string& device() const override { return device_; }
   hub::AttemptId attempt() const override { return attempt_; }
-  const std::string& user() const { return user_; }
+  const std::string& user() const override { return user_; }
 
   // The connection of the same device this one replaces (4011). Its cursor
   // may still wait in another worker's flusher: the welcome takes it as a

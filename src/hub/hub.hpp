@@ -29,14 +29,15 @@ class Hub {
     std::shared_ptr<LiveConnection> replaced;  // set when result == replaced
   };
 
-  // Registers conn as the device's live connection. A replacing connection
+  // Registers conn as its device's live connection (conn->user(),
+  // conn->device()). A replacing connection
   // does not count against max_per_user (PROTOCOL.md 10). The replaced one
   // is returned, not closed: the caller kicks it with 4011. A stale attempt
   // (AttemptId::stale_against the live one) is not registered: its client
   // already moved on to the live connection.
-  Added add(const std::string& user, std::shared_ptr<LiveConnection> conn, std::uint32_t max_per_user);
+  Added add(std::shared_ptr<LiveConnection> conn, std::uint32_t max_per_user);
   // Unregisters conn if it is still the device's registered connection.
-  void remove(const std::string& user, const LiveConnection* conn);
+  void remove(const LiveConnection& conn);
   // Tells every live connection of the user that new messages may be there.
   // Returns how many were told.
   std::size_t notify(std::string_view user);
@@ -51,9 +52,15 @@ class Hub {
   std::size_t users() const { return users_.load(std::memory_order_relaxed); }
 
  private:
+  // One entry per live connection, keyed by a view of that connection's
+  // own user string (which lives as long as the entry holds the
+  // connection): 48 bytes per connection, where a map from a copied user
+  // string to a vector of connections took 104.
+  using Entries = std::unordered_multimap<std::string_view, std::shared_ptr<LiveConnection>, StringHash,
+                                          std::equal_to<>>;
   struct Shard {
     mutable std::mutex mu;
-    StringMap<std::vector<std::shared_ptr<LiveConnection>>> users;
+    Entries users;
   };
   static constexpr std::size_t kShards = 64;
   Shard& shard_of(std::string_view user) const;

@@ -9,48 +9,53 @@ namespace {
 
 class FakeConnection : public LiveConnection {
  public:
-  explicit FakeConnection(std::string device, AttemptId attempt = {}) : device_(std::move(device)), attempt_(attempt) {}
+  FakeConnection(std::string user, std::string device, AttemptId attempt = {})
+      : user_(std::move(user)), device_(std::move(device)), attempt_(attempt) {}
   void notify() override { ++notified; }
   void kick(CloseReason r) override { kicked = r; }
-  ConnectionInfo info() const override { return {"u", device_, "c", 0, std::nullopt, 0, 0}; }
+  ConnectionInfo info() const override { return {user_, device_, "c", 0, std::nullopt, 0, 0}; }
+  const std::string& user() const override { return user_; }
   const std::string& device() const override { return device_; }
   AttemptId attempt() const override { return attempt_; }
   int notified = 0;
   std::optional<CloseReason> kicked;
 
  private:
+  std::string user_;
   std::string device_;
   AttemptId attempt_;
 };
 
 TEST(Hub, NewerConnectionOfADeviceReplacesTheOlder) {
   Hub hub;
-  auto a = std::make_shared<FakeConnection>("d1");
-  auto b = std::make_shared<FakeConnection>("d1");
-  EXPECT_EQ(hub.add("u1", a, 16).result, Hub::AddResult::added);
-  auto r = hub.add("u1", b, 16);
+  auto a = std::make_shared<FakeConnection>("u1", "d1");
+  auto b = std::make_shared<FakeConnection>("u1", "d1");
+  EXPECT_EQ(hub.add(a, 16).result, Hub::AddResult::added);
+  auto r = hub.add(b, 16);
   EXPECT_EQ(r.result, Hub::AddResult::replaced);
   EXPECT_EQ(r.replaced.get(), a.get());
   EXPECT_EQ(hub.size(), 1u);
   // The replaced connection's late removal must not unregister its successor.
-  hub.remove("u1", a.get());
+  hub.remove(*a);
+  r.replaced.reset();
+  a.reset();  // gone: the entry must view b's user string now, not a's (ASan)
   EXPECT_EQ(hub.connections("u1").size(), 1u);
 }
 
 TEST(Hub, AStaleAttemptOfTheSameClientDoesNotReplaceItsSuccessor) {
   Hub hub;
   const std::uint64_t s1 = attempt_session_hash("s1");
-  auto second = std::make_shared<FakeConnection>("d1", AttemptId{s1, 2});
-  EXPECT_EQ(hub.add("u1", second, 16).result, Hub::AddResult::added);
+  auto second = std::make_shared<FakeConnection>("u1", "d1", AttemptId{s1, 2});
+  EXPECT_EQ(hub.add(second, 16).result, Hub::AddResult::added);
   // Attempt 1 reaches the hub late, after its client moved on to attempt 2.
-  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d1", AttemptId{s1, 1}), 16).result,
+  EXPECT_EQ(hub.add(std::make_shared<FakeConnection>("u1", "d1", AttemptId{s1, 1}), 16).result,
             Hub::AddResult::stale);
   ASSERT_EQ(hub.connections("u1").size(), 1u);
   EXPECT_EQ(hub.connections("u1")[0].get(), second.get());
   // Another client instance of the device, or one that sends no attempt, wins as before.
-  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d1", AttemptId{attempt_session_hash("s2"), 1}), 16).result,
+  EXPECT_EQ(hub.add(std::make_shared<FakeConnection>("u1", "d1", AttemptId{attempt_session_hash("s2"), 1}), 16).result,
             Hub::AddResult::replaced);
-  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d1"), 16).result, Hub::AddResult::replaced);
+  EXPECT_EQ(hub.add(std::make_shared<FakeConnection>("u1", "d1"), 16).result, Hub::AddResult::replaced);
   EXPECT_EQ(hub.size(), 1u);
 }
 
@@ -71,22 +76,22 @@ TEST(Hub, AConnectionOnAnotherNodeReplacesByAttemptThenByTime) {
 
 TEST(Hub, RefusesBeyondThePerUserLimitButNotAReplacement) {
   Hub hub;
-  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d1"), 2).result, Hub::AddResult::added);
-  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d2"), 2).result, Hub::AddResult::added);
-  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d3"), 2).result, Hub::AddResult::user_limit);
-  EXPECT_EQ(hub.add("u1", std::make_shared<FakeConnection>("d2"), 2).result, Hub::AddResult::replaced);
-  EXPECT_EQ(hub.add("u2", std::make_shared<FakeConnection>("d1"), 2).result, Hub::AddResult::added);
+  EXPECT_EQ(hub.add(std::make_shared<FakeConnection>("u1", "d1"), 2).result, Hub::AddResult::added);
+  EXPECT_EQ(hub.add(std::make_shared<FakeConnection>("u1", "d2"), 2).result, Hub::AddResult::added);
+  EXPECT_EQ(hub.add(std::make_shared<FakeConnection>("u1", "d3"), 2).result, Hub::AddResult::user_limit);
+  EXPECT_EQ(hub.add(std::make_shared<FakeConnection>("u1", "d2"), 2).result, Hub::AddResult::replaced);
+  EXPECT_EQ(hub.add(std::make_shared<FakeConnection>("u2", "d1"), 2).result, Hub::AddResult::added);
   EXPECT_EQ(hub.users(), 2u);
 }
 
 TEST(Hub, NotifiesEveryDeviceOfTheUserOnly) {
   Hub hub;
-  auto a = std::make_shared<FakeConnection>("d1");
-  auto b = std::make_shared<FakeConnection>("d2");
-  auto c = std::make_shared<FakeConnection>("d1");
-  hub.add("u1", a, 16);
-  hub.add("u1", b, 16);
-  hub.add("u2", c, 16);
+  auto a = std::make_shared<FakeConnection>("u1", "d1");
+  auto b = std::make_shared<FakeConnection>("u1", "d2");
+  auto c = std::make_shared<FakeConnection>("u2", "d1");
+  hub.add(a, 16);
+  hub.add(b, 16);
+  hub.add(c, 16);
   EXPECT_EQ(hub.notify("u1"), 2u);
   EXPECT_EQ(a->notified, 1);
   EXPECT_EQ(b->notified, 1);
@@ -101,9 +106,9 @@ TEST(Hub, ConcurrentAddAndRemoveKeepCountsExact) {
     threads.emplace_back([&hub, t] {
       for (int i = 0; i < 2000; ++i) {
         auto user = "u" + std::to_string(i % 50);
-        auto c = std::make_shared<FakeConnection>("d" + std::to_string(t));
-        hub.add(user, c, 100);
-        hub.remove(user, c.get());
+        auto c = std::make_shared<FakeConnection>(user, "d" + std::to_string(t));
+        hub.add(c, 100);
+        hub.remove(*c);
       }
     });
   }

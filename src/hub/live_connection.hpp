@@ -59,6 +59,8 @@ class LiveConnection {
   // Close with this reason (4010 kick, 4011 replaced, 1001 drain).
   virtual void kick(CloseReason reason) = 0;
   virtual ConnectionInfo info() const = 0;
+  // Fixed for the connection's life; the hub keys its entry by this string.
+  virtual const std::string& user() const = 0;
   virtual const std::string& device() const = 0;
   virtual AttemptId attempt() const { return {}; }
 };
