@@ -1,0 +1,54 @@
+#include "core/token_bucket.hpp"
+
+#include <gtest/gtest.h>
+
+namespace herald {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = TokenCount::Clock;
+
+TEST(TokenCount, StartsFullSpendsTheBurstThenRefillsAtTheRate) {
+  const TokenRate rate{10.0, 3.0};  // 10 per second, burst 3
+  const Clock::time_point t0{};
+  TokenCount c(rate, t0);
+  EXPECT_TRUE(c.try_take(rate, t0));
+  EXPECT_TRUE(c.try_take(rate, t0));
+  EXPECT_TRUE(c.try_take(rate, t0));
+  EXPECT_FALSE(c.try_take(rate, t0));
+  EXPECT_NEAR(c.seconds_until_available(rate, t0), 0.1, 1e-9);
+  EXPECT_FALSE(c.try_take(rate, t0 + milliseconds(99)));
+  EXPECT_TRUE(c.try_take(rate, t0 + milliseconds(100)));
+}
+
+TEST(TokenCount, NeverHoldsMoreThanTheBurst) {
+  const TokenRate rate{10.0, 2.0};
+  const Clock::time_point t0{};
+  TokenCount c(rate, t0);
+  const auto later = t0 + std::chrono::seconds(60);
+  EXPECT_TRUE(c.try_take(rate, later));
+  EXPECT_TRUE(c.try_take(rate, later));
+  EXPECT_FALSE(c.try_take(rate, later));
+}
+
+TEST(TokenCount, TimeGoingBackAddsNothing) {
+  const TokenRate rate{1.0, 1.0};
+  const Clock::time_point t0 = Clock::time_point{} + std::chrono::seconds(10);
+  TokenCount c(rate, t0);
+  EXPECT_TRUE(c.try_take(rate, t0));
+  EXPECT_FALSE(c.try_take(rate, t0 - std::chrono::seconds(5)));
+  EXPECT_FALSE(c.try_take(rate, t0 + milliseconds(500)));
+  EXPECT_TRUE(c.try_take(rate, t0 + milliseconds(1000)));
+}
+
+TEST(TokenBucket, CarriesItsOwnRate) {
+  const Clock::time_point t0{};
+  TokenBucket b(2.0, 1.0, t0);
+  EXPECT_TRUE(b.try_take(t0));
+  EXPECT_FALSE(b.try_take(t0));
+  EXPECT_NEAR(b.seconds_until_available(t0), 0.5, 1e-9);
+  EXPECT_TRUE(b.try_take(t0 + milliseconds(500)));
+}
+
+}  // namespace
+}  // namespace herald
