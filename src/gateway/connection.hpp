@@ -1,7 +1,8 @@
 #pragma once
 // One device's live WebSocket: the protocol of PROTOCOL.md 3-5, derived
-// from the transport::WsSession that carries it (one object per connection). Sends the welcome, delivers the inbox from the
-// resume position through an inflight window, retries unacked messages with
+// from the transport::WsSession that carries it (one object per
+// connection). Sends the welcome, delivers the inbox from the resume
+// position through an inflight window, retries unacked messages with
 // backoff, tracks acks into the cursor, answers pings and refreshes, and
 // closes on idle, token expiry, rate abuse or slow consumption.
 //
