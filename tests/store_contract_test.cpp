@@ -904,6 +904,36 @@ TEST_F(RocksDbInboxStoreTest, AnInboxUnusedForTwoSweepPeriodsLeavesTheCacheAndRe
   EXPECT_EQ(store->cached_inboxes(), 2u);
 }
 
+TEST_F(RocksDbInboxStoreTest, OnlyAppendsFillTheCacheAndReadsOfUncachedInboxesSeeTheDisk) {
+  auto store = open();
+  // What a device's first connect does: none of it is cached.
+  const InboxState first = store->state("u");
+  EXPECT_EQ(store->cursor("u", "phone"), std::nullopt);
+  EXPECT_TRUE(store->cursors("u").empty());
+  store->register_device("u", "phone", 0);
+  EXPECT_TRUE(store->read_after("u", 0, 10, kT0).empty());
+  EXPECT_EQ(store->cached_inboxes(), 0u);
+  EXPECT_EQ(store->state("u").epoch, first.epoch);  // made once, read back from disk
+  EXPECT_EQ(store->cursor("u", "phone"), 0u);
+
+  // An append caches the inbox; acks of a cached inbox update it.
+  EXPECT_EQ(append_one(*store, msg("u", "m1")).seq, 1u);
+  EXPECT_EQ(store->cached_inboxes(), 1u);
+  store->commit_cursors(std::vector<CursorUpdate>{{"u", "phone", 1}});
+  EXPECT_EQ(store->cursor("u", "phone"), 1u);
+
+  // Acks and registrations of an uncached inbox go to disk only, and are read back from there.
+  store->register_device("v", "tablet", 0);
+  store->commit_cursors(std::vector<CursorUpdate>{{"v", "tablet", 5}});
+  EXPECT_EQ(store->cursor("v", "tablet"), 5u);
+  EXPECT_EQ(store->cursors("v").size(), 1u);
+  EXPECT_EQ(store->cached_inboxes(), 1u);
+  EXPECT_EQ(append_one(*store, msg("v", "v1")).seq, 1u);
+  EXPECT_EQ(store->cursor("v", "tablet"), 5u);  // the append's staging read the disk's cursor
+  EXPECT_EQ(retained(*store, "u"), (Seqs{1}));
+  EXPECT_EQ(store->state("u").head_seq, 1u);
+}
+
 TEST_F(RocksDbInboxStoreTest, ASecondOpenOfTheSamePathFailsWithAClearError) {
   auto first = open();
   try {

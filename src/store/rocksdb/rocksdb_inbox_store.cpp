@@ -94,6 +94,7 @@ struct RocksDbInboxStore::Staged {
   UserMeta meta;
   DeviceMap devices;
   bool created = false;     // no inbox before this mutation (no cache entry pinned)
+  bool pinned = false;      // this mutation holds a pin on the user's cache entry
   bool meta_dirty = false;  // meta must be written
   std::set<std::uint64_t> appended;  // seqs written by this mutation and still there
 };
@@ -161,6 +162,7 @@ class RocksDbInboxStore::Mutation {
   }
 
   StringMap<Staged> users;
+  bool fills_cache = false;    // an append: its users are cached (and pinned until durable)
   std::uint64_t next_dead_id;  // the id the next dead letter of this mutation gets
   bool dead_written = false;   // next_dead_id must be written
   bool failed = false;         // a read or the write failed: nothing is applied
@@ -260,20 +262,36 @@ RocksDbInboxStore::CachedInbox* RocksDbInboxStore::find_or_load_locked(Shard& s,
     it->second.used = true;
     return &it->second;
   }
+  CachedInbox e;
+  if (!load(user, e, io_error)) return nullptr;
+  CachedInbox* out = &s.inboxes.emplace(std::string(user), std::move(e)).first->second;
+  evict_locked(s, user);
+  return out;
+}
+
+const RocksDbInboxStore::CachedInbox* RocksDbInboxStore::peek_locked(Shard& s, std::string_view user,
+                                                                     CachedInbox& scratch, bool& io_error) {
+  if (auto it = s.inboxes.find(user); it != s.inboxes.end()) {
+    it->second.used = true;
+    return &it->second;
+  }
+  return load(user, scratch, io_error) ? &scratch : nullptr;
+}
+
+bool RocksDbInboxStore::load(std::string_view user, CachedInbox& e, bool& io_error) {
   std::string value;
   auto status = db_->Get(rocksdb::ReadOptions(), meta_cf_, slice(user), &value);
-  if (status.IsNotFound()) return nullptr;
+  if (status.IsNotFound()) return false;
   auto meta = status.ok() ? layout::decode_meta(value) : std::nullopt;
   if (!meta) {
     // An unreadable meta must not look like a new inbox: that would restart
     // seqs under the old epoch.
     io_error = true;
-    return nullptr;
+    return false;
   }
-  CachedInbox e;
-  // Nothing of this inbox awaits a sync: a mutation keeps the entries it
-  // stages pinned in the cache until then. (Only an inbox created by an
-  // append can be loaded before that append is synced; a crash then loses
+  // Nothing of this inbox awaits a sync: an append keeps the entries it
+  // stages cached and pinned until then. (Only an inbox created by an
+  // append can be read before that append is synced; a crash then loses
   // the inbox with its epoch, which tells clients that seqs restarted.)
   e.visible_head = meta->head_seq;
   e.meta = std::move(*meta);
@@ -290,11 +308,9 @@ RocksDbInboxStore::CachedInbox* RocksDbInboxStore::find_or_load_locked(Shard& s,
   }
   if (!it->status().ok()) {
     io_error = true;
-    return nullptr;
+    return false;
   }
-  CachedInbox* out = &s.inboxes.emplace(std::string(user), std::move(e)).first->second;
-  evict_locked(s, user);
-  return out;
+  return true;
 }
 
 void RocksDbInboxStore::release_idle(std::int64_t now_ms) {
@@ -344,10 +360,23 @@ RocksDbInboxStore::Staged* RocksDbInboxStore::stage(Mutation& m, std::string_vie
     Shard& s = shard_of(user);
     std::lock_guard lock(s.mu);
     bool io_error = false;
-    if (CachedInbox* e = find_or_load_locked(s, user, io_error)) {
-      ++e->pins;
-      st.meta = e->meta;
-      st.devices = e->devices;
+    // An append caches its users; other mutations change the cached state
+    // when there is one and only the disk otherwise.
+    CachedInbox scratch;
+    CachedInbox* cached = nullptr;
+    if (m.fills_cache) {
+      cached = find_or_load_locked(s, user, io_error);
+    } else if (auto it = s.inboxes.find(user); it != s.inboxes.end()) {
+      cached = &it->second;
+    }
+    if (cached != nullptr) {
+      ++cached->pins;
+      st.pinned = true;
+      st.meta = cached->meta;
+      st.devices = cached->devices;
+    } else if (!m.fills_cache && load(user, scratch, io_error)) {
+      st.meta = std::move(scratch.meta);
+      st.devices = std::move(scratch.devices);
     } else if (io_error) {
       m.failed = true;
       return nullptr;
@@ -506,14 +535,22 @@ bool RocksDbInboxStore::commit(Mutation& m, bool sync) {
     next_dead_id_ = m.next_dead_id;
     dead_count_.store(m.next_dead_id - 1);
   }
-  for (const auto& [user, st] : m.users) {
+  for (auto& [user, st] : m.users) {
     Shard& s = shard_of(user);
     std::lock_guard lock(s.mu);
-    CachedInbox& e = s.inboxes.try_emplace(user).first->second;
+    auto it = s.inboxes.find(user);
+    if (it == s.inboxes.end()) {
+      if (!m.fills_cache) continue;  // not cached: the disk has it
+      it = s.inboxes.try_emplace(user).first;
+    }
+    CachedInbox& e = it->second;
     e.meta = st.meta;
     e.devices = st.devices;
     e.used = true;
-    if (st.created) ++e.pins;  // every staged entry stays pinned until publish()
+    if (!st.pinned) {  // created by this append: pinned like the rest until publish()
+      ++e.pins;
+      st.pinned = true;
+    }
     evict_locked(s, user);
   }
   return true;
@@ -521,6 +558,7 @@ bool RocksDbInboxStore::commit(Mutation& m, bool sync) {
 
 void RocksDbInboxStore::publish(Mutation& m, bool durable) {
   for (const auto& [user, st] : m.users) {
+    if (!st.pinned) continue;
     Shard& s = shard_of(user);
     std::lock_guard lock(s.mu);
     auto it = s.inboxes.find(user);
@@ -537,6 +575,7 @@ std::vector<AppendOutcome> RocksDbInboxStore::append(std::span<const NewMessage>
   std::unique_lock lock(write_mu_);
   if (now_ms > latest_now_ms_.load(std::memory_order_relaxed)) latest_now_ms_.store(now_ms);
   Mutation m(db_, next_dead_id_, {messages_cf_, dedup_cf_, collapse_cf_});
+  m.fills_cache = true;
   std::vector<AppendResult> results;
   results.reserve(batch.size());
   for (const auto& msg : batch) {
@@ -637,7 +676,8 @@ std::vector<MessagePtr> RocksDbInboxStore::read_after(std::string_view user,
     Shard& s = shard_of(user);
     std::lock_guard lock(s.mu);
     bool io_error = false;
-    const CachedInbox* e = find_or_load_locked(s, user, io_error);
+    CachedInbox scratch;
+    const CachedInbox* e = peek_locked(s, user, scratch, io_error);
     if (e == nullptr) return out;
     visible = e->visible_head;
     low = e->meta.low_seq;
@@ -665,7 +705,8 @@ MessagePtr RocksDbInboxStore::get(std::string_view user, std::uint64_t seq) {
     Shard& s = shard_of(user);
     std::lock_guard lock(s.mu);
     bool io_error = false;
-    const CachedInbox* e = find_or_load_locked(s, user, io_error);
+    CachedInbox scratch;
+    const CachedInbox* e = peek_locked(s, user, scratch, io_error);
     if (e == nullptr || seq == 0 || seq > e->visible_head) return nullptr;
   }
   std::string value;
@@ -681,7 +722,8 @@ InboxState RocksDbInboxStore::state(std::string_view user) {
   {
     std::lock_guard lock(s.mu);
     bool io_error = false;
-    if (const CachedInbox* e = find_or_load_locked(s, user, io_error)) {
+    CachedInbox scratch;
+    if (const CachedInbox* e = peek_locked(s, user, scratch, io_error)) {
       return InboxState{e->meta.epoch, e->visible_head, e->meta.max_lost_seq};
     }
     if (io_error) return InboxState{};
@@ -698,7 +740,8 @@ InboxState RocksDbInboxStore::state(std::string_view user) {
   if (!ok) return fresh;
   std::lock_guard lock(s.mu);
   bool io_error = false;
-  const CachedInbox* e = find_or_load_locked(s, user, io_error);
+  CachedInbox scratch;
+  const CachedInbox* e = peek_locked(s, user, scratch, io_error);
   return e ? InboxState{e->meta.epoch, e->visible_head, e->meta.max_lost_seq} : fresh;
 }
 
@@ -707,7 +750,8 @@ std::optional<std::uint64_t> RocksDbInboxStore::cursor(std::string_view user,
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
   bool io_error = false;
-  const CachedInbox* e = find_or_load_locked(s, user, io_error);
+  CachedInbox scratch;
+  const CachedInbox* e = peek_locked(s, user, scratch, io_error);
   if (e == nullptr) return std::nullopt;
   auto it = e->devices.find(device);
   if (it == e->devices.end()) return std::nullopt;
@@ -719,7 +763,8 @@ std::vector<DeviceCursor> RocksDbInboxStore::cursors(std::string_view user) {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
   bool io_error = false;
-  const CachedInbox* e = find_or_load_locked(s, user, io_error);
+  CachedInbox scratch;
+  const CachedInbox* e = peek_locked(s, user, scratch, io_error);
   if (e == nullptr) return out;
   for (const auto& [device, cursor] : e->devices) out.push_back({device, cursor});
   return out;

@@ -7,9 +7,12 @@
 //
 // Owns the database, a bounded cache of per-user inbox state (meta and
 // device cursors; evicted entries reload from disk) and, under
-// SyncMode::batch, the WalSyncer thread. An inbox unused for 5-10 s leaves
-// the cache (release_idle()): idle connections, the most numerous, then
-// hold no store memory beyond RocksDB's own.
+// SyncMode::batch, the WalSyncer thread. Only appends put inboxes in the
+// cache: reads and the other mutations use a cached inbox when there is
+// one and read the disk otherwise, so connecting devices fill nothing. An
+// inbox unused for 5-10 s leaves the cache (release_idle()): idle
+// connections, the most numerous, then hold no store memory beyond
+// RocksDB's own.
 //
 // Threading: every method is thread-safe. Mutations (append, expire,
 // register_device, commit_cursors, state() creating an inbox) are
@@ -120,6 +123,13 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   // user has no inbox, or (io_error set) when it could not be read. Shard
   // mutex held.
   CachedInbox* find_or_load_locked(Shard& s, std::string_view user, bool& io_error);
+  // The same without filling the cache: a miss is read into scratch. Shard
+  // mutex held (an append's staging then either precedes the read, and the
+  // inbox is cached and pinned, or follows it).
+  const CachedInbox* peek_locked(Shard& s, std::string_view user, CachedInbox& scratch, bool& io_error);
+  // Reads a user's inbox state from disk; false when there is none, or
+  // (io_error set) when it could not be read.
+  bool load(std::string_view user, CachedInbox& out, bool& io_error);
   void evict_locked(Shard& s, std::string_view keep);
 
   // Write-mutex-held steps of a mutation. stage() copies a user's state
