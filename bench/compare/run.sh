@@ -10,6 +10,7 @@
 #   bench/compare/run.sh                        # everything, defaults below
 #   SCENARIOS=fanout RATES=2000,10000 bench/compare/run.sh
 #   PEERS="herald mosquitto" CONNECTIONS=2000 DURATION=5 bench/compare/run.sh
+#   SCENARIOS=connect PEERS="herald mosquitto" HOLD=15 bench/compare/run.sh  # 15 s idle for every peer
 #   SKIP_SETUP=1 HERALD_BIN=... COMPARE_BIN=... bench/compare/run.sh   # binaries already built
 #
 # Results: $OUT (default build/compare/<time>): one JSON file per run,
