@@ -289,10 +289,9 @@ bool RocksDbInboxStore::load(std::string_view user, CachedInbox& e, bool& io_err
     io_error = true;
     return false;
   }
-  // Nothing of this inbox awaits a sync: an append keeps the entries it
-  // stages cached and pinned until then. (Only an inbox created by an
-  // append can be read before that append is synced; a crash then loses
-  // the inbox with its epoch, which tells clients that seqs restarted.)
+  // Nothing of this inbox awaits a sync: an append caches and pins every
+  // inbox it stages, a new one included, before it writes, and until its
+  // write is durable.
   e.visible_head = meta->head_seq;
   e.meta = std::move(*meta);
 
@@ -386,6 +385,16 @@ RocksDbInboxStore::Staged* RocksDbInboxStore::stage(Mutation& m, std::string_vie
       st.created = true;
       st.meta_dirty = true;
       st.meta.epoch = random_hex(8);  // PROTOCOL.md 1: a new inbox, a new epoch
+      if (m.fills_cache) {
+        // Cached and pinned, with nothing visible, before the write: a
+        // reader must find this, not the new inbox on disk before it is
+        // durable (and then a lower head here, once cached).
+        CachedInbox& e = s.inboxes.try_emplace(st.user).first->second;
+        e.meta = st.meta;
+        e.pins = 1;
+        st.pinned = true;
+        evict_locked(s, user);
+      }
     }
   }
   return &m.users.emplace(st.user, std::move(st)).first->second;
@@ -523,10 +532,16 @@ bool RocksDbInboxStore::commit(Mutation& m, bool sync) {
   }
   if (m.failed) {
     for (const auto& [user, st] : m.users) {
-      if (st.created) continue;
+      if (!st.pinned) continue;
       Shard& s = shard_of(user);
       std::lock_guard lock(s.mu);
-      if (auto it = s.inboxes.find(user); it != s.inboxes.end()) --it->second.pins;
+      auto it = s.inboxes.find(user);
+      if (it == s.inboxes.end()) continue;
+      if (st.created) {
+        s.inboxes.erase(it);  // never written
+      } else {
+        --it->second.pins;
+      }
     }
     m.users.clear();
     return false;
@@ -535,22 +550,16 @@ bool RocksDbInboxStore::commit(Mutation& m, bool sync) {
     next_dead_id_ = m.next_dead_id;
     dead_count_.store(m.next_dead_id - 1);
   }
-  for (auto& [user, st] : m.users) {
+  for (const auto& [user, st] : m.users) {
+    if (!st.pinned) continue;  // not cached: the disk has it
     Shard& s = shard_of(user);
     std::lock_guard lock(s.mu);
     auto it = s.inboxes.find(user);
-    if (it == s.inboxes.end()) {
-      if (!m.fills_cache) continue;  // not cached: the disk has it
-      it = s.inboxes.try_emplace(user).first;
-    }
+    if (it == s.inboxes.end()) continue;  // cannot be: pinned entries stay
     CachedInbox& e = it->second;
     e.meta = st.meta;
     e.devices = st.devices;
     e.used = true;
-    if (!st.pinned) {  // created by this append: pinned like the rest until publish()
-      ++e.pins;
-      st.pinned = true;
-    }
     evict_locked(s, user);
   }
   return true;
