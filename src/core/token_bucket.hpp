@@ -15,37 +15,43 @@ struct TokenRate {
 
 // A bucket's state alone, for an owner of many buckets with one rate (every
 // connection's frame budget): the rate comes with each call, and each
-// bucket costs 16 bytes.
+// bucket costs 8 bytes. The state is one time, as in GCRA (the generic
+// cell rate algorithm): when the bucket will be full again. A take is
+// allowed while that lies at most (burst - 1) tokens' worth of time ahead
+// of now, and moves it one token's worth later. The answers are those of
+// counting tokens, except that a burst below 1 still lets one take through
+// per 1/rate (a count would never reach a whole token).
 class TokenCount {
  public:
   using Clock = std::chrono::steady_clock;
 
-  TokenCount(const TokenRate& rate, Clock::time_point now) : tokens_(rate.burst), last_(now) {}
+  TokenCount(const TokenRate& /*rate*/, Clock::time_point now) : full_at_(now) {}
 
   // Takes one token if there is one.
   bool try_take(const TokenRate& rate, Clock::time_point now) {
-    refill(rate, now);
-    if (tokens_ < 1.0) return false;
-    tokens_ -= 1.0;
+    const Clock::time_point from = std::max(full_at_, now);
+    if (from - now > slack(rate)) return false;
+    full_at_ = from + per_token(rate);
     return true;
   }
 
   // Seconds until one token is available (0 if one is).
-  double seconds_until_available(const TokenRate& rate, Clock::time_point now) {
-    refill(rate, now);
-    return tokens_ >= 1.0 ? 0.0 : (1.0 - tokens_) / rate.per_second;
+  double seconds_until_available(const TokenRate& rate, Clock::time_point now) const {
+    const auto wait = std::max(full_at_, now) - now - slack(rate);
+    return wait.count() <= 0 ? 0.0 : std::chrono::duration<double>(wait).count();
   }
 
  private:
-  void refill(const TokenRate& rate, Clock::time_point now) {
-    if (now <= last_) return;
-    const double elapsed = std::chrono::duration<double>(now - last_).count();
-    tokens_ = std::min(rate.burst, tokens_ + elapsed * rate.per_second);
-    last_ = now;
+  static Clock::duration per_token(const TokenRate& rate) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(1.0 / rate.per_second));
+  }
+  // How far ahead of now full_at_ may be for a take to pass: burst - 1 tokens.
+  static Clock::duration slack(const TokenRate& rate) {
+    return std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(std::max(0.0, rate.burst - 1.0) / rate.per_second));
   }
 
-  double tokens_;
-  Clock::time_point last_;
+  Clock::time_point full_at_;
 };
 
 class TokenBucket {

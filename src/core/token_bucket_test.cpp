@@ -41,6 +41,27 @@ TEST(TokenCount, TimeGoingBackAddsNothing) {
   EXPECT_TRUE(c.try_take(rate, t0 + milliseconds(1000)));
 }
 
+// The state is one time point: a bucket costs no more than that.
+TEST(TokenCount, IsOneTimePoint) { EXPECT_EQ(sizeof(TokenCount), sizeof(Clock::time_point)); }
+
+TEST(TokenCount, ABurstBelowOneStillLetsOneTakeThroughPerInterval) {
+  const TokenRate rate{0.5, 0.25};
+  const Clock::time_point t0{};
+  TokenCount c(rate, t0);
+  EXPECT_TRUE(c.try_take(rate, t0));
+  EXPECT_FALSE(c.try_take(rate, t0 + milliseconds(1999)));
+  EXPECT_TRUE(c.try_take(rate, t0 + milliseconds(2000)));
+}
+
+TEST(TokenCount, AFractionalRateKeepsItsLongRunAverage) {
+  const TokenRate rate{3.0, 1.0};
+  const Clock::time_point t0{};
+  TokenCount c(rate, t0);
+  int taken = 0;
+  for (int ms = 0; ms < 100000; ++ms) taken += c.try_take(rate, t0 + milliseconds(ms)) ? 1 : 0;
+  EXPECT_NEAR(taken, 300, 1);
+}
+
 TEST(TokenBucket, CarriesItsOwnRate) {
   const Clock::time_point t0{};
   TokenBucket b(2.0, 1.0, t0);
