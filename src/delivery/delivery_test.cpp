@@ -63,11 +63,11 @@ TEST(ResumePosition, LossAfterThePositionIsNotRecovered) {
 }
 
 TEST(InflightWindow, CursorFollowsTheAckedPrefix) {
-  InflightWindow w(3, 10);
+  InflightWindow w(10);  // max_inflight 3
   w.on_sent(msg(11), 0);
   w.on_sent(msg(13), 0);  // 12 was collapsed: never sent
   w.on_sent(msg(14), 0);
-  EXPECT_FALSE(w.has_room());
+  EXPECT_FALSE(w.has_room(3));
   EXPECT_EQ(w.ack(13).size(), 1u);
   EXPECT_EQ(w.cursor(), 10u);
   EXPECT_EQ(w.ack(11).size(), 1u);
@@ -79,7 +79,7 @@ TEST(InflightWindow, CursorFollowsTheAckedPrefix) {
 }
 
 TEST(InflightWindow, AckUptoCoversOnlyWhatWasSent) {
-  InflightWindow w(8, 0);
+  InflightWindow w(0);
   w.on_sent(msg(1), 0);
   w.on_sent(msg(2), 0);
   EXPECT_EQ(w.ack_upto(100).size(), 2u);

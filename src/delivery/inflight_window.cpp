@@ -11,8 +11,8 @@ bool seq_below(const InflightEntry& e, std::uint64_t seq) { return e.message->se
 
 }  // namespace
 
-InflightWindow::InflightWindow(std::uint32_t max_inflight, std::uint64_t start_position)
-    : max_inflight_(max_inflight), last_sent_(start_position), cursor_(start_position) {}
+InflightWindow::InflightWindow(std::uint64_t start_position)
+    : last_sent_(start_position), cursor_(start_position) {}
 
 InflightEntry& InflightWindow::on_sent(store::MessagePtr message, std::int64_t now_ms) {
   assert(message->seq > last_sent_);

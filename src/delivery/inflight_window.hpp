@@ -1,6 +1,7 @@
 #pragma once
 // What one connection has sent and not yet had acked (PROTOCOL.md 4.3): at
-// most max_inflight messages, first attempts in increasing seq order, and
+// most max_inflight messages (a limit the caller passes in, so that every
+// connection does not keep a copy of it), first attempts in increasing seq order, and
 // the cursor as the highest seq below which everything sent is acked.
 //
 // Pure bookkeeping, owned by one connection on its I/O thread.
@@ -23,10 +24,12 @@ struct InflightEntry {
 
 class InflightWindow {
  public:
-  InflightWindow(std::uint32_t max_inflight, std::uint64_t start_position);
+  explicit InflightWindow(std::uint64_t start_position);
 
-  bool has_room() const { return entries_.size() < max_inflight_; }
-  std::size_t room() const { return max_inflight_ - entries_.size(); }
+  bool has_room(std::uint32_t max_inflight) const { return entries_.size() < max_inflight; }
+  std::size_t room(std::uint32_t max_inflight) const {
+    return has_room(max_inflight) ? max_inflight - entries_.size() : 0;
+  }
   std::size_t size() const { return entries_.size(); }
   // Highest seq ever sent (or the start position).
   std::uint64_t last_sent() const { return last_sent_; }
@@ -52,7 +55,6 @@ class InflightWindow {
   void advance_cursor();
   void release_if_empty();
 
-  std::uint32_t max_inflight_;
   std::uint64_t last_sent_;
   std::uint64_t cursor_;
   // Unacked, in seq order (sends come in seq order; acks mostly from the

@@ -63,7 +63,6 @@ std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> Con
   ConnectionParams cp;
   cp.user = claims->sub;
   cp.token_exp = claims->exp;
-  cp.remote_ip = rc.remote_ip;
   if (cr.device) {
     cp.device = *cr.device;
   } else if (claims->dev && protocol::valid_device_id(*claims->dev)) {
@@ -86,7 +85,8 @@ std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> Con
     }
   }
 
-  switch (ctx_.limits.acquire(rc.remote_ip)) {
+  auto admission = ctx_.limits.acquire(rc.remote_ip);
+  switch (admission.admit) {
     case ConnectionLimits::Admit::ok: break;
     case ConnectionLimits::Admit::ip_limit:
       return refuse(RefuseReason::ip_limit, errc::too_many_connections, "too many connections from this address");
@@ -94,16 +94,17 @@ std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> Con
       return refuse(RefuseReason::global_limit, errc::too_many_connections, "server connection limit reached");
   }
 
+  cp.limits_ticket = admission.ticket;
   auto conn = std::make_shared<Connection>(ctx_, *rc.worker, ws_limits_, cp);
   auto added = ctx_.hub.add(conn, ctx_.config.max_connections_per_user);
   if (added.result == hub::Hub::AddResult::user_limit) {
-    ctx_.limits.release(rc.remote_ip);
+    ctx_.limits.release(admission.ticket);
     return refuse(RefuseReason::user_limit, errc::too_many_connections, "too many connections for this user");
   }
   if (added.result == hub::Hub::AddResult::stale) {
     // Its client gave up on it and is connected through a later attempt,
     // which must not be closed by this late arrival (docs/protocol.md).
-    ctx_.limits.release(rc.remote_ip);
+    ctx_.limits.release(admission.ticket);
     return refuse(RefuseReason::stale_attempt, errc::stale_attempt,
                   "a later connection attempt of this client is already connected", "attempt");
   }

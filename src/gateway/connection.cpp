@@ -1,5 +1,6 @@
 #include "gateway/connection.hpp"
 
+#include <algorithm>
 #include <limits>
 #include <random>
 
@@ -14,6 +15,12 @@ using std::chrono::milliseconds;
 namespace {
 
 // Inbound frames: a burst of twice the rate (PROTOCOL.md 9, HERALD_CLIENT_FRAME_RATE).
+// A token's exp as Connection keeps it: unix seconds in 32 bits, which
+// reach the year 2106; a later exp is as good as never.
+std::uint32_t clamp_exp(std::int64_t exp) {
+  return static_cast<std::uint32_t>(std::clamp<std::int64_t>(exp, 0, std::numeric_limits<std::uint32_t>::max()));
+}
+
 TokenRate client_frame_rate(const config::ServerConfig& config) {
   return {config.client_frame_rate, 2 * config.client_frame_rate};
 }
@@ -27,14 +34,14 @@ Connection::Connection(GatewayContext& ctx, transport::IoWorker& worker, const t
       user_(std::move(params.user)),
       device_(std::move(params.device)),
       conn_id_(params.conn_id),
-      remote_ip_(std::move(params.remote_ip)),
+      limits_ticket_(params.limits_ticket),
       attempt_(params.attempt),
       connected_at_ms_(unix_ms_now()),
       opening_(std::make_unique<Opening>(Opening{std::move(params.resume), {}, std::nullopt})),
-      window_(ctx.config.max_inflight, 0),
-      token_exp_(params.token_exp),
+      window_(0),
       frame_budget_(client_frame_rate(ctx.config), SteadyClock::now()),
-      last_activity_(SteadyClock::now()) {}
+      last_activity_(SteadyClock::now()),
+      token_exp_(clamp_exp(params.token_exp)) {}
 
 Connection::~Connection() = default;
 
@@ -57,7 +64,7 @@ void Connection::on_open() {
   last_activity_ = SteadyClock::now();
   send_welcome(*opening);
   if (closed_) return;
-  arm_timer(std::min(ctx_.config.heartbeat, ctx_.config.idle_timeout));
+  arm_liveness(std::min(ctx_.config.heartbeat, ctx_.config.idle_timeout));
   // One probe right away so presence has an RTT before the first heartbeat.
   ping_sent_ = SteadyClock::now();
   ping_outstanding_ = true;
@@ -86,7 +93,7 @@ void Connection::send_welcome(const Opening& opening) {
     // The client says it processed up to last_seq: that is its cursor now.
     ctx_.flushers[worker().index()]->update(user_, device_, d.position);
   }
-  window_ = delivery::InflightWindow(ctx_.config.max_inflight, d.position);
+  window_ = delivery::InflightWindow(d.position);
   last_sent_.store(d.position, std::memory_order_relaxed);
 
   const auto first = ctx_.store.read_after(user_, d.position, 1, unix_ms_now());
@@ -119,8 +126,8 @@ void Connection::notify() {
 void Connection::pump() {
   if (!open_ || closed_ || closing()) return;
   const std::int64_t now = unix_ms_now();
-  while (window_.has_room()) {
-    const std::size_t room = window_.room();
+  while (window_.has_room(ctx_.config.max_inflight)) {
+    const std::size_t room = window_.room(ctx_.config.max_inflight);
     const auto read_start = SteadyClock::now();
     auto batch = ctx_.store.read_after(user_, window_.last_sent(), room, now);
     ctx_.metrics.store_read_latency.observe(std::chrono::duration<double>(SteadyClock::now() - read_start).count());
@@ -248,8 +255,8 @@ void Connection::handle(const protocol::RefreshFrame& f) {
         protocol::ErrorFrame{"invalid_token", "refresh token is for another user"}));
     return;
   }
-  token_exp_ = claims->exp;
-  arm_timer(next_liveness_check());
+  token_exp_ = clamp_exp(claims->exp);
+  arm_liveness(next_liveness_check());
   send_frame(protocol::encode(protocol::RefreshedFrame{token_exp_}));
 }
 
@@ -282,21 +289,17 @@ void Connection::on_pong() {
   ctx_.metrics.heartbeat_rtt.observe(std::chrono::duration<double>(rtt).count());
 }
 
-// One timer per connection (an idle one holds nothing else): the liveness
-// check (PROTOCOL.md 5) and the token's expiry (PROTOCOL.md 10), whichever
-// is due first.
-void Connection::arm_timer(milliseconds liveness_due) {
-  worker().wheel().cancel(timer_);
+// The connection's deadline, on the session's one timer (an idle
+// connection holds nothing else): the liveness check (PROTOCOL.md 5) or the
+// token's expiry (PROTOCOL.md 10), whichever is due first.
+void Connection::arm_liveness(milliseconds liveness_due) {
   const milliseconds token_due(std::max<std::int64_t>(0, token_deadline_ms() - unix_ms_now()));
-  std::weak_ptr<Connection> weak = weak_self();
-  timer_ = worker().wheel().schedule_after(std::min(liveness_due, token_due), [weak] {
-    if (auto self = weak.lock()) self->on_timer();
-  });
+  arm_owner_timer(std::min(liveness_due, token_due));
 }
 
 // Close 4001 at exp plus the leeway unless refreshed.
 std::int64_t Connection::token_deadline_ms() const {
-  return token_exp_ * 1000 + ctx_.config.jwt_leeway.count();
+  return std::int64_t{token_exp_} * 1000 + ctx_.config.jwt_leeway.count();
 }
 
 milliseconds Connection::next_liveness_check() const {
@@ -306,8 +309,7 @@ milliseconds Connection::next_liveness_check() const {
   return std::max(milliseconds(1), std::min(cfg.idle_timeout - silent, next_ping));
 }
 
-void Connection::on_timer() {
-  timer_ = {};
+void Connection::on_owner_timer() {
   if (closed_) return;
   if (unix_ms_now() >= token_deadline_ms()) {
     close(CloseReason::token_invalid, "token expired");
@@ -326,7 +328,7 @@ void Connection::on_timer() {
     ping_outstanding_ = true;
     ping();
   }
-  arm_timer(next_liveness_check());
+  arm_liveness(next_liveness_check());
 }
 
 // ---- closing ----------------------------------------------------------------
@@ -366,7 +368,6 @@ void Connection::on_closed(CloseReason reason) {
   if (closed_) return;
   closed_ = true;
   closing_.store(true, std::memory_order_relaxed);
-  worker().wheel().cancel(timer_);
   auto left = window_.take_all();
   for (auto& e : left) worker().wheel().cancel(e.retry_timer);
   ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left.size()));
@@ -376,7 +377,7 @@ void Connection::on_closed(CloseReason reason) {
   if (ctx_.presence != nullptr) {
     ctx_.presence->disconnected(user_, device_, conn_id_.str(), connected_at_ms_);
   }
-  ctx_.limits.release(remote_ip_);
+  ctx_.limits.release(limits_ticket_);
   ctx_.metrics.closed_counter(reason).inc();
   if (open_) ctx_.metrics.connections_active.sub(1);
 }

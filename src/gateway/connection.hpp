@@ -18,6 +18,7 @@
 #include "delivery/inflight_window.hpp"
 #include "delivery/resume_position.hpp"
 #include "gateway/conn_id.hpp"
+#include "gateway/connection_limits.hpp"
 #include "gateway/gateway_context.hpp"
 #include "hub/live_connection.hpp"
 #include "protocol/frames.hpp"
@@ -29,7 +30,7 @@ struct ConnectionParams {
   std::string user;
   std::string device;
   ConnId conn_id = ConnId::random();
-  std::string remote_ip;
+  ConnectionLimits::Ticket limits_ticket;  // the connection gives it back when it closes
   std::int64_t token_exp = 0;  // unix seconds
   delivery::ResumeRequest resume;
   hub::AttemptId attempt;  // ?attempt=, see hub::AttemptId
@@ -63,6 +64,7 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   void on_activity() override;
   void on_pong() override;
   void on_closed(CloseReason reason) override;
+  void on_owner_timer() override;  // liveness and token expiry, see arm_liveness()
 
   // What only the opening needs: held apart and freed once the welcome is
   // sent, so an open connection does not carry it.
@@ -84,8 +86,7 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   void handle(const protocol::UnusableFrame& f);
   void send_frame(std::string text);
   void close(CloseReason reason, std::string text = {});
-  void arm_timer(std::chrono::milliseconds liveness_due);
-  void on_timer();
+  void arm_liveness(std::chrono::milliseconds liveness_due);
   std::chrono::milliseconds next_liveness_check() const;
   std::int64_t token_deadline_ms() const;
   void cursor_advanced();
@@ -94,34 +95,34 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   std::weak_ptr<Connection> weak_self() { return self_ptr(); }
 
   // Every idle connection holds what is below: keep it small (each member
-  // counts in docs/benchmarks.md "connect").
+  // counts in docs/benchmarks.md "connect"; with the session and the
+  // shared_ptr's counts the object is 384 bytes, a jemalloc size class).
   GatewayContext& ctx_;
   // Who: fixed for the connection's life, read from any thread.
   const std::string user_;
   const std::string device_;
   const ConnId conn_id_;
-  const std::string remote_ip_;
+  ConnectionLimits::Ticket limits_ticket_;  // given back in on_closed
   const hub::AttemptId attempt_;
   const std::int64_t connected_at_ms_;
   std::unique_ptr<Opening> opening_;  // until on_open
 
   delivery::InflightWindow window_;  // from the welcome's resume position on
-  std::int64_t token_exp_;
   TokenCount frame_budget_;  // rate: client_frame_rate()
   SteadyClock::time_point last_activity_;
   SteadyClock::time_point ping_sent_{};
-  timers::TimerId timer_;  // liveness and token expiry, see arm_timer()
-  // Flags side by side: every connection pays for padding between them.
-  bool ping_outstanding_ = false;
-  bool open_ = false;
-  bool closed_ = false;
-  std::atomic<bool> notify_pending_{false};
-  std::atomic<bool> closing_{false};
-
-  // For info() on other threads. cursor_ is also the committed cursor: only
-  // this connection's thread writes it.
+  std::uint32_t token_exp_;  // unix seconds, see clamp_exp()
+  // For info() on other threads, beside the flags so that they share one
+  // word. cursor_ is also the committed cursor: only this connection's
+  // thread writes it.
   std::atomic<std::uint32_t> inflight_{0};
   std::atomic<std::int32_t> rtt_us_{-1};
+  // Owner thread only, hence bits.
+  bool ping_outstanding_ : 1 = false;
+  bool open_ : 1 = false;
+  bool closed_ : 1 = false;
+  std::atomic<bool> notify_pending_{false};
+  std::atomic<bool> closing_{false};
   std::atomic<std::uint64_t> cursor_{0};
   std::atomic<std::uint64_t> last_sent_{0};
 };

@@ -2,25 +2,31 @@
 
 namespace herald::gateway {
 
-ConnectionLimits::Admit ConnectionLimits::acquire(const std::string& ip) {
+ConnectionLimits::Admission ConnectionLimits::acquire(const std::string& ip) {
   std::lock_guard lock(mu_);
-  if (total_.load(std::memory_order_relaxed) >= max_total_) return Admit::global_limit;
-  auto& n = per_ip_[ip];
-  if (n >= max_per_ip_) {
-    if (n == 0) per_ip_.erase(ip);
-    return Admit::ip_limit;
+  if (total_.load(std::memory_order_relaxed) >= max_total_) return {Admit::global_limit, {}};
+  auto [it, inserted] = per_ip_.try_emplace(ip, 0);
+  if (it->second >= max_per_ip_) {
+    if (it->second == 0) per_ip_.erase(it);
+    return {Admit::ip_limit, {}};
   }
-  ++n;
+  ++it->second;
   total_.fetch_add(1, std::memory_order_relaxed);
-  return Admit::ok;
+  return {Admit::ok, Ticket(&*it)};
 }
 
-void ConnectionLimits::release(const std::string& ip) {
+void ConnectionLimits::release(Ticket& ticket) {
+  if (!ticket.valid()) return;
+  std::lock_guard lock(mu_);
+  if (--ticket.entry_->second == 0) per_ip_.erase(per_ip_.find(ticket.entry_->first));
+  ticket.entry_ = nullptr;
+  total_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+std::uint32_t ConnectionLimits::count(const std::string& ip) const {
   std::lock_guard lock(mu_);
   auto it = per_ip_.find(ip);
-  if (it == per_ip_.end()) return;
-  if (--it->second == 0) per_ip_.erase(it);
-  total_.fetch_sub(1, std::memory_order_relaxed);
+  return it == per_ip_.end() ? 0 : it->second;
 }
 
 }  // namespace herald::gateway

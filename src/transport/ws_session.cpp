@@ -194,7 +194,9 @@ void WsSession::on_message(std::string_view text) {
 }
 
 void WsSession::on_read_error(boost::system::error_code ec) {
-  if (std::exchange(parking_, false) && ec == boost::asio::error::operation_aborted && !finished_) return park();
+  const bool was_parking = parking_;
+  parking_ = false;
+  if (was_parking && ec == boost::asio::error::operation_aborted && !finished_) return park();
   if (ec == websocket::error::closed) return finish(closing_ ? close_reason_ : CloseReason::normal);
   if (ec == websocket::error::message_too_big) return finish(CloseReason::message_too_big);
   if (ec == websocket::error::bad_frame_payload) return finish(CloseReason::protocol_error);
@@ -339,30 +341,83 @@ void WsSession::finish(CloseReason reason) {
   if (finished_) return;
   finished_ = true;
   closing_ = true;
-  cancel_timer();
+  timer_for_ = TimerFor::none;
+  owner_timer_ = false;
+  schedule_timer();  // drops the wheel node
   set_parked(false);
   on_closed(reason);
 }
 
 // ---- the timer
+//
+// One wheel node per session, at the earlier of two deadlines: the
+// session's own (timer_for_) and the owner's (arm_owner_timer()). A parked
+// connection thus holds a single timer, and the wheel's slab peaks at one
+// node per connection instead of two.
+
+namespace {
+
+constexpr std::chrono::milliseconds kMaxTimerDelay{std::int64_t{1} << 30};  // ~12 days, well inside int32 ms
+
+std::uint32_t ms32(timers::TimingWheel::Clock::time_point t) {
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
+// a at or after b, for deadlines within 24 days of each other.
+bool not_before(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) >= 0; }
+
+}  // namespace
 
 void WsSession::arm_timer(TimerFor what, std::chrono::milliseconds after) {
-  cancel_timer();
   timer_for_ = what;
-  timer_ = worker_.wheel().schedule_after(after, [weak = weak_from_this(), what] {
-    if (auto self = weak.lock()) self->on_timer(what);
-  });
+  session_due_ = ms32(worker_.wheel().now() + std::clamp(after, std::chrono::milliseconds(0), kMaxTimerDelay));
+  schedule_timer();
 }
 
 void WsSession::cancel_timer() {
-  worker_.wheel().cancel(timer_);
-  timer_ = {};
+  if (timer_for_ == TimerFor::none) return;
   timer_for_ = TimerFor::none;
+  schedule_timer();
 }
 
-void WsSession::on_timer(TimerFor what) {
+void WsSession::arm_owner_timer(std::chrono::milliseconds after) {
+  if (finished_) return;
+  owner_timer_ = true;
+  owner_due_ = ms32(worker_.wheel().now() + std::clamp(after, std::chrono::milliseconds(0), kMaxTimerDelay));
+  schedule_timer();
+}
+
+// Moves the wheel node to the earlier armed deadline (or drops it).
+void WsSession::schedule_timer() {
+  auto& wheel = worker_.wheel();
+  wheel.cancel(timer_);
   timer_ = {};
-  timer_for_ = TimerFor::none;
+  const bool session = timer_for_ != TimerFor::none;
+  if (!session && !owner_timer_) return;
+  std::uint32_t due = session ? session_due_ : owner_due_;
+  if (session && owner_timer_ && !not_before(owner_due_, session_due_)) due = owner_due_;
+  const auto now = wheel.now();
+  const std::chrono::milliseconds in(static_cast<std::int32_t>(due - ms32(now)));
+  timer_ = wheel.schedule(now + in, [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->on_timer();
+  });
+}
+
+void WsSession::on_timer() {
+  timer_ = {};
+  const std::uint32_t now = ms32(worker_.wheel().now());
+  if (timer_for_ != TimerFor::none && not_before(now, session_due_)) {
+    run_session_timer(std::exchange(timer_for_, TimerFor::none));
+  }
+  if (owner_timer_ && !finished_ && not_before(now, owner_due_)) {
+    owner_timer_ = false;
+    on_owner_timer();
+  }
+  if (!timer_.valid()) schedule_timer();  // the deadline not yet due, unless a handler re-armed already
+}
+
+void WsSession::run_session_timer(TimerFor what) {
   boost::system::error_code ignored;
   switch (what) {
     case TimerFor::handshake:
@@ -392,7 +447,8 @@ void WsSession::arm_park_timer() {
 // frame header with an empty buffer: cancelling it loses no byte.
 void WsSession::on_park_timer() {
   if (finished_ || closing_ || parked_ || parking_) return;
-  const bool quiet = !std::exchange(io_since_check_, false);
+  const bool quiet = !io_since_check_;
+  io_since_check_ = false;
   const bool at_rest = !writing_ && !pinging_ && !ping_wanted_ && ws_->sends.frames.empty() && ws_->message.empty();
   if (!quiet || !at_rest || !ws_->is_message_done() || !slot_.frame_wait) return arm_park_timer();
   parking_ = true;
@@ -420,7 +476,9 @@ void WsSession::park() {
 
 // The cancelled read had already completed: no park, the stream carries on.
 void WsSession::park_aborted() {
-  if (!std::exchange(parking_, false) || finished_) return;
+  const bool was_parking = parking_;
+  parking_ = false;
+  if (!was_parking || finished_) return;
   arm_park_timer();
   if (!writing_ && !pinging_) resume_writes();
 }

@@ -85,6 +85,15 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   virtual void on_pong() = 0;
   // Exactly once, when the connection is gone (or the upgrade failed).
   virtual void on_closed(CloseReason reason) = 0;
+  // The deadline of arm_owner_timer() has come.
+  virtual void on_owner_timer() = 0;
+
+  // The derived connection's own deadline (liveness checks, token expiry)
+  // rides on the session's one wheel timer, so a connection costs one timer
+  // node in all: on_owner_timer() runs once `after` has passed. Arming again
+  // moves the deadline; it is dropped when the session finishes. `after` is
+  // capped at 12 days (the callback then simply comes early).
+  void arm_owner_timer(std::chrono::milliseconds after);
 
  private:
   using Stream = boost::beast::websocket::stream<ParkableSocket, /*deflateSupported=*/false>;
@@ -104,15 +113,18 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     std::string message;  // empty (and holding no memory) between messages
     SendQueue sends;
   };
-  // The one wheel timer of a session, by phase: the handshake deadline until
-  // open, then the park check, then the close deadline once closing.
+  // The session's own deadline, by phase: the handshake deadline until open,
+  // then the park check, then the close deadline once closing. It shares
+  // one wheel timer with the owner's deadline (arm_owner_timer()).
   enum class TimerFor : std::uint8_t { none, handshake, park, close };
 
   void configure_stream();
   void on_accept(boost::system::error_code ec);
   void arm_timer(TimerFor what, std::chrono::milliseconds after);
-  void cancel_timer();
-  void on_timer(TimerFor what);
+  void cancel_timer();  // the session's deadline; the owner's stays
+  void schedule_timer();
+  void on_timer();
+  void run_session_timer(TimerFor what);
   void arm_park_timer();
   void on_park_timer();
   void park();
@@ -143,21 +155,27 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   const WsLimits& limits_;
   WsCounters* counters_;
 
-  bool writing_ = false;
-  bool pinging_ = false;
-  bool ping_wanted_ = false;  // ping() while writing: sent when the write completes
+  // Flags as bits: only the owner thread touches them.
+  bool writing_ : 1 = false;
+  bool pinging_ : 1 = false;
+  bool ping_wanted_ : 1 = false;  // ping() while writing: sent when the write completes
 
-  bool open_ = false;
-  bool parking_ = false;          // the read was cancelled to park; sends wait for the outcome
-  bool parked_ = false;           // no Beast stream; a readability wait is pending
-  bool io_since_check_ = false;   // a frame went either way since the park timer last looked
-  std::uint8_t park_gen_ = 0;     // tells a cancelled readability wait from the current one (wraps)
-  bool closing_ = false;          // close requested (by us or the peer)
-  bool close_sent_ = false;       // async_close started
-  bool finished_ = false;         // on_closed delivered
-  TimerFor timer_for_ = TimerFor::none;
+  bool open_ : 1 = false;
+  bool parking_ : 1 = false;         // the read was cancelled to park; sends wait for the outcome
+  bool parked_ : 1 = false;          // no Beast stream; a readability wait is pending
+  bool io_since_check_ : 1 = false;  // a frame went either way since the park timer last looked
+  bool closing_ : 1 = false;         // close requested (by us or the peer)
+  bool close_sent_ : 1 = false;      // async_close started
+  bool finished_ : 1 = false;        // on_closed delivered
+  bool owner_timer_ : 1 = false;     // owner_due_ is armed
+  std::uint8_t park_gen_ = 0;        // tells a cancelled readability wait from the current one (wraps)
+  TimerFor timer_for_ = TimerFor::none;  // what session_due_ is for (none: unarmed)
   CloseReason close_reason_ = CloseReason::normal;
-  timers::TimerId timer_;
+  // Deadlines as steady-clock milliseconds cut to 32 bits: each is at most
+  // 12 days ahead, so a wrap-around comparison orders them exactly.
+  std::uint32_t session_due_ = 0;
+  std::uint32_t owner_due_ = 0;
+  timers::TimerId timer_;  // at the earlier armed deadline
   std::unique_ptr<std::string> close_text_;  // null when the close has no text
 };
 
