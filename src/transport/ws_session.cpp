@@ -129,7 +129,7 @@ void WsSession::on_accept(boost::system::error_code ec) {
     return;
   }
   do_read();
-  arm_park_timer();
+  arm_park_timer(/*quick=*/true);
 }
 
 // An idle connection waits with a read of at most read_chunk bytes into the
@@ -207,7 +207,7 @@ void WsSession::on_read_error(boost::system::error_code ec) {
 SendResult WsSession::send(std::shared_ptr<const std::string> frame) {
   if (!open_ || closing_ || finished_) return SendResult::closed;
   if (parked_) {
-    unpark(/*cancel_wait=*/true);  // the queue lives in the stream
+    unpark(/*cancel_wait=*/true, /*quick=*/false);  // the queue lives in the stream
     if (finished_) return SendResult::closed;
   }
   SendQueue& q = ws_->sends;
@@ -271,7 +271,7 @@ void WsSession::ping() {
     ping_wanted_ = true;
     return;
   }
-  if (parked_) unpark(/*cancel_wait=*/true);
+  if (parked_) unpark(/*cancel_wait=*/true, /*quick=*/true);
   if (!finished_) do_ping();
 }
 
@@ -308,7 +308,7 @@ void WsSession::close(CloseReason reason, std::string text, bool flush) {
   // the park check.
   arm_timer(TimerFor::close, limits_.close_timeout);
   if (!open_ || writing_ || pinging_ || parking_ || (ws_ && !ws_->sends.frames.empty())) return;
-  if (parked_) unpark(/*cancel_wait=*/true);
+  if (parked_) unpark(/*cancel_wait=*/true, /*quick=*/false);
   if (!finished_) do_close();
 }
 
@@ -436,21 +436,41 @@ void WsSession::run_session_timer(TimerFor what) {
 // ---- parking
 
 // Not while closing: the close deadline holds the timer then.
-void WsSession::arm_park_timer() {
+//
+// quick: the connection has just opened, or woke for a client frame or a
+// ping of ours. Such an exchange is most often all there is (a heartbeat
+// every 25 s, say), and a connection kept whole for two more periods after
+// each would spend a tenth of its life holding its stream. So the checks
+// come every park_after/8 instead, until one finds the connection quiet (it
+// parks) or kQuickParkChecks have found traffic (it is in use: back to
+// whole periods). The first check mostly sees the exchange itself.
+void WsSession::arm_park_timer(bool quick) {
   if (limits_.park_after.count() <= 0 || finished_ || closing_) return;
-  arm_timer(TimerFor::park, limits_.park_after);
+  quick_park_checks_ = quick ? kQuickParkChecks : 0;
+  arm_timer(TimerFor::park, quick ? quick_park_after() : limits_.park_after);
+}
+
+std::chrono::milliseconds WsSession::quick_park_after() const {
+  return std::max(std::chrono::milliseconds(1), limits_.park_after / 8);
 }
 
 // A connection parks after a whole park_after period with no frame either
-// way (so between one and two periods of silence), when nothing is queued,
-// being written or half read. Beast's read is then waiting for the next
-// frame header with an empty buffer: cancelling it loses no byte.
+// way (so between one and two periods of silence; in quick mode, between
+// one and two eighths), when nothing is queued, being written or half read.
+// Beast's read is then waiting for the next frame header with an empty
+// buffer: cancelling it loses no byte.
 void WsSession::on_park_timer() {
   if (finished_ || closing_ || parked_ || parking_) return;
   const bool quiet = !io_since_check_;
   io_since_check_ = false;
   const bool at_rest = !writing_ && !pinging_ && !ping_wanted_ && ws_->sends.frames.empty() && ws_->message.empty();
-  if (!quiet || !at_rest || !ws_->is_message_done() || !slot_.frame_wait) return arm_park_timer();
+  if (!quiet || !at_rest || !ws_->is_message_done() || !slot_.frame_wait) {
+    if (quick_park_checks_ > 1) {
+      quick_park_checks_ = quick_park_checks_ - 1;
+      return arm_timer(TimerFor::park, quick_park_after());
+    }
+    return arm_park_timer(/*quick=*/false);
+  }
   parking_ = true;
   boost::system::error_code ignored;
   slot_.socket.cancel(ignored);  // on_read_error() sees operation_aborted and parks
@@ -494,12 +514,12 @@ void WsSession::wait_readable() {
                                   [self = shared_from_this(), gen = park_gen_](boost::system::error_code ec) {
                                     if (gen != self->park_gen_ || self->finished_ || !self->parked_) return;
                                     if (ec) return self->fail(ec, "wait");
-                                    self->unpark(/*cancel_wait=*/false);
+                                    self->unpark(/*cancel_wait=*/false, /*quick=*/true);
                                   }));
 }
 
 // The client sent something (or closed), or we have something to send.
-void WsSession::unpark(bool cancel_wait) {
+void WsSession::unpark(bool cancel_wait, bool quick) {
   if (cancel_wait) {
     ++park_gen_;  // the cancelled wait completes later and must be ignored
     boost::system::error_code ignored;
@@ -509,7 +529,7 @@ void WsSession::unpark(bool cancel_wait) {
   bump(counters_ ? counters_->unparks : nullptr);
   if (!hydrate()) return;
   do_read();
-  arm_park_timer();
+  arm_park_timer(quick);
 }
 
 // A new Beast stream on the same socket, brought to the open state by

@@ -10,6 +10,8 @@
 // Beast stream (about 2.5 KB) and waits for readability on the bare socket;
 // a frame from the client, or anything to send, rebuilds the stream. Idle
 // connections, the most numerous kind, then hold a few hundred bytes here.
+// After the opening and after a wake for a heartbeat-like exchange, it
+// parks again within about park_after/4 (see arm_park_timer()).
 //
 // Lives on one IoWorker; every method must be called on that worker's thread.
 #include <cstdint>
@@ -117,6 +119,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // then the park check, then the close deadline once closing. It shares
   // one wheel timer with the owner's deadline (arm_owner_timer()).
   enum class TimerFor : std::uint8_t { none, handshake, park, close };
+  static constexpr std::uint8_t kQuickParkChecks = 2;
 
   void configure_stream();
   void on_accept(boost::system::error_code ec);
@@ -125,12 +128,14 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void schedule_timer();
   void on_timer();
   void run_session_timer(TimerFor what);
-  void arm_park_timer();
+  void arm_park_timer(bool quick = false);
+  std::chrono::milliseconds quick_park_after() const;
   void on_park_timer();
   void park();
   void park_aborted();
   void wait_readable();
-  void unpark(bool cancel_wait);
+  // quick: see arm_park_timer()
+  void unpark(bool cancel_wait, bool quick);
   bool hydrate();
   void resume_writes();
   void set_parked(bool parked);
@@ -168,6 +173,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool close_sent_ : 1 = false;      // async_close started
   bool finished_ : 1 = false;        // on_closed delivered
   bool owner_timer_ : 1 = false;     // owner_due_ is armed
+  std::uint8_t quick_park_checks_ : 2 = 0;  // quick park checks left, see arm_park_timer()
   std::uint8_t park_gen_ = 0;        // tells a cancelled readability wait from the current one (wraps)
   TimerFor timer_for_ = TimerFor::none;  // what session_due_ is for (none: unarmed)
   CloseReason close_reason_ = CloseReason::normal;

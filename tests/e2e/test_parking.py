@@ -186,5 +186,40 @@ class NeverParkTest(ServerTest):
         run(go())
 
 
+class QuickParkingTest(ServerTest):
+    """After the opening and after a heartbeat exchange the checks come every
+    ws_park_after_ms/8: the connection parks again well within one period,
+    where whole periods would take two to four seconds here."""
+    ENV = {"HERALD_WS_PARK_AFTER_MS": "2000"}
+
+    def test_a_new_connection_and_a_heartbeat_exchange_park_within_a_period(self):
+        async def go():
+            async with self.server.connect(user="quick-park", device="d") as ws:
+                await recv_type(ws, "welcome")
+                self.assertTrue(await wait_parked(self.server, 1, timeout=1.5), "the new connection did not park soon")
+                for i in range(3):
+                    woken = unparks(self.server)
+                    await ws.send(json.dumps({"type": "ping", "id": i}))
+                    self.assertEqual((await recv_type(ws, "pong"))["id"], i)
+                    self.assertEqual(unparks(self.server), woken + 1)
+                    self.assertTrue(await wait_parked(self.server, 1, timeout=1.5), "the heartbeat kept it awake")
+        run(go())
+
+    def test_a_connection_in_use_is_not_parked_between_its_frames(self):
+        async def go():
+            async with self.server.connect(user="quick-busy", device="d") as ws:
+                await recv_type(ws, "welcome")
+                self.assertTrue(await wait_parked(self.server, 1, timeout=1.5))
+                woken = unparks(self.server)
+                # A ping every 100 ms for 1.5 s: quick checks find traffic,
+                # so the connection goes back to whole periods and stays up.
+                for i in range(15):
+                    await ws.send(json.dumps({"type": "ping", "id": i}))
+                    await recv_type(ws, "pong")
+                    await asyncio.sleep(0.1)
+                self.assertEqual(unparks(self.server), woken + 1)
+        run(go())
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
