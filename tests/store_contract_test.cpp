@@ -25,6 +25,8 @@
 #include "store/schedule_store.hpp"
 #include "store/sync_mode.hpp"
 
+#include <rocksdb/db.h>
+
 namespace herald::store {
 namespace {
 
@@ -243,6 +245,35 @@ TEST_P(InboxStoreContract, ExpireRespectsTheBudgetAndDeadLettersWithReasonExpire
   for (const auto& d : dead) EXPECT_EQ(d.reason, DeadReason::expired);
   EXPECT_EQ(store().state("u").max_lost_seq, 5u);
   EXPECT_EQ(store().expire(kT0 + 1000, 0), 0u);
+}
+
+// One group commit: runs of a user's messages, interleaved users, a far
+// TTL in the middle of a run; the budget cuts into runs.
+TEST_P(InboxStoreContract, AGroupCommitExpiresWholeWithinEachBudget) {
+  std::vector<NewMessage> batch;
+  for (int i = 1; i <= 6; ++i) batch.push_back(msg(i % 2 == 1 ? "u" : "v", "m" + std::to_string(i), {}, 1000));
+  batch.push_back(msg("u", "far", {}, 100000));
+  batch.push_back(msg("u", "m7", {}, 1000));
+  append_all(store(), batch);  // u: 1-3, 4 (far), 5; v: 1-3
+  EXPECT_EQ(store().expire(kT0 + 999, 100), 0u);
+  EXPECT_EQ(store().expire(kT0 + 1000, 2), 2u);
+  EXPECT_EQ(store().expire(kT0 + 1000, 3), 3u);
+  EXPECT_EQ(store().expire(kT0 + 1000, 10), 2u);
+  EXPECT_EQ(store().expire(kT0 + 1000, 10), 0u);
+  EXPECT_EQ(retained(store(), "u"), (Seqs{4}));
+  EXPECT_EQ(retained(store(), "v"), Seqs{});
+  EXPECT_EQ(store().dead_letters(0, 100).size(), 7u);
+  EXPECT_EQ(store().expire(kT0 + 100000, 10), 1u);
+}
+
+// A collapsed message inside an expiry run: the run's sweep passes over it.
+TEST_P(InboxStoreContract, ARunWithACollapsedMessageExpiresTheRest) {
+  append_all(store(), {msg("u", "m1", "k", 1000), msg("u", "m2", {}, 1000), msg("u", "m3", {}, 1000)});
+  append_one(store(), msg("u", "m4", "k", 1000));  // replaces seq 1
+  EXPECT_EQ(retained(store(), "u"), (Seqs{2, 3, 4}));
+  EXPECT_EQ(store().expire(kT0 + 1000, 10), 3u);
+  EXPECT_EQ(retained(store(), "u"), Seqs{});
+  EXPECT_EQ(store().dead_letters(0, 10).size(), 3u);
 }
 
 TEST_P(InboxStoreContract, ExpiredMessagesAckedByEveryDeviceLeaveWithoutADeadLetter) {
@@ -857,6 +888,75 @@ TEST_F(RocksDbInboxStoreTest, TheExpiryIndexSurvivesReopen) {
   EXPECT_EQ(store->expire(kT0 + 1000, 10), 1u);
   EXPECT_EQ(retained(*store, "u"), (Seqs{2}));
   EXPECT_EQ(store->dead_letters(0, 10).at(0).reason, DeadReason::expired);
+}
+
+// Opens the store's database read-only with plain rocksdb, for what the
+// store does not show: how many keys a family holds, the format mark.
+class RawDatabase {
+ public:
+  explicit RawDatabase(const std::string& path, bool read_only = true) {
+    std::vector<std::string> names;
+    EXPECT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path, &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    const auto s = read_only ? rocksdb::DB::OpenForReadOnly(rocksdb::DBOptions(), path, families, &handles_, &db_)
+                             : rocksdb::DB::Open(rocksdb::DBOptions(), path, families, &handles_, &db_);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    for (std::size_t i = 0; i < names.size(); ++i) by_name_[names[i]] = handles_[i];
+  }
+  ~RawDatabase() {
+    for (auto* h : handles_) (void)db_->DestroyColumnFamilyHandle(h);
+    delete db_;
+  }
+  std::size_t count(const std::string& family) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), by_name_.at(family)));
+    std::size_t n = 0;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++n;
+    return n;
+  }
+  std::string format() {
+    std::string v;
+    (void)db_->Get(rocksdb::ReadOptions(), by_name_.at(rocksdb::kDefaultColumnFamilyName), "format", &v);
+    return v;
+  }
+  void set_format(const std::string& v) {
+    EXPECT_TRUE(db_->Put(rocksdb::WriteOptions(), by_name_.at(rocksdb::kDefaultColumnFamilyName), "format", v).ok());
+  }
+
+ private:
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name_;
+};
+
+TEST_F(RocksDbInboxStoreTest, AGroupCommitWritesOneExpiryEntryPerRunOfAUser) {
+  {
+    auto store = open();
+    std::vector<NewMessage> batch;
+    for (int i = 0; i < 50; ++i) batch.push_back(msg(i < 40 ? "u" : "v", "m" + std::to_string(i), {}, 1000));
+    // 1.5 s later than the rest: a run of its own.
+    batch.push_back(msg("u", "late", {}, 2500));
+    append_all(*store, batch);
+  }
+  EXPECT_EQ(RawDatabase(path()).count("expiry"), 3u);
+  auto store = open();
+  EXPECT_EQ(store->expire(kT0 + 1000, 100), 50u);
+  EXPECT_EQ(store->expire(kT0 + 2500, 100), 1u);
+  EXPECT_EQ(RawDatabase(path()).count("expiry"), 0u);
+}
+
+TEST_F(RocksDbInboxStoreTest, AFormatOneStoreIsReadAndMarkedTwo) {
+  {
+    auto store = open();
+    append_one(*store, msg("u", "m1", {}, 1000));
+  }
+  RawDatabase(path(), /*read_only=*/false).set_format("1");
+  {
+    auto store = open();
+    EXPECT_EQ(retained(*store, "u"), (Seqs{1}));
+    EXPECT_EQ(store->expire(kT0 + 1000, 10), 1u);
+  }
+  EXPECT_EQ(RawDatabase(path()).format(), "2");
 }
 
 TEST_F(RocksDbInboxStoreTest, TheEpochOfAnEmptyInboxSurvivesReopen) {

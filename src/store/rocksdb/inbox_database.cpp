@@ -143,6 +143,14 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
     if (!s.ok()) fail(s.ToString());
   } else if (!s.ok()) {
     fail(s.ToString());
+  } else if (value == layout::kFormatValueV1) {
+    // Format 1 data reads as it is; marked 2 before any run entry is
+    // written, so that an older binary refuses the store instead of
+    // sweeping only the first message of each run.
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = db_->Put(wo, defaults, slice(layout::kFormatKey), slice(layout::kFormatValue));
+    if (!s.ok()) fail(s.ToString());
   } else if (value != layout::kFormatValue) {
     fail("unknown store format '" + value + "'");
   }

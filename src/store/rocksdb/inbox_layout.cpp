@@ -1,5 +1,7 @@
 #include "store/rocksdb/inbox_layout.hpp"
 
+#include <algorithm>
+
 namespace herald::store::layout {
 
 namespace {
@@ -187,6 +189,14 @@ std::optional<ExpiryEntry> parse_expiry_key(std::string_view key) {
   e.user = std::move(*user);
   e.seq = get_be64(key);
   return e;
+}
+
+std::string expiry_run_value(std::uint64_t first, std::uint64_t last) {
+  return last > first ? be64(last) : std::string();
+}
+
+std::uint64_t expiry_run_last(std::string_view value, std::uint64_t first) {
+  return value.size() == 8 ? std::max(first, get_be64(value)) : first;
 }
 
 std::string schedule_key(std::int64_t deliver_at_ms, std::uint64_t schedule_id) {

@@ -9,7 +9,8 @@
 //   dedup     user_prefix(user) + id                 -> be64(seq) + be64(accepted_ms)
 //   collapse  user_prefix(user) + collapse_key       -> be64(seq)
 //   cursors   user_prefix(user) + device             -> be64(cursor)
-//   expiry    be64(expires_at_ms, sign flipped) + user_prefix(user) + be64(seq) -> ""
+//   expiry    be64(expires_at_ms, sign flipped) + user_prefix(user) + be64(seq) -> "" or be64(last)
+//             (the messages seq..last expire by expires_at_ms; "" is seq alone)
 //   dead      be64(id)                               -> dead-letter record
 //   schedule       be64(deliver_at_ms, sign flipped) + be64(schedule id) -> scheduled record
 //   schedule_ids   be64(schedule id)                 -> ScheduleRef (to find the other two keys)
@@ -47,7 +48,10 @@ inline constexpr const char* kScheduleIdsCf = "schedule_ids";
 inline constexpr const char* kScheduleKeysCf = "schedule_keys";
 
 inline constexpr std::string_view kFormatKey = "format";
-inline constexpr std::string_view kFormatValue = "1";
+// 2: an expiry entry may cover a run of seqs (format 1 had one per message;
+// a format-1 store is read as it is and marked 2 when opened).
+inline constexpr std::string_view kFormatValue = "2";
+inline constexpr std::string_view kFormatValueV1 = "1";
 inline constexpr std::string_view kNextDeadIdKey = "next_dead_id";
 inline constexpr std::string_view kNextScheduleIdKey = "next_schedule_id";
 inline constexpr std::string_view kScheduledCountKey = "scheduled_count";
@@ -101,6 +105,10 @@ struct ExpiryEntry {
   std::uint64_t seq = 0;
 };
 std::optional<ExpiryEntry> parse_expiry_key(std::string_view key);
+// The value of an expiry entry for the run first..last, and the last seq
+// an entry's value names (first itself for "" or anything unreadable).
+std::string expiry_run_value(std::uint64_t first, std::uint64_t last);
+std::uint64_t expiry_run_last(std::string_view value, std::uint64_t first);
 
 std::string schedule_key(std::int64_t deliver_at_ms, std::uint64_t schedule_id);
 struct ScheduleKey {

@@ -169,5 +169,13 @@ TEST(InboxLayout, UserPrefixSizeCoversTheEscapedUserAndItsTerminator) {
   EXPECT_EQ(layout::user_prefix_size(std::string("bad\0\x02", 5)), 0u);
 }
 
+TEST(InboxLayout, AnExpiryValueNamesTheLastSeqOfItsRun) {
+  EXPECT_EQ(layout::expiry_run_value(7, 7), "");
+  EXPECT_EQ(layout::expiry_run_last("", 7), 7u);
+  EXPECT_EQ(layout::expiry_run_last(layout::expiry_run_value(7, 12), 7), 12u);
+  EXPECT_EQ(layout::expiry_run_last(layout::be64(3), 7), 7u);  // never before the first
+  EXPECT_EQ(layout::expiry_run_last("junk", 7), 7u);
+}
+
 }  // namespace
 }  // namespace herald::store::layout

@@ -11,7 +11,6 @@
 #include <functional>
 #include <limits>
 #include <optional>
-#include <set>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -40,6 +39,9 @@ constexpr std::int64_t kIdleSweepMs = 5000;
 // Expiry-index entries of messages already gone that one expire() call may
 // drop beyond its budget, so a call stays bounded.
 constexpr std::size_t kExpireStaleScan = 4096;
+// How far apart the expiry times of one expiry entry's messages may be (see
+// add_expiry()).
+constexpr std::int64_t kExpiryRunSpreadMs = 1000;
 
 rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
 std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
@@ -96,7 +98,18 @@ struct RocksDbInboxStore::Staged {
   bool created = false;     // no inbox before this mutation (no cache entry pinned)
   bool pinned = false;      // this mutation holds a pin on the user's cache entry
   bool meta_dirty = false;  // meta must be written
-  std::set<std::uint64_t> appended;  // seqs written by this mutation and still there
+  // Seqs written by this mutation and still there, ascending (appends come
+  // in seq order).
+  std::vector<std::uint64_t> appended;
+  // The expiry entry this mutation's appends are gathering, written when a
+  // seq does not extend it and at commit (see add_expiry()).
+  struct ExpiryRun {
+    std::uint64_t first;
+    std::uint64_t last;
+    std::int64_t earliest_ms;
+    std::int64_t latest_ms;
+  };
+  std::optional<ExpiryRun> expiry_run;
 };
 
 // Everything one mutation reads and writes: its writes, and for the
@@ -427,8 +440,8 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
   ++u->meta.count;
   m.put(messages_cf_, layout::message_key(msg.user, seq), layout::encode_message(rec));
   m.put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
-  m.put(expiry_cf_, layout::expiry_key(rec.expires_at_ms, msg.user, seq), std::string());
-  u->appended.insert(seq);
+  add_expiry(m, *u, seq, rec.expires_at_ms);
+  u->appended.push_back(seq);
 
   // Collapse (PROTOCOL.md 1c): the older message with this key leaves, silently.
   if (!msg.collapse_key.empty()) {
@@ -452,10 +465,35 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
   return {seq, msg.id, false};
 }
 
+// The appends of one user in one mutation share an expiry entry while
+// their seqs follow each other and their expiry times lie within
+// kExpiryRunSpreadMs of the earliest: a group commit then writes one
+// expiry key per user where it wrote one per message. The entry is keyed
+// by the latest time, so no message is swept before its time and none more
+// than the spread after it; reads skip an expired message whether or not
+// it has been swept.
+void RocksDbInboxStore::add_expiry(Mutation& m, Staged& u, std::uint64_t seq, std::int64_t expires_at_ms) {
+  if (auto& run = u.expiry_run; run && seq == run->last + 1 && expires_at_ms >= run->earliest_ms &&
+                                expires_at_ms - run->earliest_ms <= kExpiryRunSpreadMs) {
+    run->last = seq;
+    run->latest_ms = std::max(run->latest_ms, expires_at_ms);
+    return;
+  }
+  flush_expiry(m, u);
+  u.expiry_run = Staged::ExpiryRun{seq, seq, expires_at_ms, expires_at_ms};
+}
+
+void RocksDbInboxStore::flush_expiry(Mutation& m, Staged& u) {
+  if (!u.expiry_run) return;
+  const auto& run = *u.expiry_run;
+  m.put(expiry_cf_, layout::expiry_key(run.latest_ms, u.user, run.first), layout::expiry_run_value(run.first, run.last));
+  u.expiry_run.reset();
+}
+
 std::optional<std::uint64_t> RocksDbInboxStore::oldest_seq(Mutation& m, const Staged& u) {
   // Messages this mutation appended are newer than any on disk.
   const std::optional<std::uint64_t> appended =
-      u.appended.empty() ? std::nullopt : std::optional<std::uint64_t>(*u.appended.begin());
+      u.appended.empty() ? std::nullopt : std::optional<std::uint64_t>(u.appended.front());
   const std::string prefix = layout::user_prefix(u.user);
   const std::string end = layout::user_prefix_end(u.user);
   const rocksdb::Slice upper = slice(end);
@@ -481,13 +519,17 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
   std::string value;
   if (!m.get(messages_cf_, key, &value)) return false;
   m.del(messages_cf_, key);
-  u.appended.erase(seq);
+  if (auto it = std::lower_bound(u.appended.begin(), u.appended.end(), seq);
+      it != u.appended.end() && *it == seq) {
+    u.appended.erase(it);
+  }
   u.meta.count -= std::min<std::uint64_t>(u.meta.count, 1);
   u.meta_dirty = true;
   const auto rec = layout::decode_message(value, seq);
   if (!rec) return true;  // unreadable: gone, with nothing left to tell about it
 
-  m.del(expiry_cf_, layout::expiry_key(rec->expires_at_ms, u.user, seq));
+  // Its expiry entry stays: one entry may cover a run of seqs, and the
+  // sweep passes over messages already gone.
   if (!rec->collapse_key.empty()) {
     const std::string collapse_key = layout::user_key(u.user, rec->collapse_key);
     std::string current;
@@ -516,6 +558,7 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
 
 bool RocksDbInboxStore::commit(Mutation& m, bool sync) {
   if (!m.failed) {
+    for (auto& [user, st] : m.users) flush_expiry(m, st);
     if (m.dead_written) {
       m.put(default_cf_, layout::kNextDeadIdKey, layout::be64(m.next_dead_id));
     }
@@ -656,15 +699,26 @@ std::size_t RocksDbInboxStore::expire(std::int64_t now_ms, std::size_t budget) {
   }
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, expiry_cf_));
   std::size_t removed = 0;
-  std::size_t scanned = 0;
-  for (it->SeekToFirst(); it->Valid() && removed < budget && scanned < budget + kExpireStaleScan;
-       it->Next(), ++scanned) {
-    m.del(expiry_cf_, view(it->key()));
-    const auto entry = layout::parse_expiry_key(view(it->key()));
+  std::size_t tried = 0;  // seqs looked at, bounded too: entries may name messages already gone
+  const std::size_t max_tries = budget + kExpireStaleScan;
+  for (it->SeekToFirst(); it->Valid() && removed < budget && tried < max_tries && !m.failed; it->Next()) {
+    const std::string_view key = view(it->key());
+    m.del(expiry_cf_, key);
+    const auto entry = layout::parse_expiry_key(key);
+    ++tried;
     if (!entry) continue;
+    const std::uint64_t last = layout::expiry_run_last(view(it->value()), entry->seq);
     Staged* u = stage(m, entry->user, false);
-    if (u != nullptr && remove_message(m, *u, entry->seq, DeadReason::expired, now_ms)) ++removed;
-    if (m.failed) break;
+    if (u == nullptr) continue;
+    std::uint64_t seq = entry->seq;
+    for (; seq <= last && removed < budget && tried < max_tries && !m.failed; ++seq, ++tried) {
+      if (remove_message(m, *u, seq, DeadReason::expired, now_ms)) ++removed;
+    }
+    if (seq <= last && !m.failed) {
+      // Out of budget inside a run: the rest waits under its own key.
+      m.put(expiry_cf_, layout::expiry_key(entry->expires_at_ms, entry->user, seq),
+            layout::expiry_run_value(seq, last));
+    }
   }
   if (!it->status().ok()) m.failed = true;
   if (!commit(m, false)) return 0;

@@ -137,6 +137,8 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   // asked; nullptr when absent and not created, or on a read error.
   Staged* stage(Mutation& m, std::string_view user, bool create);
   AppendResult append_one(Mutation& m, const NewMessage& msg, std::int64_t now_ms);
+  void add_expiry(Mutation& m, Staged& u, std::uint64_t seq, std::int64_t expires_at_ms);
+  void flush_expiry(Mutation& m, Staged& u);
   // Removes a retained message; unacked ones become dead letters when a
   // reason is given (collapse gives none). False when it was not retained.
   bool remove_message(Mutation& m, Staged& u, std::uint64_t seq,
