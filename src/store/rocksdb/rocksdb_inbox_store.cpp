@@ -283,15 +283,16 @@ RocksDbInboxStore::CachedInbox* RocksDbInboxStore::find_or_load_locked(Shard& s,
 }
 
 const RocksDbInboxStore::CachedInbox* RocksDbInboxStore::peek_locked(Shard& s, std::string_view user,
-                                                                     CachedInbox& scratch, bool& io_error) {
+                                                                     CachedInbox& scratch, bool& io_error,
+                                                                     Devices devices) {
   if (auto it = s.inboxes.find(user); it != s.inboxes.end()) {
     it->second.used = true;
     return &it->second;
   }
-  return load(user, scratch, io_error) ? &scratch : nullptr;
+  return load(user, scratch, io_error, devices) ? &scratch : nullptr;
 }
 
-bool RocksDbInboxStore::load(std::string_view user, CachedInbox& e, bool& io_error) {
+bool RocksDbInboxStore::load(std::string_view user, CachedInbox& e, bool& io_error, Devices devices) {
   std::string value;
   auto status = db_->Get(rocksdb::ReadOptions(), meta_cf_, slice(user), &value);
   if (status.IsNotFound()) return false;
@@ -307,6 +308,7 @@ bool RocksDbInboxStore::load(std::string_view user, CachedInbox& e, bool& io_err
   // write is durable.
   e.visible_head = meta->head_seq;
   e.meta = std::move(*meta);
+  if (devices == Devices::skip) return true;
 
   const std::string prefix = layout::user_prefix(user);
   const std::string end = layout::user_prefix_end(user);
@@ -740,7 +742,7 @@ std::vector<MessagePtr> RocksDbInboxStore::read_after(std::string_view user,
     std::lock_guard lock(s.mu);
     bool io_error = false;
     CachedInbox scratch;
-    const CachedInbox* e = peek_locked(s, user, scratch, io_error);
+    const CachedInbox* e = peek_locked(s, user, scratch, io_error, Devices::skip);
     if (e == nullptr) return out;
     visible = e->visible_head;
     low = e->meta.low_seq;
@@ -769,7 +771,7 @@ MessagePtr RocksDbInboxStore::get(std::string_view user, std::uint64_t seq) {
     std::lock_guard lock(s.mu);
     bool io_error = false;
     CachedInbox scratch;
-    const CachedInbox* e = peek_locked(s, user, scratch, io_error);
+    const CachedInbox* e = peek_locked(s, user, scratch, io_error, Devices::skip);
     if (e == nullptr || seq == 0 || seq > e->visible_head) return nullptr;
   }
   std::string value;
@@ -786,7 +788,7 @@ InboxState RocksDbInboxStore::state(std::string_view user) {
     std::lock_guard lock(s.mu);
     bool io_error = false;
     CachedInbox scratch;
-    if (const CachedInbox* e = peek_locked(s, user, scratch, io_error)) {
+    if (const CachedInbox* e = peek_locked(s, user, scratch, io_error, Devices::skip)) {
       return InboxState{e->meta.epoch, e->visible_head, e->meta.max_lost_seq};
     }
     if (io_error) return InboxState{};
@@ -804,7 +806,7 @@ InboxState RocksDbInboxStore::state(std::string_view user) {
   std::lock_guard lock(s.mu);
   bool io_error = false;
   CachedInbox scratch;
-  const CachedInbox* e = peek_locked(s, user, scratch, io_error);
+  const CachedInbox* e = peek_locked(s, user, scratch, io_error, Devices::skip);
   return e ? InboxState{e->meta.epoch, e->visible_head, e->meta.max_lost_seq} : fresh;
 }
 
@@ -812,13 +814,20 @@ std::optional<std::uint64_t> RocksDbInboxStore::cursor(std::string_view user,
                                                        std::string_view device) {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  bool io_error = false;
-  CachedInbox scratch;
-  const CachedInbox* e = peek_locked(s, user, scratch, io_error);
-  if (e == nullptr) return std::nullopt;
-  auto it = e->devices.find(device);
-  if (it == e->devices.end()) return std::nullopt;
-  return it->second;
+  if (auto cached = s.inboxes.find(user); cached != s.inboxes.end()) {
+    cached->second.used = true;
+    auto it = cached->second.devices.find(device);
+    if (it == cached->second.devices.end()) return std::nullopt;
+    return it->second;
+  }
+  // Not cached: the device's own cursor key, not a scan of every device. It
+  // is written in the same commit as its inbox's meta, never without it.
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions(), cursors_cf_, layout::user_key(user, device), &value).ok() ||
+      value.size() != 8) {
+    return std::nullopt;
+  }
+  return layout::get_be64(value);
 }
 
 std::vector<DeviceCursor> RocksDbInboxStore::cursors(std::string_view user) {
@@ -827,7 +836,7 @@ std::vector<DeviceCursor> RocksDbInboxStore::cursors(std::string_view user) {
   std::lock_guard lock(s.mu);
   bool io_error = false;
   CachedInbox scratch;
-  const CachedInbox* e = peek_locked(s, user, scratch, io_error);
+  const CachedInbox* e = peek_locked(s, user, scratch, io_error, Devices::load);
   if (e == nullptr) return out;
   for (const auto& [device, cursor] : e->devices) out.push_back({device, cursor});
   return out;

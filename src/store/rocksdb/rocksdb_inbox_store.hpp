@@ -123,13 +123,18 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   // user has no inbox, or (io_error set) when it could not be read. Shard
   // mutex held.
   CachedInbox* find_or_load_locked(Shard& s, std::string_view user, bool& io_error);
+  // What a read of an inbox missing from the cache takes from the disk: the
+  // meta alone (one point read: a connect's state and first read), or the
+  // devices' cursors as well (a scan).
+  enum class Devices : bool { skip, load };
   // The same without filling the cache: a miss is read into scratch. Shard
   // mutex held (an append's staging then either precedes the read, and the
   // inbox is cached and pinned, or follows it).
-  const CachedInbox* peek_locked(Shard& s, std::string_view user, CachedInbox& scratch, bool& io_error);
+  const CachedInbox* peek_locked(Shard& s, std::string_view user, CachedInbox& scratch, bool& io_error,
+                                 Devices devices);
   // Reads a user's inbox state from disk; false when there is none, or
   // (io_error set) when it could not be read.
-  bool load(std::string_view user, CachedInbox& out, bool& io_error);
+  bool load(std::string_view user, CachedInbox& out, bool& io_error, Devices devices = Devices::load);
   void evict_locked(Shard& s, std::string_view keep);
 
   // Write-mutex-held steps of a mutation. stage() copies a user's state
