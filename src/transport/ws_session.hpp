@@ -70,7 +70,6 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // queued first (drain); otherwise the queue is dropped.
   void close(CloseReason reason, std::string text = {}, bool flush = false);
 
-  std::size_t queued_bytes() const { return ws_ ? ws_->sends.bytes : 0; }
   bool closing() const { return closing_; }
   bool parked() const { return parked_; }
   IoWorker& worker() { return worker_; }
@@ -121,6 +120,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   enum class TimerFor : std::uint8_t { none, handshake, park, close };
   static constexpr std::uint8_t kQuickParkChecks = 2;
 
+  std::size_t queued_bytes() const { return ws_ ? ws_->sends.bytes : 0; }
   void configure_stream();
   void on_accept(boost::system::error_code ec);
   void arm_timer(TimerFor what, std::chrono::milliseconds after);
