@@ -247,6 +247,54 @@ TEST_P(InboxStoreContract, ExpireRespectsTheBudgetAndDeadLettersWithReasonExpire
   EXPECT_EQ(store().expire(kT0 + 1000, 0), 0u);
 }
 
+// An id the API generated, sent back by its publisher: a duplicate while
+// the message is retained, after it has left within the window, and not
+// once the window is over (PROTOCOL.md 7).
+TEST_P(InboxStoreContract, AGeneratedIdSentBackIsADuplicateForTheWholeWindow) {
+  const std::string id = generated_message_id();
+  ASSERT_TRUE(has_generated_id_shape(id));
+  NewMessage first = msg("u", id, {}, 1000);
+  first.id_generated = true;
+  append_one(store(), first);
+  append_one(store(), msg("u", "other"));
+  const auto again = [&](std::int64_t now) {
+    NewMessage m = msg("u", id);
+    m.accepted_at_ms = now;
+    return append_all(store(), {m}, now).at(0);
+  };
+  auto r = again(kT0 + 10);
+  EXPECT_TRUE(r.duplicate);
+  EXPECT_EQ(r.seq, 1u);
+  ASSERT_EQ(store().expire(kT0 + 1000, 10), 1u);  // gone, within the window
+  r = again(kT0 + 2000);
+  EXPECT_TRUE(r.duplicate);
+  EXPECT_EQ(r.seq, 1u);
+  r = again(kT0 + 86400000 + 1);
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.seq, 3u);
+}
+
+TEST_P(InboxStoreContract, AGeneratedIdPastTheWindowIsNewWhileItsMessageIsRetained) {
+  const std::string id = generated_message_id();
+  NewMessage first = msg("u", id);
+  first.id_generated = true;
+  append_one(store(), first);
+  NewMessage m = msg("u", id);
+  m.accepted_at_ms = kT0 + 86400000 + 1;
+  const auto r = append_all(store(), {m}, kT0 + 86400000 + 1).at(0);
+  EXPECT_FALSE(r.duplicate);
+  EXPECT_EQ(r.seq, 2u);
+}
+
+TEST(GeneratedId, HasItsShapeAndOthersMostlyDoNot) {
+  EXPECT_TRUE(has_generated_id_shape(generated_message_id()));
+  EXPECT_NE(generated_message_id(), generated_message_id());
+  EXPECT_FALSE(has_generated_id_shape("ord-77"));
+  EXPECT_FALSE(has_generated_id_shape("m-0123456789ABCDEF01234567"));  // upper case
+  EXPECT_FALSE(has_generated_id_shape("m-0123456789abcdef0123456"));   // 23 digits
+  EXPECT_TRUE(has_generated_id_shape("m-0123456789abcdef01234567"));   // a publisher may choose it
+}
+
 // One group commit: runs of a user's messages, interleaved users, a far
 // TTL in the middle of a run; the budget cuts into runs.
 TEST_P(InboxStoreContract, AGroupCommitExpiresWholeWithinEachBudget) {
@@ -943,6 +991,23 @@ TEST_F(RocksDbInboxStoreTest, AGroupCommitWritesOneExpiryEntryPerRunOfAUser) {
   EXPECT_EQ(store->expire(kT0 + 1000, 100), 50u);
   EXPECT_EQ(store->expire(kT0 + 2500, 100), 1u);
   EXPECT_EQ(RawDatabase(path()).count("expiry"), 0u);
+}
+
+TEST_F(RocksDbInboxStoreTest, AGeneratedIdWritesNoDedupEntryUntilItsMessageLeaves) {
+  const std::string id = generated_message_id();
+  {
+    auto store = open();
+    NewMessage m = msg("u", id, {}, 1000);
+    m.id_generated = true;
+    append_one(*store, m);
+    append_one(*store, msg("u", "chosen-by-the-publisher"));
+  }
+  EXPECT_EQ(RawDatabase(path()).count("dedup"), 1u);
+  {
+    auto store = open();
+    ASSERT_EQ(store->expire(kT0 + 1000, 10), 1u);
+  }
+  EXPECT_EQ(RawDatabase(path()).count("dedup"), 2u);  // left within the window
 }
 
 TEST_F(RocksDbInboxStoreTest, AFormatOneStoreIsReadAndMarkedTwo) {

@@ -205,7 +205,7 @@ std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
                    : !trace_field.empty()   ? trace_field
                                             : new_trace_id();
   if (proto.id.empty()) {
-    proto.id = "m-" + random_hex(12);
+    proto.id = store::generated_message_id();
     proto.id_generated = true;
   }
 

@@ -420,12 +420,19 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
   Staged* u = stage(m, msg.user, true);
   if (u == nullptr) return {};
 
-  // Dedup window (PROTOCOL.md 7); the batch is searched too.
+  // Dedup window (PROTOCOL.md 7); the batch is searched too. An id the
+  // API generated has no entry while its message is retained (see
+  // find_generated_id()), so one sent back is looked for there.
   const std::string dedup_key = layout::user_key(msg.user, msg.id);
   std::string value;
-  if (!msg.id_generated && m.get(dedup_cf_, dedup_key, &value)) {
-    const auto d = layout::decode_dedup(value);
-    if (d && d->accepted_ms + policy_.dedup_window_ms >= now_ms) return {d->seq, msg.id, true};
+  if (!msg.id_generated) {
+    if (m.get(dedup_cf_, dedup_key, &value)) {
+      const auto d = layout::decode_dedup(value);
+      if (d && d->accepted_ms + policy_.dedup_window_ms >= now_ms) return {d->seq, msg.id, true};
+    } else if (has_generated_id_shape(msg.id) && !m.failed) {
+      if (const auto seq = find_generated_id(m, *u, msg.id, now_ms)) return {*seq, msg.id, true};
+    }
+    if (m.failed) return {};
   }
 
   StoredMessage rec;
@@ -441,7 +448,7 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
   u->meta_dirty = true;
   ++u->meta.count;
   m.put(messages_cf_, layout::message_key(msg.user, seq), layout::encode_message(rec));
-  m.put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
+  if (!msg.id_generated) m.put(dedup_cf_, dedup_key, layout::encode_dedup({seq, now_ms}));
   add_expiry(m, *u, seq, rec.expires_at_ms);
   u->appended.push_back(seq);
 
@@ -492,6 +499,37 @@ void RocksDbInboxStore::flush_expiry(Mutation& m, Staged& u) {
   u.expiry_run.reset();
 }
 
+// A message of u's, still retained and accepted within the dedup window,
+// whose id is `id`: how a generated id sent back is found, since the append
+// writes no dedup entry for it (one key fewer per message on the group
+// commit). Newest first, over at most the retained messages (the retention
+// cap); only publishes whose id has the generated shape and no dedup entry
+// come here. Messages of this mutation are not searched: their generated
+// ids have not been answered yet, and a publisher's own ids have entries.
+std::optional<std::uint64_t> RocksDbInboxStore::find_generated_id(Mutation& m, const Staged& u, std::string_view id,
+                                                                  std::int64_t now_ms) {
+  const std::string lower = layout::message_key(u.user, u.meta.low_seq);
+  const std::string upper = layout::user_prefix_end(u.user);
+  const rocksdb::Slice lower_slice = slice(lower);
+  const rocksdb::Slice upper_slice = slice(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_lower_bound = &lower_slice;
+  ro.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, messages_cf_));
+  const std::size_t prefix_size = lower.size() - 8;
+  for (it->SeekToLast(); it->Valid(); it->Prev()) {
+    const std::string_view key = view(it->key());
+    if (key.size() != prefix_size + 8 || m.deleted(messages_cf_, key)) continue;
+    const std::uint64_t seq = layout::get_be64(key.substr(prefix_size));
+    const auto rec = layout::decode_message(view(it->value()), seq);
+    if (!rec || rec->id != id) continue;
+    if (rec->ts_ms + policy_.dedup_window_ms < now_ms) return std::nullopt;
+    return seq;
+  }
+  if (!it->status().ok()) m.failed = true;
+  return std::nullopt;
+}
+
 std::optional<std::uint64_t> RocksDbInboxStore::oldest_seq(Mutation& m, const Staged& u) {
   // Messages this mutation appended are newer than any on disk.
   const std::optional<std::uint64_t> appended =
@@ -532,6 +570,11 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
 
   // Its expiry entry stays: one entry may cover a run of seqs, and the
   // sweep passes over messages already gone.
+  // A generated id had no dedup entry while the message was retained; one
+  // that leaves within the window leaves one behind (PROTOCOL.md 7).
+  if (has_generated_id_shape(rec->id) && rec->ts_ms + policy_.dedup_window_ms >= now_ms) {
+    m.put(dedup_cf_, layout::user_key(u.user, rec->id), layout::encode_dedup({seq, rec->ts_ms}));
+  }
   if (!rec->collapse_key.empty()) {
     const std::string collapse_key = layout::user_key(u.user, rec->collapse_key);
     std::string current;

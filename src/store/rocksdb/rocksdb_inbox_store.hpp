@@ -143,6 +143,8 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   Staged* stage(Mutation& m, std::string_view user, bool create);
   AppendResult append_one(Mutation& m, const NewMessage& msg, std::int64_t now_ms);
   void add_expiry(Mutation& m, Staged& u, std::uint64_t seq, std::int64_t expires_at_ms);
+  std::optional<std::uint64_t> find_generated_id(Mutation& m, const Staged& u, std::string_view id,
+                                                 std::int64_t now_ms);
   void flush_expiry(Mutation& m, Staged& u);
   // Removes a retained message; unacked ones become dead letters when a
   // reason is given (collapse gives none). False when it was not retained.
