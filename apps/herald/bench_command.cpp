@@ -37,6 +37,7 @@ BenchCommand::BenchCommand(CLI::App& app) {
   durable_->add_option("--batch", durable_opts_.batch, "messages per request (above 1: POST /v1/publish/batch)")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
+  durable_->add_flag("--ids", durable_opts_.ids, "publishers choose each message's id (an idempotency key); by default the server generates them");
   durable_->add_option("--warmup", durable_opts_.warmup_s, "seconds not measured")->capture_default_str();
   durable_->add_option("--duration", durable_opts_.duration_s, "seconds measured")->capture_default_str();
 

@@ -12,8 +12,15 @@ namespace herald::bench {
 
 namespace {
 
-std::string publish_body(const std::string& user, std::uint64_t n, const std::string& pad) {
-  return R"({"user":")" + user + R"(","data":{"n":)" + std::to_string(n) + R"(,"pad":")" + pad + R"("}})";
+// with_id: the publisher chooses the id (an idempotency key the store
+// must index), unique across runs and rows; without it the server
+// generates one.
+std::string publish_body(const std::string& user, std::uint64_t n, const std::string& pad, bool with_id) {
+  static const std::string run = std::to_string(std::random_device{}());
+  static std::uint64_t ids = 0;  // the scenario runs on one thread
+  std::string id = with_id ? R"("id":"bench-)" + run + "-" + std::to_string(++ids) + R"(",)" : std::string();
+  return R"({"user":")" + user + R"(",)" + id + R"("data":{"n":)" + std::to_string(n) + R"(,"pad":")" + pad +
+         R"("}})";
 }
 
 BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::string& sync, int publishers) {
@@ -37,12 +44,12 @@ BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::str
     const auto at = clock::now();
     std::string body;
     if (batch == 1) {
-      body = publish_body("durable-" + std::to_string(pick(rng)), ++sent, pad);
+      body = publish_body("durable-" + std::to_string(pick(rng)), ++sent, pad, opts.ids);
     } else {
       body = R"({"messages":[)";
       for (int i = 0; i < batch; ++i) {
         if (i > 0) body += ',';
-        body += publish_body("durable-" + std::to_string(pick(rng)), ++sent, pad);
+        body += publish_body("durable-" + std::to_string(pick(rng)), ++sent, pad, opts.ids);
       }
       body += "]}";
     }
@@ -98,7 +105,7 @@ BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::str
   BenchRow row;
   row.scenario = "durable";
   row.params = {{"store", opts.store}, {"sync", sync}, {"publishers", std::to_string(publishers)},
-                {"batch", std::to_string(batch)},
+                {"batch", std::to_string(batch)}, {"ids", opts.ids ? "publisher" : "generated"},
                 {"data_bytes", std::to_string(opts.data_bytes)}, {"duration_s", format_number(opts.duration_s)}};
   row.values = {{"accepted_per_s", static_cast<double>(in_window) / opts.duration_s},
                 {"accepted", static_cast<double>(ok)},

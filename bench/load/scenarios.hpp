@@ -19,6 +19,7 @@ struct DurableOptions {
   int users = 1000;
   int data_bytes = 64;
   int batch = 1;  // messages per request; above 1 through /v1/publish/batch
+  bool ids = false;  // publisher-chosen ids (else the server generates them)
   double warmup_s = 2;
   double duration_s = 10;
 };
