@@ -23,6 +23,9 @@ namespace {
 constexpr std::uint64_t kMaxWalBytes = 256u << 20;
 // Two cores may be all there is; flushes and compactions share them with I/O.
 constexpr int kBackgroundJobs = 2;
+// Memtable of the families whose keys are rewritten over and over (meta,
+// cursors); see where it is used.
+constexpr std::size_t kRewrittenFamilyMemtable = 4u << 20;
 
 rocksdb::ColumnFamilyOptions family_options(const rocksdb::BlockBasedTableOptions& table,
                                             rocksdb::CompressionType compression) {
@@ -105,6 +108,15 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
   dedup.memtable_insert_with_hint_prefix_extractor =
       std::make_shared<InsertHintGroup>("herald.DedupKeyUser", InsertHintGroup::Group::user_prefix);
 
+  // Rewritten in place, one key per user or device: every version is a
+  // node of the memtable's skip list, and a full 64 MiB list is millions of
+  // them, each insert a walk of cache misses from the top. A small memtable
+  // stays in the CPU's caches; its flush keeps only the latest versions.
+  auto meta = bloom;
+  meta.write_buffer_size = kRewrittenFamilyMemtable;
+  auto cursors = plain;
+  cursors.write_buffer_size = kRewrittenFamilyMemtable;
+
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
@@ -116,9 +128,9 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
 
   // Same order as Family.
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
-      {rocksdb::kDefaultColumnFamilyName, plain}, {layout::kMetaCf, bloom},
+      {rocksdb::kDefaultColumnFamilyName, plain}, {layout::kMetaCf, meta},
       {layout::kMessagesCf, messages},            {layout::kDedupCf, dedup},
-      {layout::kCollapseCf, bloom},               {layout::kCursorsCf, plain},
+      {layout::kCollapseCf, bloom},               {layout::kCursorsCf, cursors},
       {layout::kExpiryCf, expiry},                {layout::kDeadCf, plain},
       {layout::kScheduleCf, plain},               {layout::kScheduleIdsCf, bloom},
       {layout::kScheduleKeysCf, bloom}};
