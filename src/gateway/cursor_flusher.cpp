@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <vector>
 
+#include <boost/asio/post.hpp>
+
 namespace herald::gateway {
 
 CursorFlusher::CursorFlusher(store::InboxStore& store, transport::IoWorker& worker,
@@ -12,10 +14,21 @@ CursorFlusher::CursorFlusher(store::InboxStore& store, transport::IoWorker& work
 void CursorFlusher::start() { schedule(); }
 
 void CursorFlusher::schedule() {
-  worker_.wheel().schedule_after(interval_, [this] {
-    flush();
+  worker_.wheel().schedule_after(interval_, [this] { flush_round(pending_.size()); });
+}
+
+// A tick's batch goes out in chunks, one posted handler each: a thousand
+// cursors are a few milliseconds of store writes, and in one piece they
+// held back every delivery on this thread and every append waiting for the
+// store's write lock. The round ends after what was pending at the tick,
+// so acks arriving meanwhile cannot keep it going.
+void CursorFlusher::flush_round(std::size_t left) {
+  left -= std::min(left, write(kChunk));
+  if (left == 0 || pending_.empty()) {
     schedule();
-  });
+    return;
+  }
+  boost::asio::post(worker_.context(), [this, left] { flush_round(left); });
 }
 
 void CursorFlusher::update(const std::string& user, const std::string& device, std::uint64_t cursor) {
@@ -24,13 +37,19 @@ void CursorFlusher::update(const std::string& user, const std::string& device, s
 }
 
 void CursorFlusher::flush() {
-  if (pending_.empty()) return;
+  while (!pending_.empty()) write(pending_.size());
+}
+
+std::size_t CursorFlusher::write(std::size_t max) {
+  if (pending_.empty() || max == 0) return 0;
   std::vector<store::CursorUpdate> batch;
-  batch.reserve(pending_.size());
-  for (auto& [key, cursor] : pending_) batch.push_back({key.first, key.second, cursor});
-  pending_.clear();
+  batch.reserve(std::min(max, pending_.size()));
+  auto it = pending_.begin();
+  for (; it != pending_.end() && batch.size() < max; ++it) batch.push_back({it->first.first, it->first.second, it->second});
+  pending_.erase(pending_.begin(), it);
   store_.commit_cursors(batch);
   if (commits_ != nullptr) commits_->inc(batch.size());
+  return batch.size();
 }
 
 }  // namespace herald::gateway

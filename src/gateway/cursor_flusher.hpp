@@ -16,6 +16,10 @@ namespace herald::gateway {
 
 class CursorFlusher {
  public:
+  // Cursors per store write of a timed flush, each write its own handler
+  // on the worker (see flush_round()).
+  static constexpr std::size_t kChunk = 64;
+
   CursorFlusher(store::InboxStore& store, transport::IoWorker& worker,
                 std::chrono::milliseconds interval, metrics::Counter* commits);
   void start();
@@ -26,6 +30,8 @@ class CursorFlusher {
 
  private:
   void schedule();
+  void flush_round(std::size_t left);
+  std::size_t write(std::size_t max);  // the first max pending; returns how many
 
   store::InboxStore& store_;
   transport::IoWorker& worker_;
