@@ -1005,6 +1005,15 @@ TEST_F(RocksDbInboxStoreTest, AGeneratedIdWritesNoDedupEntryUntilItsMessageLeave
   EXPECT_EQ(RawDatabase(path()).count("dedup"), 1u);
   {
     auto store = open();
+    EXPECT_EQ(store->generated_id_lookups(), 0u);
+    // Sent back by its publisher: found among the retained messages.
+    NewMessage again = msg("u", id);
+    const auto r = append_one(*store, again);
+    EXPECT_TRUE(r.duplicate);
+    EXPECT_EQ(r.seq, 1u);
+    EXPECT_EQ(store->generated_id_lookups(), 1u);
+    append_one(*store, msg("u", "chosen-by-the-publisher"));  // has its entry: no lookup
+    EXPECT_EQ(store->generated_id_lookups(), 1u);
     ASSERT_EQ(store->expire(kT0 + 1000, 10), 1u);
   }
   EXPECT_EQ(RawDatabase(path()).count("dedup"), 2u);  // left within the window

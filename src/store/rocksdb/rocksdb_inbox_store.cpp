@@ -508,6 +508,7 @@ void RocksDbInboxStore::flush_expiry(Mutation& m, Staged& u) {
 // ids have not been answered yet, and a publisher's own ids have entries.
 std::optional<std::uint64_t> RocksDbInboxStore::find_generated_id(Mutation& m, const Staged& u, std::string_view id,
                                                                   std::int64_t now_ms) {
+  generated_id_lookups_.fetch_add(1, std::memory_order_relaxed);
   const std::string lower = layout::message_key(u.user, u.meta.low_seq);
   const std::string upper = layout::user_prefix_end(u.user);
   const rocksdb::Slice lower_slice = slice(lower);

@@ -99,6 +99,9 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   void release_idle(std::int64_t now_ms) override;
   // Inboxes whose state is cached now.
   std::size_t cached_inboxes();
+  // Publishes whose id had the generated shape and no dedup entry, so were
+  // looked for among their user's retained messages (find_generated_id()).
+  std::uint64_t generated_id_lookups() const { return generated_id_lookups_.load(std::memory_order_relaxed); }
 
   // One WriteBatch, synced under always; under batch it waits for the WAL
   // sync (on the caller's thread).
@@ -161,6 +164,7 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   const SyncMode sync_;
   const std::size_t max_dead_letters_;
   std::atomic<std::int64_t> latest_now_ms_{0};  // newest append time, for the dedup compaction filter
+  std::atomic<std::uint64_t> generated_id_lookups_{0};
   std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;  // outlives database_
   std::unique_ptr<InboxDatabase> database_;
   // Borrowed from database_, for brevity.
