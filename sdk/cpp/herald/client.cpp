@@ -63,7 +63,11 @@ struct Client::Connection {
   explicit Connection(const Strand& strand) : resolver(strand), ws(strand), timer(strand), ack_timer(strand) {}
 
   tcp::resolver resolver;
-  websocket::stream<beast::tcp_stream> ws;
+  // A plain socket under the websocket: beast::tcp_stream's own timeouts
+  // are not used (`timer` below, the websocket's handshake timeout), and
+  // its layer around each read and write cost 6 % of `herald bench
+  // fanout`'s CPU per message (51.4 -> 48.4 us at 10,000/s).
+  websocket::stream<tcp::socket> ws;
   websocket::response_type handshake_response;  // kept for a refusal's status and body
   beast::flat_buffer read_buffer;
   Endpoint endpoint;
@@ -199,10 +203,10 @@ void Client::on_resolve(const std::shared_ptr<Connection>& conn, const error_cod
   if (conn != conn_) return;
   if (ec) return fail(conn, ec, "resolve");
   if (!opts_.local_address.empty()) return connect_from(conn, *results.begin());
-  beast::get_lowest_layer(conn->ws).async_connect(
-      results, [self = shared_from_this(), conn](const error_code& e, const tcp::endpoint&) {
-        self->on_connect(conn, e);
-      });
+  asio::async_connect(beast::get_lowest_layer(conn->ws), results,
+                      [self = shared_from_this(), conn](const error_code& e, const tcp::endpoint&) {
+                        self->on_connect(conn, e);
+                      });
 }
 
 // With a source address only the first resolved endpoint is tried: a range connect
@@ -211,18 +215,16 @@ void Client::connect_from(const std::shared_ptr<Connection>& conn, const tcp::en
   error_code ec;
   const auto local = asio::ip::make_address(opts_.local_address, ec);
   if (ec) return fail(conn, ec, "local address");
-  auto& socket = beast::get_lowest_layer(conn->ws).socket();
+  auto& socket = beast::get_lowest_layer(conn->ws);
   if (socket.open(remote.protocol(), ec); ec) return fail(conn, ec, "open");
   if (socket.bind(tcp::endpoint(local, 0), ec); ec) return fail(conn, ec, "bind");
-  beast::get_lowest_layer(conn->ws).async_connect(remote, [self = shared_from_this(), conn](const error_code& e) {
-    self->on_connect(conn, e);
-  });
+  socket.async_connect(remote, [self = shared_from_this(), conn](const error_code& e) { self->on_connect(conn, e); });
 }
 
 void Client::on_connect(const std::shared_ptr<Connection>& conn, const error_code& ec) {
   if (conn != conn_) return;
   if (ec) return fail(conn, ec, "connect");
-  beast::get_lowest_layer(conn->ws).socket().set_option(tcp::no_delay(true));
+  beast::get_lowest_layer(conn->ws).set_option(tcp::no_delay(true));
   // The connect deadline covers the opening handshake; this bounds the closing one.
   conn->ws.set_option(websocket::stream_base::timeout{
       opts_.connect_timeout, websocket::stream_base::none(), false});
@@ -507,7 +509,7 @@ void Client::end_connection(std::shared_ptr<Connection> conn, CloseInfo info,
   conn->ack_timer.cancel();
   conn->resolver.cancel();
   error_code ignored;
-  beast::get_lowest_layer(conn->ws).socket().close(ignored);  // completes what is pending
+  beast::get_lowest_layer(conn->ws).close(ignored);  // completes what is pending
 
   if (stopping_) {
     stopping_ = false;
