@@ -36,9 +36,7 @@ void CursorFlusher::update(const std::string& user, const std::string& device, s
   c = std::max(c, cursor);
 }
 
-void CursorFlusher::flush() {
-  while (!pending_.empty()) write(pending_.size());
-}
+void CursorFlusher::flush() { write(pending_.size()); }
 
 std::size_t CursorFlusher::write(std::size_t max) {
   if (pending_.empty() || max == 0) return 0;
