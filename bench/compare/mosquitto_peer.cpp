@@ -260,6 +260,7 @@ void run_mosquitto_fanout(const PeerServer& server, const FanoutOptions& opts, B
     const std::int64_t window_ns = start_ns + ns_of(opts.warmup_s);
     receipts.start_run(run_id, total, start_ns, window_ns);
     pub_events.reset(pubs.size(), total, window_ns);
+    RunCpu cpu(server.pid);
     std::uint64_t issued = 0;
     std::size_t next_pub = 0;
     const auto received_now = [&] { return receipts.received(); };
@@ -348,6 +349,7 @@ void run_mosquitto_fanout(const PeerServer& server, const FanoutOptions& opts, B
       }
       missing = receipts.missing(pub_events.acked);
     }
+    cpu.finish();
     show_progress(run_line(), true);
     check_devices();
     receipts.end_run();
@@ -373,6 +375,7 @@ void run_mosquitto_fanout(const PeerServer& server, const FanoutOptions& opts, B
                   {"missing", static_cast<double>(missing)},
                   {"duplicates", static_cast<double>(duplicates)}};
     if (server.pid != 0) row.values.emplace_back("server_rss_mib", static_cast<double>(proc_kb(server.pid, "status", "VmRSS")) / 1024.0);
+    cpu.add_values(row.values, received);
     row.latencies = {{"publish -> client", delivered}, {"publish -> 200", pub_events.latency}};
     report.add(std::move(row));
   }

@@ -200,6 +200,7 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
     const std::int64_t start_ns = mono_ns();
     const std::int64_t window_ns = start_ns + static_cast<std::int64_t>(opts.warmup_s * 1e9);
     receipts.start_run(run_id, total, start_ns, window_ns);
+    RunCpu cpu(server.pid);
     {
       std::lock_guard lock(pubstats.mu);
       pubstats.run = run_id;
@@ -291,6 +292,7 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    cpu.finish();
     show_progress(line(), true);
 
     receipts.end_run();  // late arrivals of this run are no longer counted
@@ -334,6 +336,7 @@ void run_nats_fanout(const PeerServer& server, const FanoutOptions& opts, BenchR
     if (server.pid != 0) {
       row.values.emplace_back("server_rss_mib", static_cast<double>(proc_kb(server.pid, "status", "VmRSS")) / 1024.0);
     }
+    cpu.add_values(row.values, received);
     row.latencies = {{"publish -> client", delivered}, {"publish -> 200", published}};
     report.add(std::move(row));
   }

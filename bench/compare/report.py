@@ -62,10 +62,11 @@ def fanout_table(rows):
     if not fan:
         return []
     out = ["fanout: publish -> client latency (ms) at each offered rate; accepted = publishes the server acknowledged,",
-           "failed = publishes it refused or never acknowledged; p99 vs herald = the peer's p99 / Herald's",
-           "%-10s %7s %8s %8s %8s %8s %6s %8s %8s %8s %8s %9s %10s" % (
+           "failed = publishes it refused or never acknowledged; p99 vs herald = the peer's p99 / Herald's;",
+           "server/loadgen us/msg = CPU per delivered message of the server and of the load generator",
+           "%-10s %7s %8s %8s %8s %8s %6s %8s %8s %8s %8s %9s %10s %10s %10s" % (
                "peer", "rate", "conns", "accepted", "failed", "missing", "dups", "p50", "p90", "p99", "p99.9", "max",
-               "p99 vs herald")]
+               "p99 vs herald", "server", "loadgen")]
     herald = {float(r["params"]["rate"]): r for r in fan if r["params"]["peer"] == "herald"}
     for rate in sorted({float(r["params"]["rate"]) for r in fan}):
         for peer in peers_of(fan):
@@ -75,13 +76,14 @@ def fanout_table(rows):
                 v = r["values"]
                 p99 = lat(r, "publish -> client", "p99_ms")
                 h = herald.get(rate)
-                out.append("%-10s %7d %8d %8d %8d %8d %6d %8s %8s %8s %8s %9s %10s" % (
+                out.append("%-10s %7d %8d %8d %8d %8d %6d %8s %8s %8s %8s %9s %10s %10s %10s" % (
                     peer, rate, v.get("open_connections", 0), v.get("accepted", 0),
                     v.get("failed", 0) + v.get("refused", 0), v.get("missing", 0),
                     duplicates(r), fmt(lat(r, "publish -> client", "p50_ms")),
                     fmt(lat(r, "publish -> client", "p90_ms")), fmt(p99),
                     fmt(lat(r, "publish -> client", "p99.9_ms")), fmt(lat(r, "publish -> client", "max_ms"), 1),
-                    "" if peer == "herald" else ratio(p99, lat(h, "publish -> client", "p99_ms") if h else None)))
+                    "" if peer == "herald" else ratio(p99, lat(h, "publish -> client", "p99_ms") if h else None),
+                    fmt(v.get("server_cpu_us_per_msg"), 1), fmt(v.get("bench_cpu_us_per_msg"), 1)))
     out.append("")
     return out
 

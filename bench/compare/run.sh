@@ -9,6 +9,7 @@
 #
 #   bench/compare/run.sh                        # everything, defaults below
 #   SCENARIOS=fanout RATES=2000,10000 bench/compare/run.sh
+#   LINGER_MS=0 SCENARIOS=fanout bench/compare/run.sh      # Herald: one publish request per message
 #   PEERS="herald mosquitto" CONNECTIONS=2000 DURATION=5 bench/compare/run.sh
 #   SCENARIOS=connect PEERS="herald mosquitto" HOLD=15 bench/compare/run.sh  # 15 s idle for every peer
 #   SKIP_SETUP=1 HERALD_BIN=... COMPARE_BIN=... bench/compare/run.sh   # binaries already built
@@ -24,6 +25,10 @@ CONNECTIONS="${CONNECTIONS:-10000}"   # fanout devices
 RATES="${RATES:-2000,10000,20000}"    # fanout messages per second, one run each
 DURATION="${DURATION:-15}"            # fanout seconds measured per rate
 WARMUP="${WARMUP:-3}"
+# Herald's publishers send what falls due within LINGER_MS as one batch
+# request, as a producer with a linger does; the MQTT publishers keep 100
+# QoS 1 publishes in flight each instead. 0: one request per message.
+LINGER_MS="${LINGER_MS:-1}"
 IDLE="${IDLE:-19000}"                 # connect: idle connections
 HOLD="${HOLD:-5}"                     # connect: seconds idle before memory is read, every peer
 PRESET="${PRESET:-release}"
@@ -78,7 +83,7 @@ for scenario in $SCENARIOS; do
     case "$scenario/$peer" in
       fanout/herald)
         "$HERALD" bench --json "$json" fanout --connections "$CONNECTIONS" --rate "$RATES" \
-          --duration "$DURATION" --warmup "$WARMUP" --sync batch ;;
+          --duration "$DURATION" --warmup "$WARMUP" --linger-ms "$LINGER_MS" --sync batch ;;
       connect/herald)
         "$HERALD" bench --json "$json" connect --connections "$IDLE" --hold "$HOLD" --sync batch ;;
       fanout/*)

@@ -215,13 +215,7 @@ void run_fanout(const TargetOptions& target, const FanoutOptions& opts, BenchRep
         check();
       });
     };
-    // CPU per delivered message, over the whole run (warm-up and drain
-    // included): a figure that does not swing with queueing the way the
-    // latency does near saturation, so optimizations can be compared at a
-    // rate both binaries hold.
-    const pid_t server_pid = t.spawned() != nullptr ? t.spawned()->pid() : 0;
-    const double server_cpu_start = proc_cpu_seconds(server_pid);
-    const double bench_cpu_start = proc_cpu_seconds(::getpid());
+    RunCpu cpu(t.spawned() != nullptr ? t.spawned()->pid() : 0);
     tick();
     check();
     ioc.run();
@@ -237,8 +231,7 @@ void run_fanout(const TargetOptions& target, const FanoutOptions& opts, BenchRep
       if (clock::now() >= drain_deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    const double server_cpu = proc_cpu_seconds(server_pid) - server_cpu_start;
-    const double bench_cpu = proc_cpu_seconds(::getpid()) - bench_cpu_start;
+    cpu.finish();
     LatencyHistogram delivered;
     std::uint64_t received;
     {
@@ -271,10 +264,7 @@ void run_fanout(const TargetOptions& target, const FanoutOptions& opts, BenchRep
       row.values.emplace_back("server_ack_latency_p99_ms", stat_ms(stats, "ack_latency", "p99_ms"));
     }
     if (t.spawned() != nullptr) row.values.emplace_back("server_rss_mib", t.spawned()->rss_bytes() / 1048576.0);
-    if (received > 0) {
-      if (server_pid > 0) row.values.emplace_back("server_cpu_us_per_msg", server_cpu * 1e6 / static_cast<double>(received));
-      row.values.emplace_back("bench_cpu_us_per_msg", bench_cpu * 1e6 / static_cast<double>(received));
-    }
+    cpu.add_values(row.values, received);
     row.latencies = {{"publish -> client", delivered}, {"publish -> 200", publish_latency}};
     report.add(std::move(row));
   }

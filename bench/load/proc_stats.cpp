@@ -53,6 +53,21 @@ double proc_cpu_seconds(pid_t pid) {
   return (utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
+RunCpu::RunCpu(pid_t server_pid)
+    : server_pid_(server_pid), server_s_(proc_cpu_seconds(server_pid)), self_s_(proc_cpu_seconds(::getpid())) {}
+
+void RunCpu::finish() {
+  server_s_ = proc_cpu_seconds(server_pid_) - server_s_;
+  self_s_ = proc_cpu_seconds(::getpid()) - self_s_;
+}
+
+void RunCpu::add_values(std::vector<std::pair<std::string, double>>& values, std::uint64_t received) const {
+  if (received == 0) return;
+  const auto per_msg_us = [&](double seconds) { return seconds * 1e6 / static_cast<double>(received); };
+  if (server_pid_ > 0) values.emplace_back("server_cpu_us_per_msg", per_msg_us(server_s_));
+  values.emplace_back("bench_cpu_us_per_msg", per_msg_us(self_s_));
+}
+
 KernelSockets read_kernel_sockets() {
   KernelSockets k;
   std::ifstream sockstat("/proc/net/sockstat");

@@ -20,6 +20,25 @@ std::uint64_t proc_open_fds(pid_t pid);
 // (/proc/PID/stat utime + stime); 0 when the process is absent.
 double proc_cpu_seconds(pid_t pid);
 
+// CPU per delivered message of one fanout run, the server's and the load
+// generator's (this process), over the whole run (warm-up and drain
+// included): a figure that does not swing with queueing the way latency
+// does near saturation, so runs and peers compare at a rate all of them
+// hold. Made when the run starts, finish() when it ends; add_values()
+// appends server_cpu_us_per_msg (when the server's pid is known) and
+// bench_cpu_us_per_msg.
+class RunCpu {
+ public:
+  explicit RunCpu(pid_t server_pid);
+  void finish();
+  void add_values(std::vector<std::pair<std::string, double>>& values, std::uint64_t received) const;
+
+ private:
+  pid_t server_pid_;
+  double server_s_;  // CPU seconds used: at the start, then (finish()) during the run
+  double self_s_;
+};
+
 // The machine's kernel memory that sockets use. Client and server share the
 // kernel on loopback, so a connection's two sockets are both in here.
 struct KernelSockets {
