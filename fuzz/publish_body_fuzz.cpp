@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "api/publish_request.hpp"
+#include "core/text.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -27,7 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         (void)boost::json::parse(m.data_json, ec);
         FUZZ_CHECK(!ec);
         FUZZ_CHECK(m.data_json.size() <= limits.max_message_bytes);
-        FUZZ_CHECK(valid_user_id(m.user));
+        FUZZ_CHECK(herald::is_valid_user_id(m.user));
         FUZZ_CHECK(!m.id.empty());
       }
     }

@@ -1,10 +1,9 @@
 #include "api/demo_token.hpp"
 
-#include <algorithm>
-
 #include <boost/json.hpp>
 
 #include "auth/jwt.hpp"
+#include "core/text.hpp"
 
 namespace herald::api {
 namespace json = boost::json;
@@ -18,11 +17,8 @@ std::variant<DemoToken, ItemError> mint_demo_token(const config::ServerConfig& c
   if (user == nullptr || !user->is_string()) return ItemError{errc::bad_request, "user must be a string", "user"};
   const std::string_view u = user->as_string();
   // The rules the token check applies to `sub` (PROTOCOL.md 10).
-  const bool control = std::any_of(u.begin(), u.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
-  if (u.empty() || u.size() > 128 || control) {
-    return ItemError{errc::bad_request, "user must be 1..128 bytes without control characters", "user"};
+  if (!is_valid_user_id(u)) {
+    return ItemError{errc::bad_request, "user must be 1..128 bytes of UTF-8 without control characters", "user"};
   }
   DemoToken t;
   t.user = std::string(u);

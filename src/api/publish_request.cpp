@@ -6,6 +6,7 @@
 
 #include "protocol/json_text.hpp"
 #include "core/ids.hpp"
+#include "core/text.hpp"
 
 namespace herald::api {
 namespace json = boost::json;
@@ -19,24 +20,6 @@ bool is_hex(std::string_view s) {
   return true;
 }
 
-bool valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    if (c < 0x80) n = 0;
-    else if ((c >> 5) == 0x6) n = 1;
-    else if ((c >> 4) == 0xe) n = 2;
-    else if ((c >> 3) == 0x1e) n = 3;
-    else return false;
-    if (i + n >= s.size() && n > 0) return false;
-    for (std::size_t k = 1; k <= n; ++k) {
-      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return false;
-    }
-    i += n + 1;
-  }
-  return true;
-}
 
 std::optional<std::int64_t> as_int(const json::value& v) {
   if (v.is_int64()) return v.as_int64();
@@ -59,15 +42,6 @@ ItemError bad(std::string message, std::string field) {
 }
 
 }  // namespace
-
-bool valid_user_id(std::string_view user) {
-  if (user.empty() || user.size() > 128) return false;
-  for (char ch : user) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 0x20 || c == 0x7f) return false;
-  }
-  return valid_utf8(user);
-}
 
 std::variant<ParsedItems, ItemError> parse_publish_body(std::string_view body_text, bool batch,
                                                         const PublishLimits& limits,
@@ -126,7 +100,7 @@ std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
   const json::value* many = body.if_contains("users");
   if (user != nullptr && many != nullptr) return bad("give user or users, not both", "users");
   if (user != nullptr) {
-    if (!user->is_string() || !valid_user_id(user->as_string())) {
+    if (!user->is_string() || !is_valid_user_id(user->as_string())) {
       return bad("user must be 1..128 bytes of UTF-8 without control characters", "user");
     }
     users.emplace_back(user->as_string());
@@ -137,7 +111,7 @@ std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
       return bad("at most " + std::to_string(limits.max_users) + " users per publish", "users");
     }
     for (const auto& u : arr) {
-      if (!u.is_string() || !valid_user_id(u.as_string())) {
+      if (!u.is_string() || !is_valid_user_id(u.as_string())) {
         return bad("every user must be 1..128 bytes of UTF-8 without control characters", "users");
       }
       users.emplace_back(u.as_string());
@@ -162,7 +136,7 @@ std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
     const json::value* v = body.if_contains(key);
     if (v == nullptr || v->is_null()) return std::nullopt;
     if (!v->is_string()) return bad(std::string(key) + " must be a string", std::string(key));
-    if (v->as_string().size() > max_len || !valid_utf8(v->as_string())) {
+    if (v->as_string().size() > max_len || !is_valid_utf8(v->as_string())) {
       return bad(std::string(key) + " must be at most " + std::to_string(max_len) + " bytes of UTF-8",
                  std::string(key));
     }

@@ -55,7 +55,4 @@ std::variant<ParsedItems, ItemError> parse_publish_body(std::string_view body, b
 // empty if malformed.
 std::string trace_id_from_traceparent(std::string_view header);
 
-// PROTOCOL.md 2: 1..128 bytes of UTF-8 without control characters.
-bool valid_user_id(std::string_view user);
-
 }  // namespace herald::api

@@ -46,6 +46,8 @@ TEST(PublishRequest, RefusesBadFieldsNamingThem) {
   EXPECT_EQ(err(parse(R"({"data":1})")).field, "user");
   EXPECT_EQ(err(parse(R"({"user":"","data":1})")).field, "user");
   EXPECT_EQ(err(parse(R"({"user":"a\u0001b","data":1})")).field, "user");
+  EXPECT_EQ(err(parse(R"({"user":"a\u0085b","data":1})")).field, "user");  // a C1 control
+  EXPECT_EQ(err(parse(R"({"users":["a","b\u009f"],"data":1})")).field, "users");
   EXPECT_EQ(err(parse(R"({"users":["a","b","c","d"],"data":1})")).field, "users");
   EXPECT_EQ(err(parse(R"({"user":"u","data":1,"priority":"urgent"})")).field, "priority");
   EXPECT_EQ(err(parse(R"({"user":"u","data":1,"ttl_ms":-5})")).field, "ttl_ms");

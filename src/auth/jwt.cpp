@@ -2,6 +2,7 @@
 #include "auth/jwt.hpp"
 
 #include "auth/jws_crypto.hpp"
+#include "core/text.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -18,7 +19,6 @@ namespace json = boost::json;
 using Result = boost::system::result<Claims, JwtError>;
 
 // PROTOCOL.md 2: the user id is 1..128 bytes of UTF-8.
-constexpr std::size_t kMaxSubjectBytes = 128;
 // Tokens arrive in a header, a query parameter or a cookie, all bounded far
 // below this by the HTTP parser; a longer one is refused before any decoding.
 constexpr std::size_t kMaxTokenBytes = 16 * 1024;
@@ -59,57 +59,6 @@ std::optional<std::int64_t> numeric_date(const json::value& v, Rounding rounding
     return static_cast<std::int64_t>(d);
   }
   return std::nullopt;
-}
-
-// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing past U+10FFFF.
-bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto lead = static_cast<unsigned char>(s[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    // Sequence length, payload bits of the lead byte, smallest code point
-    // that needs this length (anything below is an overlong form).
-    std::size_t len = 0;
-    std::uint32_t cp = 0;
-    std::uint32_t min_cp = 0;
-    if ((lead & 0xE0) == 0xC0) {
-      len = 2;
-      cp = lead & 0x1Fu;
-      min_cp = 0x80;
-    } else if ((lead & 0xF0) == 0xE0) {
-      len = 3;
-      cp = lead & 0x0Fu;
-      min_cp = 0x800;
-    } else if ((lead & 0xF8) == 0xF0) {
-      len = 4;
-      cp = lead & 0x07u;
-      min_cp = 0x10000;
-    } else {
-      return false;
-    }
-    if (s.size() - i < len) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      const auto next = static_cast<unsigned char>(s[i + k]);
-      if ((next & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (next & 0x3Fu);
-    }
-    if (cp < min_cp || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += len;
-  }
-  return true;
-}
-
-// PROTOCOL.md 2, 10: 1..128 bytes of UTF-8, no control characters.
-bool is_valid_subject(std::string_view sub) {
-  if (sub.empty() || sub.size() > kMaxSubjectBytes) return false;
-  for (const char c : sub) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (byte < 0x20 || byte == 0x7f) return false;
-  }
-  return is_valid_utf8(sub);
 }
 
 bool audience_matches(const json::value* aud, std::string_view expected) {
@@ -255,7 +204,7 @@ struct JwtVerifier::Impl {
     }
 
     const json::value* sub = payload.if_contains("sub");
-    if (sub == nullptr || !sub->is_string() || !is_valid_subject(sub->get_string())) {
+    if (sub == nullptr || !sub->is_string() || !is_valid_user_id(sub->get_string())) {
       return JwtError::bad_subject;
     }
     claims.sub = sub->get_string();

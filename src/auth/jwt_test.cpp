@@ -469,7 +469,9 @@ TEST(JwtVerifier, IgnoresIssAndAudWhenNotConfigured) {
 
 TEST(JwtVerifier, RefusesBadSubjects) {
   const JwtVerifier verifier(hs256_config());
-  const json::array bad = {"", std::string(129, 'a'), "u\x01", "u\n", "u\x7f", 42, nullptr, json::array{"u1"}};
+  // U+0085 and U+009F: the C1 controls are control characters too (Unicode category Cc).
+  const json::array bad = {"",   std::string(129, 'a'), "u\x01", "u\n", "u\x7f", "a\xc2\x85" "b", "\xc2\x9f",
+                           42,   nullptr,                json::array{"u1"}};
   for (const json::value& sub : bad) {
     json::object claims = valid_claims();
     claims["sub"] = sub;
@@ -490,7 +492,9 @@ TEST(JwtVerifier, RefusesSubjectWithLoneSurrogateEscape) {
 
 TEST(JwtVerifier, AcceptsSubjectOf128BytesOfUtf8) {
   const JwtVerifier verifier(hs256_config());
-  for (const std::string& sub : {std::string(128, 'a'), std::string("用户-ü-👤"), std::string("a b:c/d")}) {
+  // U+00A0 (no-break space) follows the C1 block and is not a control character.
+  for (const std::string& sub :
+       {std::string(128, 'a'), std::string("用户-ü-👤"), std::string("a b:c/d"), std::string("a\xc2\xa0" "b")}) {
     json::object claims = valid_claims();
     claims["sub"] = sub;
     const auto result = verifier.verify(sign_hs256(claims, kSecret), kNowMs);
