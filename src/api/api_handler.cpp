@@ -2,6 +2,9 @@
 
 #include <charconv>
 #include <cmath>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include <boost/asio/post.hpp>
 #include <boost/json.hpp>
@@ -58,10 +61,30 @@ UintParam uint_param(const boost::urls::params_view& params, std::string_view na
   return {n, false};
 }
 
-json::value data_value(const std::string& data_json) {
-  json::error_code ec;
-  auto v = json::parse(data_json, ec);
-  return ec ? json::value(nullptr) : v;
+// `data` goes out as the text it was published with (PROTOCOL.md 10:
+// integers keep their exact value): a Boost.JSON value would hold
+// 12345678901234567890123 as a double. So the document is serialized
+// without it and the stored text is added as the object's last member.
+// The text was validated as JSON when it was published.
+std::string with_raw_member(const json::object& o, std::string_view key, std::string_view raw_json) {
+  std::string out = json::serialize(o);
+  out.pop_back();  // the closing brace
+  if (!o.empty()) out += ',';
+  out += json::serialize(json::string(key));
+  out += ':';
+  out += raw_json.empty() ? std::string_view("null") : raw_json;
+  out += '}';
+  return out;
+}
+
+std::string array_text(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += items[i];
+  }
+  out += ']';
+  return out;
 }
 
 constexpr std::size_t kDefaultPageLimit = 100;
@@ -410,7 +433,7 @@ HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req)
   const auto [after_seq, n] = std::get<Page>(page);
   const auto msgs = ctx_.store.read_after(user, after_seq, n, unix_ms_now());
   const auto devices = device_views(user);
-  json::array out;
+  std::vector<std::string> out;
   for (const auto& m : msgs) {
     json::array per_device;
     json::array acked_by;
@@ -420,12 +443,12 @@ HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req)
       per_device.push_back(json::object{{"device", d.device}, {"state", state},
                                         {"attempts", ctx_.attempts.attempts(user, d.device, m->seq)}});
     }
-    json::object o{{"seq", m->seq},       {"id", m->id},         {"event", m->event},
-                   {"data", data_value(m->data_json)}, {"ts", m->ts_ms}, {"trace_id", m->trace_id},
-                   {"expires_at", m->expires_at_ms}, {"acked_by", std::move(acked_by)},
-                   {"devices", std::move(per_device)}};
+    json::object o{{"seq", m->seq},         {"id", m->id},
+                   {"event", m->event},     {"ts", m->ts_ms},
+                   {"trace_id", m->trace_id}, {"expires_at", m->expires_at_ms},
+                   {"acked_by", std::move(acked_by)}, {"devices", std::move(per_device)}};
     if (!m->collapse_key.empty()) o["collapse_key"] = m->collapse_key;
-    out.push_back(std::move(o));
+    out.push_back(with_raw_member(o, "data", m->data_json));
   }
   const std::uint64_t next = msgs.empty() ? after_seq : msgs.back()->seq;
   // Beyond the envelope of PROTOCOL.md 10: every known device with its
@@ -434,8 +457,9 @@ HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req)
   for (const auto& d : devices) {
     known.push_back(json::object{{"device", d.device}, {"cursor", d.cursor}, {"online", d.online}});
   }
-  return json_response(http::status::ok, json::object{{"messages", std::move(out)}, {"next_after", next},
-                                                      {"devices", std::move(known)}});
+  return json_response(http::status::ok,
+                       with_raw_member(json::object{{"next_after", next}, {"devices", std::move(known)}},
+                                       "messages", array_text(out)));
 }
 
 HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_text) {
@@ -447,12 +471,13 @@ HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_tex
   const auto inbox = ctx_.store.state(user);
   if (seq == 0 || seq > inbox.head_seq) return error(errc::not_found, "no such message in this inbox");
   const auto m = ctx_.store.get(user, seq);
-  bool dead = false;
+  std::optional<store::DeadLetter> dead_letter;
   if (!m) {
-    for (const auto& d : ctx_.store.dead_letters(0, 100000)) {
-      if (d.user == user && d.seq == seq) dead = true;
+    for (auto& d : ctx_.store.dead_letters(0, 100000)) {
+      if (d.user == user && d.seq == seq) dead_letter = std::move(d);
     }
   }
+  const bool dead = dead_letter.has_value();
   // States from least to most advanced; the top level is the least advanced
   // over the user's known devices (PROTOCOL.md 10).
   static constexpr const char* kOrder[] = {"dead", "expired", "pending", "inflight", "acked"};
@@ -478,10 +503,20 @@ HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_tex
   if (m) {
     o["id"] = m->id;
     o["event"] = m->event;
-    o["data"] = data_value(m->data_json);
     o["ts"] = m->ts_ms;
     o["trace_id"] = m->trace_id;
+    return json_response(http::status::ok, with_raw_member(o, "data", m->data_json));
   }
+  if (dead_letter) {
+    // Gone from the inbox, kept in the dead-letter log.
+    o["id"] = dead_letter->message_id;
+    o["event"] = dead_letter->event;
+    o["ts"] = dead_letter->ts_ms;
+    return json_response(http::status::ok, with_raw_member(o, "data", dead_letter->data_json));
+  }
+  // Gone after every device acked it, collapsed, or expired with nobody
+  // behind: the inbox no longer knows its id.
+  o["id"] = nullptr;
   return json_response(http::status::ok, o);
 }
 
@@ -506,20 +541,21 @@ HttpResponse ApiHandler::dead_letters(const HttpRequest& req) {
   if (auto* refusal = std::get_if<HttpResponse>(&page)) return std::move(*refusal);
   const auto [after_seq, n] = std::get<Page>(page);
   const auto list = ctx_.store.dead_letters(after_seq, n);
-  json::array out;
+  std::vector<std::string> out;
   for (const auto& d : list) {
-    out.push_back(json::object{{"id", d.id},
-                               {"user", d.user},
-                               {"seq", d.seq},
-                               {"message_id", d.message_id},
-                               {"reason", store::dead_reason_name(d.reason)},
-                               {"event", d.event},
-                               {"data", data_value(d.data_json)},
-                               {"ts", d.ts_ms},
-                               {"dead_at", d.dead_at_ms}});
+    out.push_back(with_raw_member(json::object{{"id", d.id},
+                                               {"user", d.user},
+                                               {"seq", d.seq},
+                                               {"message_id", d.message_id},
+                                               {"reason", store::dead_reason_name(d.reason)},
+                                               {"event", d.event},
+                                               {"ts", d.ts_ms},
+                                               {"dead_at", d.dead_at_ms}},
+                                  "data", d.data_json));
   }
   const std::uint64_t next = list.empty() ? after_seq : list.back().id;
-  return json_response(http::status::ok, json::object{{"dead_letters", std::move(out)}, {"next_after", next}});
+  return json_response(http::status::ok,
+                       with_raw_member(json::object{{"next_after", next}}, "dead_letters", array_text(out)));
 }
 
 // ---- demo mode (config `demo`) -------------------------------------------------

@@ -164,17 +164,25 @@ class InspectionTest(ServerTest):
 
     def test_trimmed_unacked_messages_become_dead_letters(self):
         s = self.server
+        # PROTOCOL.md 10: integers keep their exact value, here too.
+        big = 12345678901234567890123
         for i in range(5):
-            s.publish("trim", {"i": i}, id="t%d" % i)
+            s.publish("trim", {"i": i, "big": big}, id="t%d" % i)
         _, res, _ = s.request("GET", "/v1/users/trim/messages?after=0&limit=10")
         self.assertEqual([m["seq"] for m in res["messages"]], [3, 4, 5])
+        self.assertEqual([m["data"] for m in res["messages"]], [{"i": i, "big": big} for i in (2, 3, 4)])
+        _, one, _ = s.request("GET", "/v1/users/trim/messages/3")
+        self.assertEqual((one["id"], one["data"]), ("t2", {"i": 2, "big": big}))
         _, dl, _ = s.request("GET", "/v1/dead-letters?after=0&limit=100")
         mine = [d for d in dl["dead_letters"] if d["user"] == "trim"]
         self.assertEqual([(d["seq"], d["message_id"], d["reason"]) for d in mine],
                          [(1, "t0", "trimmed"), (2, "t1", "trimmed")])
         self.assertIn("id", mine[0])
+        self.assertEqual(mine[0]["data"], {"i": 0, "big": big})
+        # A dead message still answers with its id and data, from the dead-letter log.
         _, one, _ = s.request("GET", "/v1/users/trim/messages/1")
         self.assertEqual(one["state"], "dead")
+        self.assertEqual((one["id"], one["data"]), ("t0", {"i": 0, "big": big}))
         _, page, _ = s.request("GET", "/v1/dead-letters?after=%d&limit=1" % mine[0]["id"])
         self.assertEqual(page["dead_letters"][0]["seq"], 2)
         self.assertEqual(s.request("GET", "/v1/dead-letters?limit=abc")[0], 400)
