@@ -322,8 +322,10 @@ void Connection::on_owner_timer() {
     close(CloseReason::unresponsive, "idle timeout");
     return;
   }
-  // PROTOCOL.md 5: a WebSocket ping when the client has been silent for heartbeat_ms.
-  if (silent >= cfg.heartbeat && !ping_outstanding_) {
+  // PROTOCOL.md 5: a WebSocket ping whenever the client has been silent
+  // for heartbeat_ms, answered or not (a lost pong is no reason to stop
+  // asking). The RTT is measured from the latest ping.
+  if (silent >= cfg.heartbeat) {
     ping_sent_ = now;
     ping_outstanding_ = true;
     ping();

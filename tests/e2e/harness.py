@@ -397,6 +397,7 @@ class RawWebSocket:
                % (device, server.host, key, token))
         self.sock.sendall(req.encode())
         self.buf = b""
+        self.pings = []  # time.time() of each ping frame read_frames_until_close() saw
         while b"\r\n\r\n" not in self.buf:
             chunk = self.sock.recv(4096)
             if not chunk:
@@ -448,6 +449,8 @@ class RawWebSocket:
                     return (int.from_bytes(payload[:2], "big") if len(payload) >= 2 else None), texts
                 if op == 0x1:
                     texts.append(payload.decode())
+                if op == 0x9:
+                    self.pings.append(time.time())
             try:
                 chunk = self.sock.recv(65536)
             except socket.timeout:

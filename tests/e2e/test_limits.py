@@ -84,6 +84,9 @@ class LivenessTest(ServerTest):
         self.assertEqual(code, 4008)
         self.assertGreaterEqual(time.time() - t0, 0.9)
         self.assertEqual(json.loads(texts[0])["type"], "welcome")
+        # A ping for every heartbeat of silence, answered or not: one at the
+        # welcome, then at about 0.3, 0.6 and 0.9 s.
+        self.assertGreaterEqual(len(raw.pings), 3, raw.pings)
 
     def test_a_silent_client_that_answers_pings_stays_connected(self):
         # PROTOCOL.md 5: a client silent for heartbeat_ms is pinged; its pongs
