@@ -366,12 +366,14 @@ void Server::drain_and_stop() {
   if (d.stopped.exchange(true)) return;
   log::info("draining", {{"connections", d.hub.size()}});
   d.ctx->draining = true;  // readiness turns false first
-  d.listener->stop();
   d.hub.for_each([](const auto& c) { c->kick(CloseReason::going_away); });
   const auto deadline = SteadyClock::now() + d.config.drain_timeout;
   while (d.hub.size() > 0 && SteadyClock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  // Until here new connections are accepted and answered 503 draining
+  // (PROTOCOL.md 10), so a client can tell a drain from a dead node.
+  d.listener->stop();
   {
     std::lock_guard lock(d.hk_mu);
     d.hk_stop = true;

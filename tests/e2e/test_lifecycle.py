@@ -9,7 +9,7 @@ import unittest
 
 import websockets
 
-from harness import Server, close_code, make_token, recv_json, run, run_herald
+from harness import RawWebSocket, Server, close_code, make_token, recv_json, run, run_herald
 
 
 class ShutdownTest(unittest.TestCase):
@@ -30,6 +30,31 @@ class ShutdownTest(unittest.TestCase):
             self.assertTrue(reason.startswith("retry_after="), reason)
             self.assertLessEqual(int(reason.split("=")[1]), 3000)
             self.assertEqual(s.proc.wait(15), 0)
+        finally:
+            s.cleanup()
+
+    def test_while_draining_new_connections_and_publishes_get_503(self):
+        # PROTOCOL.md 10. A client that never answers the close keeps the
+        # drain going (up to drain_timeout_ms); meanwhile the port still
+        # accepts, and answers 503 draining.
+        s = Server(HERALD_DRAIN_TIMEOUT_MS=3000).start()
+        try:
+            mute = RawWebSocket(s, device="mute", user="mute")
+            s.proc.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            status, res, _ = s.request("POST", "/v1/publish", {"user": "u", "data": 1})
+            self.assertEqual(status, 503)
+            self.assertEqual(res["error"]["code"], "draining")
+
+            async def connect():
+                try:
+                    async with s.connect("late", device="a"):
+                        return 101
+                except websockets.exceptions.InvalidStatusCode as e:
+                    return e.status_code
+            self.assertEqual(run(connect()), 503)
+            self.assertEqual(s.proc.wait(15), 0)
+            mute.close()
         finally:
             s.cleanup()
 
