@@ -392,6 +392,15 @@ std::vector<ApiHandler::DeviceView> ApiHandler::device_views(std::string_view us
   return out;
 }
 
+// PROTOCOL.md 10: sends over all of the device's connections. The ledger
+// lets go of a count at the ack unless the message was sent more than
+// once; an acked message was sent at least once.
+std::uint32_t ApiHandler::attempts_of(std::string_view user, std::string_view device, std::uint64_t seq,
+                                      std::string_view state) const {
+  const std::uint32_t n = ctx_.attempts.attempts(user, device, seq);
+  return state == "acked" ? std::max<std::uint32_t>(n, 1) : n;
+}
+
 const char* ApiHandler::device_state(const DeviceView& d, std::uint64_t seq, bool retained, bool dead) {
   if (seq <= d.cursor) return "acked";
   if (!retained) return dead ? "dead" : "expired";
@@ -441,7 +450,7 @@ HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req)
       const char* state = device_state(d, m->seq, true, false);
       if (state == std::string_view("acked")) acked_by.push_back(json::string(d.device));
       per_device.push_back(json::object{{"device", d.device}, {"state", state},
-                                        {"attempts", ctx_.attempts.attempts(user, d.device, m->seq)}});
+                                        {"attempts", attempts_of(user, d.device, m->seq, state)}});
     }
     json::object o{{"seq", m->seq},         {"id", m->id},
                    {"event", m->event},     {"ts", m->ts_ms},
@@ -495,7 +504,7 @@ HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_tex
     if (state == std::string_view("acked")) acked_by.push_back(json::string(d.device));
     least = std::min(least, rank(state));
     devices.push_back(json::object{{"device", d.device}, {"state", state},
-                                   {"attempts", ctx_.attempts.attempts(user, d.device, seq)}});
+                                   {"attempts", attempts_of(user, d.device, seq, state)}});
   }
   if (devices.empty()) least = !m ? (dead ? 0 : 1) : 2;
   json::object o{{"seq", seq}, {"state", kOrder[least]}, {"acked_by", std::move(acked_by)},

@@ -60,6 +60,8 @@ class ApiHandler final : public transport::HttpHandler {
   };
   std::vector<DeviceView> device_views(std::string_view user);
   static const char* device_state(const DeviceView& d, std::uint64_t seq, bool retained, bool dead);
+  std::uint32_t attempts_of(std::string_view user, std::string_view device, std::uint64_t seq,
+                            std::string_view state) const;
 
   gateway::GatewayContext& ctx_;
   gateway::PublishService& publisher_;

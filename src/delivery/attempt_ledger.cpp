@@ -34,7 +34,21 @@ void AttemptLedger::forget_upto(std::string_view user, std::string_view device, 
   if (d == u->second.end()) return;
   Counts& counts = d->second;
   const auto end = counts.upper_bound(cursor);
-  const auto n = static_cast<std::size_t>(std::distance(counts.begin(), end));
+  std::size_t n = 0;
+  for (auto it = counts.begin(); it != end; ++it, ++n) {
+    if (it->second < 2) continue;
+    std::string key = acked_key(user, device, it->first);
+    auto [slot, fresh] = s.acked_retries.try_emplace(key, it->second);
+    if (!fresh) {
+      slot->second = it->second;  // sent again after a resume below the cursor: the later count
+      continue;
+    }
+    s.acked_order.push_back(std::move(key));
+    if (s.acked_order.size() > kAckedRetriesPerShard) {
+      s.acked_retries.erase(s.acked_order.front());
+      s.acked_order.pop_front();
+    }
+  }
   counts.erase(counts.begin(), end);
   entries_.fetch_sub(n, std::memory_order_relaxed);
   if (counts.empty()) u->second.erase(d);
@@ -45,12 +59,27 @@ std::uint32_t AttemptLedger::attempts(std::string_view user, std::string_view de
                                       std::uint64_t seq) const {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  auto u = s.users.find(user);
-  if (u == s.users.end()) return 0;
-  auto d = u->second.find(device);
-  if (d == u->second.end()) return 0;
-  auto it = d->second.find(seq);
-  return it == d->second.end() ? 0 : it->second;
+  if (auto u = s.users.find(user); u != s.users.end()) {
+    if (auto d = u->second.find(device); d != u->second.end()) {
+      if (auto it = d->second.find(seq); it != d->second.end()) return it->second;
+    }
+  }
+  if (s.acked_retries.empty()) return 0;
+  auto acked = s.acked_retries.find(acked_key(user, device, seq));
+  return acked == s.acked_retries.end() ? 0 : acked->second;
+}
+
+// Lengths first: a user id may hold any character but controls, so no
+// separator alone would keep two (user, device, seq) triples apart.
+std::string AttemptLedger::acked_key(std::string_view user, std::string_view device, std::uint64_t seq) {
+  std::string key = std::to_string(user.size());
+  key += ':';
+  key.append(user);
+  key += std::to_string(device.size());
+  key += ':';
+  key.append(device);
+  key += std::to_string(seq);
+  return key;
 }
 
 }  // namespace herald::delivery

@@ -6,9 +6,16 @@
 // Sharded by user; each shard's mutex is held for one map update. Bounded
 // by max_entries: beyond it new counts are not recorded (and counted as
 // dropped), so memory stays flat when devices never come back.
+//
+// An ack ends a message's count. A message sent once needs no record after
+// that (the API shows an acked message as sent at least once); one that
+// was sent again before its ack keeps its count among the most recent
+// kAckedRetriesPerShard such messages of its shard, oldest out first (at
+// most 65,536 in all, outside max_entries).
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <string>
@@ -27,7 +34,11 @@ class AttemptLedger {
   void record_send(std::string_view user, std::string_view device, std::uint64_t seq);
   // The device acked everything up to cursor: its counts there are done.
   void forget_upto(std::string_view user, std::string_view device, std::uint64_t cursor);
+  // Sends so far; for an acked message, its count if it was sent more than
+  // once and is still remembered, else 0.
   std::uint32_t attempts(std::string_view user, std::string_view device, std::uint64_t seq) const;
+
+  static constexpr std::size_t kAckedRetriesPerShard = 1024;
 
   std::size_t entries() const { return entries_.load(std::memory_order_relaxed); }
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
@@ -37,7 +48,12 @@ class AttemptLedger {
   struct Shard {
     mutable std::mutex mu;
     StringMap<StringMap<Counts>> users;
+    // Acked after more than one send: key (acked_key()) -> sends, and the
+    // keys oldest first.
+    StringMap<std::uint32_t> acked_retries;
+    std::deque<std::string> acked_order;
   };
+  static std::string acked_key(std::string_view user, std::string_view device, std::uint64_t seq);
   static constexpr std::size_t kShards = 64;
   Shard& shard_of(std::string_view user) const;
 

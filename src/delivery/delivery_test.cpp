@@ -103,9 +103,36 @@ TEST(AttemptLedger, CountsSendsPerDeviceAcrossConnectionsUntilAcked) {
   EXPECT_EQ(ledger.attempts("u", "b", 5), 1u);
   EXPECT_EQ(ledger.entries(), 3u);
   ledger.forget_upto("u", "a", 5);
-  EXPECT_EQ(ledger.attempts("u", "a", 5), 0u);
+  EXPECT_EQ(ledger.attempts("u", "a", 5), 2u);  // acked after a retry: remembered
   EXPECT_EQ(ledger.attempts("u", "a", 6), 1u);
   EXPECT_EQ(ledger.entries(), 2u);
+}
+
+TEST(AttemptLedger, RemembersTheCountOfAMessageAckedAfterRetries) {
+  AttemptLedger ledger;
+  ledger.record_send("u", "a", 1);  // sent once
+  ledger.record_send("u", "a", 2);  // sent three times
+  ledger.record_send("u", "a", 2);
+  ledger.record_send("u", "a", 2);
+  ledger.forget_upto("u", "a", 2);
+  EXPECT_EQ(ledger.attempts("u", "a", 1), 0u);  // the API shows 1 for an acked message
+  EXPECT_EQ(ledger.attempts("u", "a", 2), 3u);
+  EXPECT_EQ(ledger.attempts("u", "b", 2), 0u);
+  EXPECT_EQ(ledger.entries(), 0u);
+}
+
+TEST(AttemptLedger, KeepsOnlyTheLatestAckedRetriesOfAShard) {
+  AttemptLedger ledger;
+  const std::uint64_t n = AttemptLedger::kAckedRetriesPerShard + 10;
+  for (std::uint64_t seq = 1; seq <= n; ++seq) {
+    ledger.record_send("u", "a", seq);
+    ledger.record_send("u", "a", seq);
+  }
+  ledger.forget_upto("u", "a", n);
+  EXPECT_EQ(ledger.attempts("u", "a", 1), 0u);  // out, oldest first
+  EXPECT_EQ(ledger.attempts("u", "a", 10), 0u);
+  EXPECT_EQ(ledger.attempts("u", "a", 11), 2u);
+  EXPECT_EQ(ledger.attempts("u", "a", n), 2u);
 }
 
 TEST(AttemptLedger, StaysWithinItsBound) {

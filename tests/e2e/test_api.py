@@ -105,6 +105,36 @@ class PublishApiTest(ServerTest):
         self.assertEqual(res["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736")
 
 
+class AttemptsTest(ServerTest):
+    ENV = {"HERALD_ACK_TIMEOUT_MS": 400}
+
+    def test_attempts_are_the_sends_of_a_message_and_survive_its_ack(self):
+        # PROTOCOL.md 10: `attempts` is the total over the device's connections.
+        s = self.server
+
+        async def go():
+            async with s.connect("att", device="d") as ws:
+                await recv_json(ws)
+                s.publish("att", "once")
+                s.publish("att", "twice")
+                first = await recv_type(ws, "msg")
+                await ws.send(json.dumps({"type": "ack", "seq": first["seq"]}))
+                second = await recv_type(ws, "msg")
+                again = await recv_type(ws, "msg", timeout=5)  # not acked: sent again
+                self.assertEqual((again["seq"], again["attempt"]), (second["seq"], 2))
+                await ws.send(json.dumps({"type": "ack", "seq": second["seq"]}))
+                deadline = time.time() + 5
+                while time.time() < deadline:
+                    _, res, _ = s.request("GET", "/v1/users/att/messages/2")
+                    if res["state"] == "acked":
+                        break
+                    await asyncio.sleep(0.05)
+                return s.request("GET", "/v1/users/att/messages/1")[1], res
+        one, two = run(go())
+        self.assertEqual(one["devices"], [{"device": "d", "state": "acked", "attempts": 1}])
+        self.assertEqual(two["devices"], [{"device": "d", "state": "acked", "attempts": 2}])
+
+
 class InspectionTest(ServerTest):
     ENV = {"HERALD_RETENTION_MAX_MESSAGES": 3}
 
