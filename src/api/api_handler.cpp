@@ -401,8 +401,10 @@ std::uint32_t ApiHandler::attempts_of(std::string_view user, std::string_view de
   return state == "acked" ? std::max<std::uint32_t>(n, 1) : n;
 }
 
-const char* ApiHandler::device_state(const DeviceView& d, std::uint64_t seq, bool retained, bool dead) {
+const char* ApiHandler::device_state(std::string_view user, const DeviceView& d, std::uint64_t seq, bool retained,
+                                     bool dead) const {
   if (seq <= d.cursor) return "acked";
+  if (retained && d.online && ctx_.attempts.acked_above_cursor(user, d.device, seq)) return "acked";
   if (!retained) return dead ? "dead" : "expired";
   if (d.online && seq <= d.last_sent) return "inflight";
   return "pending";
@@ -447,7 +449,7 @@ HttpResponse ApiHandler::messages(std::string_view user, const HttpRequest& req)
     json::array per_device;
     json::array acked_by;
     for (const auto& d : devices) {
-      const char* state = device_state(d, m->seq, true, false);
+      const char* state = device_state(user, d, m->seq, true, false);
       if (state == std::string_view("acked")) acked_by.push_back(json::string(d.device));
       per_device.push_back(json::object{{"device", d.device}, {"state", state},
                                         {"attempts", attempts_of(user, d.device, m->seq, state)}});
@@ -500,7 +502,7 @@ HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_tex
   json::array acked_by;
   int least = 4;
   for (const auto& d : device_views(user)) {
-    const char* state = device_state(d, seq, m != nullptr, dead);
+    const char* state = device_state(user, d, seq, m != nullptr, dead);
     if (state == std::string_view("acked")) acked_by.push_back(json::string(d.device));
     least = std::min(least, rank(state));
     devices.push_back(json::object{{"device", d.device}, {"state", state},

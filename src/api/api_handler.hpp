@@ -59,7 +59,8 @@ class ApiHandler final : public transport::HttpHandler {
     std::uint64_t last_sent = 0;
   };
   std::vector<DeviceView> device_views(std::string_view user);
-  static const char* device_state(const DeviceView& d, std::uint64_t seq, bool retained, bool dead);
+  const char* device_state(std::string_view user, const DeviceView& d, std::uint64_t seq, bool retained,
+                           bool dead) const;
   std::uint32_t attempts_of(std::string_view user, std::string_view device, std::uint64_t seq,
                             std::string_view state) const;
 

@@ -14,7 +14,7 @@ void AttemptLedger::record_send(std::string_view user, std::string_view device, 
   Counts& counts = s.users[std::string(user)][std::string(device)];
   auto it = counts.find(seq);
   if (it != counts.end()) {
-    ++it->second;
+    if ((it->second & ~kAckedMark) < ~kAckedMark) ++it->second;
     return;
   }
   if (entries_.load(std::memory_order_relaxed) >= max_entries_) {
@@ -36,11 +36,12 @@ void AttemptLedger::forget_upto(std::string_view user, std::string_view device, 
   const auto end = counts.upper_bound(cursor);
   std::size_t n = 0;
   for (auto it = counts.begin(); it != end; ++it, ++n) {
-    if (it->second < 2) continue;
+    const std::uint32_t sends = it->second & ~kAckedMark;
+    if (sends < 2) continue;
     std::string key = acked_key(user, device, it->first);
-    auto [slot, fresh] = s.acked_retries.try_emplace(key, it->second);
+    auto [slot, fresh] = s.acked_retries.try_emplace(key, sends);
     if (!fresh) {
-      slot->second = it->second;  // sent again after a resume below the cursor: the later count
+      slot->second = sends;  // sent again after a resume below the cursor: the later count
       continue;
     }
     s.acked_order.push_back(std::move(key));
@@ -61,12 +62,50 @@ std::uint32_t AttemptLedger::attempts(std::string_view user, std::string_view de
   std::lock_guard lock(s.mu);
   if (auto u = s.users.find(user); u != s.users.end()) {
     if (auto d = u->second.find(device); d != u->second.end()) {
-      if (auto it = d->second.find(seq); it != d->second.end()) return it->second;
+      if (auto it = d->second.find(seq); it != d->second.end()) return it->second & ~kAckedMark;
     }
   }
   if (s.acked_retries.empty()) return 0;
   auto acked = s.acked_retries.find(acked_key(user, device, seq));
   return acked == s.acked_retries.end() ? 0 : acked->second;
+}
+
+void AttemptLedger::mark_acked(std::string_view user, std::string_view device, std::uint64_t seq) {
+  Shard& s = shard_of(user);
+  std::lock_guard lock(s.mu);
+  Counts& counts = s.users[std::string(user)][std::string(device)];
+  if (auto it = counts.find(seq); it != counts.end()) {
+    it->second |= kAckedMark;
+    return;
+  }
+  // Its sends were not recorded (the ledger was full); the mark still is, if there is room.
+  if (entries_.load(std::memory_order_relaxed) >= max_entries_) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  counts.emplace(seq, 1 | kAckedMark);
+  entries_.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool AttemptLedger::acked_above_cursor(std::string_view user, std::string_view device, std::uint64_t seq) const {
+  Shard& s = shard_of(user);
+  std::lock_guard lock(s.mu);
+  auto u = s.users.find(user);
+  if (u == s.users.end()) return false;
+  auto d = u->second.find(device);
+  if (d == u->second.end()) return false;
+  auto it = d->second.find(seq);
+  return it != d->second.end() && (it->second & kAckedMark) != 0;
+}
+
+void AttemptLedger::forget_acks(std::string_view user, std::string_view device) {
+  Shard& s = shard_of(user);
+  std::lock_guard lock(s.mu);
+  auto u = s.users.find(user);
+  if (u == s.users.end()) return;
+  auto d = u->second.find(device);
+  if (d == u->second.end()) return;
+  for (auto& [seq, sends] : d->second) sends &= ~kAckedMark;
 }
 
 // Lengths first: a user id may hold any character but controls, so no

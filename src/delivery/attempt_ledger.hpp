@@ -38,13 +38,22 @@ class AttemptLedger {
   // once and is still remembered, else 0.
   std::uint32_t attempts(std::string_view user, std::string_view device, std::uint64_t seq) const;
 
+  // An ack above the device's cursor (a gap before it): the message is
+  // acknowledged on the connection, though the cursor cannot pass it yet.
+  // forget_upto() ends the mark with the count; forget_acks() when the
+  // connection ends, after which such messages are sent again.
+  void mark_acked(std::string_view user, std::string_view device, std::uint64_t seq);
+  bool acked_above_cursor(std::string_view user, std::string_view device, std::uint64_t seq) const;
+  void forget_acks(std::string_view user, std::string_view device);
+
   static constexpr std::size_t kAckedRetriesPerShard = 1024;
 
   std::size_t entries() const { return entries_.load(std::memory_order_relaxed); }
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
 
  private:
-  using Counts = std::map<std::uint64_t, std::uint32_t>;  // seq -> sends
+  using Counts = std::map<std::uint64_t, std::uint32_t>;  // seq -> sends, | kAckedMark once marked
+  static constexpr std::uint32_t kAckedMark = 0x80000000u;
   struct Shard {
     mutable std::mutex mu;
     StringMap<StringMap<Counts>> users;

@@ -199,6 +199,11 @@ void Connection::handle(const protocol::AckFrame& f) {
   ctx_.metrics.inflight.sub(static_cast<std::int64_t>(acked.size()));
   inflight_.store(static_cast<std::uint32_t>(window_.size()), std::memory_order_relaxed);
   cursor_advanced();
+  // Acked above a gap: the cursor stays, the inspection API still shows them acked.
+  const std::uint64_t cursor = window_.cursor();
+  for (const auto& e : acked) {
+    if (e.message->seq > cursor) ctx_.attempts.mark_acked(user_, device_, e.message->seq);
+  }
   pump();
 }
 
@@ -375,6 +380,9 @@ void Connection::on_closed(CloseReason reason) {
   ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left.size()));
   // A device that reconnects right away must not get acked messages again.
   ctx_.flushers[worker().index()]->flush();
+  // Acks above a gap lived on this connection only: the next one sends
+  // those messages again, so they are no longer shown acked.
+  ctx_.attempts.forget_acks(user_, device_);
   ctx_.hub.remove(*this);
   if (ctx_.presence != nullptr) {
     ctx_.presence->disconnected(user_, device_, conn_id_.str(), connected_at_ms_);

@@ -7,7 +7,7 @@ import re
 import time
 import unittest
 
-from harness import API_KEY, ServerTest, run, recv_json, recv_type
+from harness import API_KEY, ServerTest, run, recv_json, recv_type, wait_until
 
 
 class PublishApiTest(ServerTest):
@@ -133,6 +133,35 @@ class AttemptsTest(ServerTest):
         one, two = run(go())
         self.assertEqual(one["devices"], [{"device": "d", "state": "acked", "attempts": 1}])
         self.assertEqual(two["devices"], [{"device": "d", "state": "acked", "attempts": 2}])
+
+
+    def test_an_ack_above_a_gap_shows_acked_while_its_connection_lasts(self):
+        # PROTOCOL.md 3: {"type":"ack","seq":N} acknowledges one message;
+        # the cursor cannot pass the unacked one before it.
+        s = self.server
+
+        def states():
+            _, res, _ = s.request("GET", "/v1/users/gap/messages")
+            return [(m["seq"], [d["state"] for d in m["devices"]], m["acked_by"]) for m in res["messages"]]
+
+        async def go():
+            async with s.connect("gap", device="d") as ws:
+                await recv_json(ws)
+                for i in range(3):
+                    s.publish("gap", i)
+                got = [(await recv_type(ws, "msg"))["seq"] for _ in range(3)]
+                self.assertEqual(got, [1, 2, 3])
+                await ws.send(json.dumps({"type": "ack", "seq": 2}))
+                deadline = time.time() + 5
+                while time.time() < deadline and states()[1][1] != ["acked"]:
+                    await asyncio.sleep(0.05)
+                during = states()
+            return during
+        during = run(go())
+        self.assertEqual(during, [(1, ["inflight"], []), (2, ["acked"], ["d"]), (3, ["inflight"], [])])
+        # The connection is gone: the next one gets all three again.
+        self.assertTrue(wait_until(lambda: states() == [(1, ["pending"], []), (2, ["pending"], []),
+                                                        (3, ["pending"], [])], 5), states())
 
 
 class InspectionTest(ServerTest):
