@@ -8,6 +8,13 @@ AttemptLedger::Shard& AttemptLedger::shard_of(std::string_view user) const {
   return shards_[std::hash<std::string_view>{}(user) % kShards];
 }
 
+AttemptLedger::Counts* AttemptLedger::find_locked(Shard& s, std::string_view user, std::string_view device) {
+  auto u = s.users.find(user);
+  if (u == s.users.end()) return nullptr;
+  auto d = u->second.find(device);
+  return d == u->second.end() ? nullptr : &d->second;
+}
+
 void AttemptLedger::record_send(std::string_view user, std::string_view device, std::uint64_t seq) {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
@@ -60,10 +67,8 @@ std::uint32_t AttemptLedger::attempts(std::string_view user, std::string_view de
                                       std::uint64_t seq) const {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  if (auto u = s.users.find(user); u != s.users.end()) {
-    if (auto d = u->second.find(device); d != u->second.end()) {
-      if (auto it = d->second.find(seq); it != d->second.end()) return it->second & ~kAckedMark;
-    }
+  if (const Counts* counts = find_locked(s, user, device)) {
+    if (auto it = counts->find(seq); it != counts->end()) return it->second & ~kAckedMark;
   }
   if (s.acked_retries.empty()) return 0;
   auto acked = s.acked_retries.find(acked_key(user, device, seq));
@@ -90,22 +95,18 @@ void AttemptLedger::mark_acked(std::string_view user, std::string_view device, s
 bool AttemptLedger::acked_above_cursor(std::string_view user, std::string_view device, std::uint64_t seq) const {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  auto u = s.users.find(user);
-  if (u == s.users.end()) return false;
-  auto d = u->second.find(device);
-  if (d == u->second.end()) return false;
-  auto it = d->second.find(seq);
-  return it != d->second.end() && (it->second & kAckedMark) != 0;
+  const Counts* counts = find_locked(s, user, device);
+  if (counts == nullptr) return false;
+  auto it = counts->find(seq);
+  return it != counts->end() && (it->second & kAckedMark) != 0;
 }
 
 void AttemptLedger::forget_acks(std::string_view user, std::string_view device) {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  auto u = s.users.find(user);
-  if (u == s.users.end()) return;
-  auto d = u->second.find(device);
-  if (d == u->second.end()) return;
-  for (auto& [seq, sends] : d->second) sends &= ~kAckedMark;
+  if (Counts* counts = find_locked(s, user, device)) {
+    for (auto& [seq, sends] : *counts) sends &= ~kAckedMark;
+  }
 }
 
 // Lengths first: a user id may hold any character but controls, so no

@@ -62,6 +62,8 @@ class AttemptLedger {
     StringMap<std::uint32_t> acked_retries;
     std::deque<std::string> acked_order;
   };
+  // The device's counts, or null; under the shard's lock.
+  static Counts* find_locked(Shard& s, std::string_view user, std::string_view device);
   static std::string acked_key(std::string_view user, std::string_view device, std::uint64_t seq);
   static constexpr std::size_t kShards = 64;
   Shard& shard_of(std::string_view user) const;
