@@ -15,21 +15,28 @@ AttemptLedger::Counts* AttemptLedger::find_locked(Shard& s, std::string_view use
   return d == u->second.end() ? nullptr : &d->second;
 }
 
+// A new (device, seq) entry, if the bound allows; nothing is created (not
+// even the user's or device's map) when it does not.
+std::uint32_t* AttemptLedger::add_locked(Shard& s, std::string_view user, std::string_view device,
+                                         std::uint64_t seq) {
+  if (entries_.load(std::memory_order_relaxed) >= max_entries_) {
+    dropped_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  entries_.fetch_add(1, std::memory_order_relaxed);
+  return &s.users[std::string(user)][std::string(device)].emplace(seq, 0).first->second;
+}
+
 void AttemptLedger::record_send(std::string_view user, std::string_view device, std::uint64_t seq) {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  Counts& counts = s.users[std::string(user)][std::string(device)];
-  auto it = counts.find(seq);
-  if (it != counts.end()) {
-    if ((it->second & ~kAckedMark) < ~kAckedMark) ++it->second;
-    return;
+  if (Counts* counts = find_locked(s, user, device)) {
+    if (auto it = counts->find(seq); it != counts->end()) {
+      if ((it->second & ~kAckedMark) < ~kAckedMark) ++it->second;
+      return;
+    }
   }
-  if (entries_.load(std::memory_order_relaxed) >= max_entries_) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  counts.emplace(seq, 1);
-  entries_.fetch_add(1, std::memory_order_relaxed);
+  if (std::uint32_t* sends = add_locked(s, user, device, seq)) *sends = 1;
 }
 
 void AttemptLedger::forget_upto(std::string_view user, std::string_view device, std::uint64_t cursor) {
@@ -78,18 +85,14 @@ std::uint32_t AttemptLedger::attempts(std::string_view user, std::string_view de
 void AttemptLedger::mark_acked(std::string_view user, std::string_view device, std::uint64_t seq) {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
-  Counts& counts = s.users[std::string(user)][std::string(device)];
-  if (auto it = counts.find(seq); it != counts.end()) {
-    it->second |= kAckedMark;
-    return;
+  if (Counts* counts = find_locked(s, user, device)) {
+    if (auto it = counts->find(seq); it != counts->end()) {
+      it->second |= kAckedMark;
+      return;
+    }
   }
   // Its sends were not recorded (the ledger was full); the mark still is, if there is room.
-  if (entries_.load(std::memory_order_relaxed) >= max_entries_) {
-    dropped_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  counts.emplace(seq, 1 | kAckedMark);
-  entries_.fetch_add(1, std::memory_order_relaxed);
+  if (std::uint32_t* sends = add_locked(s, user, device, seq)) *sends = 1 | kAckedMark;
 }
 
 bool AttemptLedger::acked_above_cursor(std::string_view user, std::string_view device, std::uint64_t seq) const {
@@ -107,6 +110,15 @@ void AttemptLedger::forget_acks(std::string_view user, std::string_view device) 
   if (Counts* counts = find_locked(s, user, device)) {
     for (auto& [seq, sends] : *counts) sends &= ~kAckedMark;
   }
+}
+
+std::size_t AttemptLedger::acked_retries() const {
+  std::size_t n = 0;
+  for (const Shard& s : shards_) {
+    std::lock_guard lock(s.mu);
+    n += s.acked_order.size();
+  }
+  return n;
 }
 
 // Lengths first: a user id may hold any character but controls, so no

@@ -50,6 +50,9 @@ class AttemptLedger {
 
   std::size_t entries() const { return entries_.load(std::memory_order_relaxed); }
   std::uint64_t dropped() const { return dropped_.load(std::memory_order_relaxed); }
+  // Counts kept for messages acked after more than one send (at most
+  // kShards * kAckedRetriesPerShard).
+  std::size_t acked_retries() const;
 
  private:
   using Counts = std::map<std::uint64_t, std::uint32_t>;  // seq -> sends, | kAckedMark once marked
@@ -64,6 +67,7 @@ class AttemptLedger {
   };
   // The device's counts, or null; under the shard's lock.
   static Counts* find_locked(Shard& s, std::string_view user, std::string_view device);
+  std::uint32_t* add_locked(Shard& s, std::string_view user, std::string_view device, std::uint64_t seq);
   static std::string acked_key(std::string_view user, std::string_view device, std::uint64_t seq);
   static constexpr std::size_t kShards = 64;
   Shard& shard_of(std::string_view user) const;

@@ -308,6 +308,9 @@ Server::Server(config::ServerConfig config) {
   }
   d.registry.gauge_fn("herald_attempt_ledger_entries", "Unacked (device, seq) send counts kept for inspection",
                       [&d] { return static_cast<double>(d.ctx->attempts.entries()); });
+  d.registry.gauge_fn("herald_attempt_ledger_acked_retries",
+                      "Send counts kept after the ack for messages sent more than once (at most 65,536)",
+                      [&d] { return static_cast<double>(d.ctx->attempts.acked_retries()); });
   d.registry.gauge_fn("herald_scheduled_messages", "Messages held for a future deliver_at",
                       [&d] { return static_cast<double>(d.delayed->pending()); });
   d.registry.gauge_fn("herald_users_online", "Users with at least one live connection",
