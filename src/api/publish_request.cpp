@@ -20,7 +20,6 @@ bool is_hex(std::string_view s) {
   return true;
 }
 
-
 std::optional<std::int64_t> as_int(const json::value& v) {
   if (v.is_int64()) return v.as_int64();
   if (v.is_uint64() && v.as_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {

@@ -18,7 +18,6 @@ namespace {
 namespace json = boost::json;
 using Result = boost::system::result<Claims, JwtError>;
 
-// PROTOCOL.md 2: the user id is 1..128 bytes of UTF-8.
 // Tokens arrive in a header, a query parameter or a cookie, all bounded far
 // below this by the HTTP parser; a longer one is refused before any decoding.
 constexpr std::size_t kMaxTokenBytes = 16 * 1024;
