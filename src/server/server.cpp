@@ -398,6 +398,13 @@ void Server::drain_and_stop() {
   }
   for (auto& w : d.workers) w->stop();
   for (auto& w : d.workers) w->join();
+  // Connections the drain deadline left open (a client that never answered
+  // the close) hold Beast streams registered with their worker's
+  // io_context: they must go while it exists, not with the hub after it.
+  std::vector<std::shared_ptr<hub::LiveConnection>> left;
+  d.hub.for_each([&left](const auto& c) { left.push_back(c); });
+  for (const auto& c : left) d.hub.remove(*c);
+  left.clear();
   log::info("stopped", {});
 }
 
