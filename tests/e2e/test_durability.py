@@ -44,7 +44,8 @@ class RestartTest(unittest.TestCase):
     def test_a_scheduled_message_survives_a_graceful_restart_and_is_delivered_when_due(self):
         s = Server(HERALD_STORE="rocksdb").start()
         try:
-            deliver_at = int(time.time() * 1000) + 1500
+            # Far enough out that a restart under TSan (~2 s) still ends before it.
+            deliver_at = int(time.time() * 1000) + 4000
             first = s.publish("later", {"n": 1}, id="sched-1", deliver_at=deliver_at)
             self.assertEqual(first, {"user": "later", "id": "sched-1", "scheduled": True})
             self.assertEqual(s.stop(), 0)
