@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -85,7 +85,7 @@ struct ClientOptions {
 class Client : public std::enable_shared_from_this<Client> {
  public:
   // Throws std::invalid_argument when opts.url is not a ws:// or http:// URL.
-  static std::shared_ptr<Client> create(boost::asio::any_io_executor ex, ClientOptions opts);
+  static std::shared_ptr<Client> create(boost::asio::io_context::executor_type ex, ClientOptions opts);
 
   ~Client();
   Client(const Client&) = delete;
@@ -124,9 +124,13 @@ class Client : public std::enable_shared_from_this<Client> {
 
  private:
   struct Connection;
-  using Strand = boost::asio::strand<boost::asio::any_io_executor>;
+  // A concrete executor, not any_io_executor: the type-erased one cost every
+  // completion handler a shared_ptr copy and a virtual dispatch.
+  using Strand = boost::asio::strand<boost::asio::io_context::executor_type>;
+  using Timer = boost::asio::basic_waitable_timer<std::chrono::steady_clock,
+                                                  boost::asio::wait_traits<std::chrono::steady_clock>, Strand>;
 
-  Client(boost::asio::any_io_executor ex, ClientOptions opts);
+  Client(boost::asio::io_context::executor_type ex, ClientOptions opts);
 
   void do_start();
   void do_stop();
@@ -174,7 +178,7 @@ class Client : public std::enable_shared_from_this<Client> {
 
   // Strand only.
   std::shared_ptr<Connection> conn_;       // the connection (attempt) in progress; null between
-  boost::asio::steady_timer reconnect_timer_;
+  Timer reconnect_timer_;
   ReconnectBackoff backoff_;
   bool stopping_ = false;                  // stop() asked; the next end is final
   // Since a 1001 close, until the next welcome: the retry_after bound, the
