@@ -787,8 +787,9 @@ TEST_P(ScheduleStoreContract, RemoveDropsOnlyTheGivenMessagesAndIsIdempotent) {
 
 TEST_P(ScheduleStoreContract, AfterAppendAndRemoveTheInboxDedupAnswersForTheId) {
   ASSERT_EQ(schedule().schedule(msg("u", "x"), kT0 + 100), ScheduleResult::scheduled);
-  const auto due = schedule().due(kT0 + 100, 10);
+  auto due = schedule().due(kT0 + 100, 10);
   ASSERT_EQ(due.size(), 1u);
+  due[0].message.from_schedule = true;  // as gateway::DelayedMessages appends it
   EXPECT_FALSE(append_one(inbox(), due[0].message, kT0 + 100).duplicate);
   // A crash before remove(): the next pass appends it again, as a duplicate.
   EXPECT_TRUE(append_one(inbox(), due[0].message, kT0 + 120).duplicate);
@@ -797,6 +798,36 @@ TEST_P(ScheduleStoreContract, AfterAppendAndRemoveTheInboxDedupAnswersForTheId) 
   EXPECT_EQ(schedule().schedule(accepted_at(msg("u", "x"), kT0 + 200), kT0 + 300),
             ScheduleResult::duplicate);
   EXPECT_EQ(retained(inbox(), "u"), (Seqs{1}));
+}
+
+TEST_P(ScheduleStoreContract, AnAppendOfAnIdStillScheduledIsADuplicateWithoutSeq) {
+  ASSERT_EQ(schedule().schedule(msg("u", "x"), kT0 + 100), ScheduleResult::scheduled);
+  // PROTOCOL.md 10: the same (user, id) while scheduled answers duplicate,
+  // in a batch too, and nothing is appended for it.
+  const auto batch = append_all(inbox(), {msg("u", "y"), msg("u", "x"), msg("v", "x")});
+  EXPECT_FALSE(batch[0].duplicate);
+  EXPECT_EQ(batch[0].seq, 1u);
+  EXPECT_TRUE(batch[1].duplicate);
+  EXPECT_TRUE(batch[1].scheduled);
+  EXPECT_EQ(batch[1].seq, 0u);
+  EXPECT_EQ(batch[1].id, "x");
+  EXPECT_FALSE(batch[2].duplicate);  // another user's x
+  EXPECT_FALSE(batch[2].scheduled);
+  EXPECT_EQ(retained(inbox(), "u"), (Seqs{1}));
+
+  // When due, the scheduled message itself is appended...
+  auto due = schedule().due(kT0 + 100, 10);
+  ASSERT_EQ(due.size(), 1u);
+  due[0].message.from_schedule = true;
+  const AppendResult appended = append_one(inbox(), due[0].message, kT0 + 100);
+  EXPECT_FALSE(appended.duplicate);
+  EXPECT_EQ(appended.seq, 2u);
+  schedule().remove(schedule_ids_of(due));
+  // ... and from then on the inbox's dedup answers, with its seq.
+  const AppendResult again = append_one(inbox(), msg("u", "x"), kT0 + 200);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_FALSE(again.scheduled);
+  EXPECT_EQ(again.seq, 2u);
 }
 
 TEST_P(ScheduleStoreContract, DueReturnsAtMostLimitEarliestFirst) {

@@ -350,6 +350,13 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::IoWorker
           per_user.push_back(json::object{});
           auto& obj = per_user.back().as_object();
           obj["user"] = (*users)[pos];
+          if (r->scheduled) {
+            // Still scheduled: answered as a scheduled publish of that id is.
+            obj["id"] = r->id;
+            obj["scheduled"] = true;
+            obj["duplicate"] = true;
+            continue;
+          }
           obj["seq"] = r->seq;
           obj["id"] = r->id;
           obj["duplicate"] = r->duplicate;

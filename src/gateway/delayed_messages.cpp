@@ -26,6 +26,7 @@ void DelayedMessages::release_due(std::int64_t now_ms) {
     for (auto& s : due) {
       if (!inflight_.insert(s.schedule_id).second) continue;  // still being appended
       s.message.accepted_at_ms = now_ms;
+      s.message.from_schedule = true;
       ids->push_back(s.schedule_id);
       ready.push_back(std::move(s.message));
     }

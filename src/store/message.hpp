@@ -23,6 +23,9 @@ struct NewMessage {
   // publisher may still send the id it was answered with again (PROTOCOL.md
   // 7): the store must then answer with a duplicate.
   bool id_generated = false;
+  // Appended by the schedule when due (gateway::DelayedMessages): it is the
+  // scheduled message itself, so it is not checked against the schedule.
+  bool from_schedule = false;
   std::string event;         // may be empty
   std::string data_json;     // the publisher's JSON value, as text
   std::string collapse_key;  // empty: none
@@ -66,6 +69,10 @@ struct AppendResult {
   std::uint64_t seq = 0;
   std::string id;
   bool duplicate = false;  // same (user, id) within the dedup window: nothing appended
+  // The same (user, id) is still scheduled (PROTOCOL.md 10: dedup covers
+  // scheduled messages): duplicate too, and seq is 0, since the scheduled
+  // message gets its seq only when due.
+  bool scheduled = false;
 };
 
 // Where an inbox stands.

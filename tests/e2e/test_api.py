@@ -96,6 +96,38 @@ class PublishApiTest(ServerTest):
                 self.assertGreaterEqual(time.time() * 1000, at - 20)
         run(go())
 
+    def test_an_id_still_scheduled_is_a_duplicate_when_published_for_now(self):
+        # PROTOCOL.md 10: dedup covers scheduled messages, whatever the
+        # second publish asks for: now, or a deliver_at already past.
+        s = self.server
+        at = int(time.time() * 1000) + 1500
+        _, res, _ = self.post({"user": "sched", "data": "planned", "id": "p1", "deliver_at": at})
+        self.assertEqual(res["results"][0], {"user": "sched", "id": "p1", "scheduled": True})
+        _, now, _ = self.post({"user": "sched", "data": "now", "id": "p1"})
+        self.assertEqual(now["results"][0],
+                         {"user": "sched", "id": "p1", "scheduled": True, "duplicate": True})
+        _, past, _ = self.post({"user": "sched", "data": "past", "id": "p1", "deliver_at": 1000})
+        self.assertEqual(past["results"][0], now["results"][0])
+        _, batch, _ = s.request("POST", "/v1/publish/batch", {"messages": [
+            {"user": "sched", "data": "b", "id": "p1"}, {"user": "sched", "data": "c", "id": "p2"}]})
+        self.assertEqual(batch["results"][0], now["results"][0])
+        self.assertEqual(batch["results"][1], {"user": "sched", "seq": 1, "id": "p2", "duplicate": False})
+
+        async def go():
+            async with s.connect("sched", device="d") as ws:
+                await recv_json(ws)
+                first = await recv_type(ws, "msg")
+                await ws.send(json.dumps({"type": "ack", "seq": first["seq"]}))
+                planned = await recv_type(ws, "msg", timeout=5)
+                await ws.send(json.dumps({"type": "ack", "seq": planned["seq"]}))
+                return first, planned
+        first, planned = run(go())
+        self.assertEqual((first["id"], first["data"]), ("p2", "c"))
+        self.assertEqual((planned["seq"], planned["id"], planned["data"]), (2, "p1", "planned"))
+        # Appended: from now on the inbox's dedup answers, with the seq.
+        _, later, _ = self.post({"user": "sched", "data": "again", "id": "p1"})
+        self.assertEqual(later["results"][0], {"user": "sched", "seq": 2, "id": "p1", "duplicate": True})
+
     def test_traceparent_sets_the_trace_id(self):
         s = self.server
         tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

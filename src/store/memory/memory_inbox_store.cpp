@@ -33,6 +33,14 @@ std::vector<AppendOutcome> MemoryInboxStore::append(std::span<const NewMessage> 
   std::vector<AppendOutcome> out;
   out.reserve(batch.size());
   for (const auto& m : batch) {
+    // PROTOCOL.md 10: dedup covers scheduled messages.
+    if (!m.id_generated && !m.from_schedule) {
+      std::lock_guard lock(schedule_mu_);
+      if (scheduled_keys_.count({m.user, m.id}) > 0) {
+        out.emplace_back(AppendResult{0, m.id, true, true});
+        continue;
+      }
+    }
     Shard& s = shard_of(m.user);
     std::lock_guard lock(s.mu);
     out.emplace_back(append_locked(s, m, now_ms));

@@ -93,10 +93,13 @@ RedisCommand RedisInboxStore::index_lower(std::string_view user, std::int64_t at
 }
 
 std::vector<AppendOutcome> RedisInboxStore::append(std::span<const NewMessage> batch, std::int64_t now_ms) {
+  const std::vector<bool> scheduled = held_by_schedule(batch);
   std::vector<RedisCommand> commands;
   commands.reserve(batch.size());
   const std::string epoch_candidate = random_hex(8);
-  for (const auto& m : batch) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    const auto& m = batch[i];
+    if (scheduled[i]) continue;
     const std::int64_t expires_at = m.accepted_at_ms + (m.ttl_ms > 0 ? m.ttl_ms : policy_.retention_ttl_ms);
     commands.push_back(user_script(
         scripts::append(), m.user,
@@ -104,14 +107,19 @@ std::vector<AppendOutcome> RedisInboxStore::append(std::span<const NewMessage> b
          epoch_candidate, m.id, m.event, m.data_json, m.collapse_key, m.trace_id,
          n2s(m.accepted_at_ms), n2s(expires_at)}));
   }
-  const auto replies = link_.execute(commands);
+  const auto replies = commands.empty() ? decltype(link_.execute(commands)){} : link_.execute(commands);
 
   std::vector<AppendOutcome> out;
   out.reserve(batch.size());
   std::vector<RedisCommand> index;
   DeadBatch dead;
+  std::size_t next_reply = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
-    const redisReply* r = replies[i].get();
+    if (scheduled[i]) {
+      out.emplace_back(AppendResult{0, batch[i].id, true, true});
+      continue;
+    }
+    const redisReply* r = replies[next_reply++].get();
     const auto seq = reply_int(reply_at(r, 0));
     if (!reply_ok(r) || !seq) {
       if (r != nullptr) log::warn("redis append failed", {{"error", reply_error(r)}});
@@ -133,6 +141,27 @@ std::vector<AppendOutcome> RedisInboxStore::append(std::span<const NewMessage> b
   if (!index.empty()) link_.execute(index);
   move_dead_letters(dead);
   return out;
+}
+
+// PROTOCOL.md 10: dedup covers scheduled messages. The schedule has a slot
+// of its own, so this is a step before the appends: one round trip, taken
+// only by batches with ids their publishers chose.
+std::vector<bool> RedisInboxStore::held_by_schedule(std::span<const NewMessage> batch) {
+  std::vector<bool> held(batch.size(), false);
+  std::vector<RedisCommand> checks;
+  std::vector<std::size_t> which;
+  const std::string taken = keys_.schedule()[3];
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (batch[i].id_generated || batch[i].from_schedule) continue;
+    checks.push_back(RedisCommand::keyed({"HEXISTS", taken, RedisKeys::schedule_member(batch[i].user, batch[i].id)}));
+    which.push_back(i);
+  }
+  if (checks.empty()) return held;
+  const auto replies = link_.execute(checks);
+  for (std::size_t k = 0; k < which.size() && k < replies.size(); ++k) {
+    held[which[k]] = reply_int(replies[k].get()).value_or(0) == 1;
+  }
+  return held;
 }
 
 void RedisInboxStore::move_dead_letters(const DeadBatch& batch) {

@@ -93,6 +93,8 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
                            std::vector<std::string> argv) const;
   // Appends to the global log, then drops them from the users' dead_out.
   void move_dead_letters(const DeadBatch& batch);
+  // Which messages of the batch have their (user, id) in the schedule.
+  std::vector<bool> held_by_schedule(std::span<const NewMessage> batch);
   // Lowers a user's score in the global expiry index (ZADD LT).
   RedisCommand index_lower(std::string_view user, std::int64_t at_ms) const;
   std::size_t expire_user(const std::string& user, std::size_t bucket, std::int64_t now_ms,

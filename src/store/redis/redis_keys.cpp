@@ -54,6 +54,14 @@ std::size_t RedisKeys::bucket_of(std::string_view user) const {
   return key_slot(tag(user)) % kExpiryBuckets;
 }
 
+std::string RedisKeys::schedule_member(std::string_view user, std::string_view id) {
+  std::string out = std::to_string(user.size());
+  out += ':';
+  out += user;
+  out += id;
+  return out;
+}
+
 std::array<std::string, 5> RedisKeys::schedule() const {
   const std::string t = prefix_ + "{sched}";
   return {t + ":due", t + ":msgs", t + ":owners", t + ":taken", t + ":next"};

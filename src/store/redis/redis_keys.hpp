@@ -48,6 +48,8 @@ class RedisKeys {
   // (hash: schedule id -> JSON message), owners (hash: schedule id ->
   // dedup key), taken (hash: dedup key -> schedule id), next (counter).
   std::array<std::string, 5> schedule() const;
+  // A message's dedup key in the schedule's owners and taken hashes.
+  static std::string schedule_member(std::string_view user, std::string_view id);
 
  private:
   std::string tag(std::string_view user) const;  // prefix{u:<escaped user>}

@@ -57,7 +57,7 @@ std::optional<NewMessage> parse_message(std::string_view json) {
 }
 
 // (user, id), unambiguous for any bytes in either.
-std::string dedup_key(const NewMessage& m) { return std::to_string(m.user.size()) + ":" + m.user + m.id; }
+std::string dedup_key(const NewMessage& m) { return RedisKeys::schedule_member(m.user, m.id); }
 
 std::string padded(std::uint64_t id) {
   char buf[24];

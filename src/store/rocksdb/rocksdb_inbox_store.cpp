@@ -433,6 +433,16 @@ AppendResult RocksDbInboxStore::append_one(Mutation& m, const NewMessage& msg,
       if (const auto seq = find_generated_id(m, *u, msg.id, now_ms)) return {*seq, msg.id, true};
     }
     if (m.failed) return {};
+    // PROTOCOL.md 10: dedup covers scheduled messages. The schedule index
+    // shares the dedup key; with nothing scheduled there is nothing to read.
+    if (!msg.from_schedule && scheduled_count_.load() > 0) {
+      const auto s = db_->Get(rocksdb::ReadOptions(), schedule_keys_cf_, slice(dedup_key), &value);
+      if (s.ok()) return {0, msg.id, true, true};
+      if (!s.IsNotFound()) {
+        m.failed = true;
+        return {};
+      }
+    }
   }
 
   StoredMessage rec;
