@@ -145,9 +145,16 @@ std::vector<AppendOutcome> RedisInboxStore::append(std::span<const NewMessage> b
 
 // PROTOCOL.md 10: dedup covers scheduled messages. The schedule has a slot
 // of its own, so this is a step before the appends: one round trip, taken
-// only by batches with ids their publishers chose.
+// only by batches with ids their publishers chose, and only while anything
+// is scheduled (as due() last saw, every 20 ms, or this node scheduled).
 std::vector<bool> RedisInboxStore::held_by_schedule(std::span<const NewMessage> batch) {
   std::vector<bool> held(batch.size(), false);
+  std::int64_t hint = scheduled_hint_.load();
+  if (hint < 0) {  // not known yet: ask once
+    hint = static_cast<std::int64_t>(scheduled_count());
+    scheduled_hint_.store(hint);
+  }
+  if (hint == 0) return held;
   std::vector<RedisCommand> checks;
   std::vector<std::size_t> which;
   const std::string taken = keys_.schedule()[3];

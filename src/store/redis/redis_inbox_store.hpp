@@ -106,6 +106,10 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
   const RedisStoreOptions options_;
   const RedisKeys keys_;
   RedisLink link_;
+  // How many messages the schedule holds, every node's, as due() last saw
+  // it (every 20 ms) or 1 once this node scheduled one; -1 until known.
+  // Zero spares an append the schedule lookup.
+  std::atomic<std::int64_t> scheduled_hint_{-1};
   std::atomic<std::int64_t> healthy_until_ms_{0};  // steady clock; a PING answered before then
   std::atomic<std::uint64_t> errors_at_ping_{0};   // link errors when that PING was answered
 };

@@ -92,6 +92,7 @@ ScheduleResult RedisInboxStore::schedule(const NewMessage& m, std::int64_t deliv
        std::to_string(options_.max_scheduled)}));
   const auto code = reply_int(reply_at(r.get(), 0));
   if (!reply_ok(r.get()) || !code) return ScheduleResult::unavailable;
+  if (*code == 0 && scheduled_hint_.load() == 0) scheduled_hint_.store(1);
   return *code == 0 ? ScheduleResult::scheduled : *code == 1 ? ScheduleResult::duplicate : ScheduleResult::full;
 }
 
@@ -100,7 +101,9 @@ std::vector<ScheduledMessage> RedisInboxStore::due(std::int64_t now_ms, std::siz
   if (limit == 0) return out;
   const auto r = link_.execute_one(RedisCommand::eval(scripts::schedule_due(), schedule_keys(keys_),
                                                       {std::to_string(now_ms), std::to_string(limit)}));
-  for (std::size_t i = 0; i + 2 < reply_size(r.get()); i += 3) {
+  // First how many are held (every node's), then the due ones.
+  if (const auto held = reply_int(reply_at(r.get(), 0))) scheduled_hint_.store(*held);
+  for (std::size_t i = 1; i + 2 < reply_size(r.get()); i += 3) {
     const auto id = reply_int(reply_at(r.get(), i));
     const auto at = reply_string(reply_at(r.get(), i + 1));
     const auto json = reply_string(reply_at(r.get(), i + 2));

@@ -188,7 +188,7 @@ return {0, id}
 
 constexpr const char* kScheduleDue = R"lua(
 local ids = redis.call('ZRANGEBYSCORE', due, '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
-local out = {}
+local out = {redis.call('HLEN', msgs)}
 for i = 1, #ids, 2 do
   out[#out + 1] = ids[i]
   out[#out + 1] = ids[i + 1]
