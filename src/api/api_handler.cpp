@@ -361,7 +361,10 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::IoWorker
           obj["id"] = r->id;
           obj["duplicate"] = r->duplicate;
         } else {
-          per_user.push_back(error_object(ItemError{std::get<errc>(o), "store unavailable", ""}));
+          const errc code = std::get<errc>(o);
+          // Shed by its priority while the rest of the batch went in (PROTOCOL.md 7).
+          per_user.push_back(error_object(ItemError{
+              code, code == errc::overloaded ? "store queue is full, retry later" : "store unavailable", ""}));
         }
       }
       (*results)[slot.item] = (*multi)[slot.item] ? json::value(json::object{{"results", std::move(per_user)}})

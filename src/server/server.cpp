@@ -302,7 +302,7 @@ Server::Server(config::ServerConfig config) {
   d.registry.gauge_fn("herald_store_queue_messages", "Messages waiting for the store worker",
                       [&d] { return static_cast<double>(d.store_worker->queued_messages()); });
   for (const auto& [index, name] : {std::pair{0, "high"}, std::pair{1, "normal"}, std::pair{2, "low"}}) {
-    d.registry.counter_fn("herald_publish_shed_total", "Publish requests refused because the store queue was full for their priority",
+    d.registry.counter_fn("herald_publish_shed_total", "Messages refused because the store queue was full for their priority",
                           [&d, i = index] { return static_cast<double>(d.store_worker->stats().shed[i]); },
                           {{"priority", name}});
   }

@@ -19,20 +19,42 @@ StoreWorker::StoreWorker(InboxStore& store, std::size_t max_queued_messages, Bat
 StoreWorker::~StoreWorker() { stop(); }
 
 bool StoreWorker::submit(std::vector<NewMessage> messages, Completion done) {
-  Priority priority = Priority::low;
-  for (const auto& m : messages) priority = std::min(priority, m.priority);
-  // Share of the queue a request of this priority may fill.
-  const double share = priority == Priority::high ? 1.0 : priority == Priority::normal ? 0.8 : 0.5;
-  const auto limit = static_cast<std::size_t>(share * static_cast<double>(max_queued_));
+  constexpr std::size_t kClasses = 3;  // Priority: high, normal, low
+  std::size_t count[kClasses] = {0, 0, 0};
+  for (const auto& m : messages) ++count[static_cast<std::size_t>(m.priority)];
+  Request request{{}, std::move(done), 0, {}};
   {
     std::lock_guard lock(mu_);
     if (stopping_) return false;
-    if (queued_messages_ > 0 && queued_messages_ + messages.size() > limit) {
-      stats_.shed[static_cast<std::size_t>(priority)] += 1;
-      return false;
+    // Share of the queue each priority may fill, the more important
+    // admitted first. An empty queue takes anything (a batch larger than
+    // a share must still be able to go).
+    bool admit[kClasses] = {false, false, false};
+    std::size_t admitted = 0;
+    for (std::size_t c = 0; c < kClasses; ++c) {
+      if (count[c] == 0) continue;
+      const double share = c == 0 ? 1.0 : c == 1 ? 0.8 : 0.5;
+      const auto limit = static_cast<std::size_t>(share * static_cast<double>(max_queued_));
+      const std::size_t before = queued_messages_ + admitted;
+      admit[c] = before == 0 || before + count[c] <= limit;
+      if (admit[c]) admitted += count[c];
+      else stats_.shed[c] += count[c];
     }
-    queued_messages_ += messages.size();
-    queue_.push_back(Request{std::move(messages), std::move(done)});
+    if (admitted == 0) return false;
+    if (admitted == messages.size()) {
+      request.messages = std::move(messages);
+    } else {
+      request.submitted = messages.size();
+      request.messages.reserve(admitted);
+      request.positions.reserve(admitted);
+      for (std::size_t i = 0; i < messages.size(); ++i) {
+        if (!admit[static_cast<std::size_t>(messages[i].priority)]) continue;
+        request.positions.push_back(i);
+        request.messages.push_back(std::move(messages[i]));
+      }
+    }
+    queued_messages_ += admitted;
+    queue_.push_back(std::move(request));
   }
   cv_.notify_one();
   return true;
@@ -63,8 +85,14 @@ void StoreWorker::run() {
     std::size_t pos = 0;
     for (auto& r : batch) {
       const std::size_t n = r.messages.size();
-      std::vector<AppendOutcome> mine(outcomes.begin() + static_cast<std::ptrdiff_t>(pos),
-                                      outcomes.begin() + static_cast<std::ptrdiff_t>(pos + n));
+      std::vector<AppendOutcome> mine;
+      if (r.positions.empty()) {
+        mine.assign(outcomes.begin() + static_cast<std::ptrdiff_t>(pos),
+                    outcomes.begin() + static_cast<std::ptrdiff_t>(pos + n));
+      } else {
+        mine.assign(r.submitted, AppendOutcome{errc::overloaded});
+        for (std::size_t k = 0; k < n; ++k) mine[r.positions[k]] = std::move(outcomes[pos + k]);
+      }
       pos += n;
       r.done(std::move(mine));
     }

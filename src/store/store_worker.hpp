@@ -6,9 +6,10 @@
 //
 // Thread-safe submit(); completions run on the worker thread and must only
 // post elsewhere. The queue is bounded, and sheds by priority as it fills
-// (PROTOCOL.md 7): low publishes are refused past half of it, normal ones
-// past 80 %, high ones only when it is full. Work is committed in arrival
-// order, so priority never reorders a user's inbox.
+// (PROTOCOL.md 7): low messages are refused past half of it, normal ones
+// past 80 %, high ones only when it is full. Each message is judged by its
+// own priority, so a batch mixing them loses its low ones first. Work is
+// committed in arrival order, so priority never reorders a user's inbox.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -25,7 +26,7 @@ struct StoreWorkerStats {
   std::uint64_t batches = 0;
   std::uint64_t messages = 0;
   std::size_t queued_messages = 0;
-  std::uint64_t shed[3] = {0, 0, 0};  // refused requests by Priority (high, normal, low)
+  std::uint64_t shed[3] = {0, 0, 0};  // refused messages by Priority (high, normal, low)
 };
 
 class StoreWorker {
@@ -40,9 +41,10 @@ class StoreWorker {
   StoreWorker& operator=(const StoreWorker&) = delete;
 
   // Queues an append; done runs on the worker thread once the messages are
-  // durable under the sync policy. False (done not called) when the queue
-  // is too full for the request's priority (its most important message's)
-  // or the worker stopped: the caller answers 429 with Retry-After.
+  // durable under the sync policy, with one outcome per message in order.
+  // The messages the queue is too full for (by each one's priority) get
+  // errc::overloaded there. False (done not called) when that is all of
+  // them, or the worker stopped: the caller answers 429 with Retry-After.
   bool submit(std::vector<NewMessage> messages, Completion done);
 
   // Finishes what is queued, then stops the thread.
@@ -52,8 +54,12 @@ class StoreWorker {
 
  private:
   struct Request {
-    std::vector<NewMessage> messages;
+    std::vector<NewMessage> messages;  // the admitted ones
     Completion done;
+    // Set when some were shed: the submitted count, and where each
+    // admitted message stood among them.
+    std::size_t submitted = 0;
+    std::vector<std::size_t> positions;
   };
   void run();
 

@@ -81,11 +81,43 @@ TEST(StoreWorker, ShedsLowThenNormalWhileHighStillFits) {
   EXPECT_TRUE(worker.submit(messages(2, Priority::high), [](auto) {}));    // 10 <= 10
   EXPECT_FALSE(worker.submit(messages(1, Priority::high), [](auto) {}));   // 11 > 10
   const auto stats = worker.stats();
-  EXPECT_EQ(stats.shed[0], 1u);
+  EXPECT_EQ(stats.shed[0], 1u);  // messages, not requests
   EXPECT_EQ(stats.shed[1], 1u);
-  EXPECT_EQ(stats.shed[2], 1u);
+  EXPECT_EQ(stats.shed[2], 2u);
   store.open();
   worker.stop();
+}
+
+TEST(StoreWorker, AMixedBatchLosesOnlyTheMessagesItsQueueShareIsFullFor) {
+  GatedStore store;
+  StoreWorker worker(store, 10);
+  ASSERT_TRUE(worker.submit(messages(4, Priority::normal), [](auto) {}));
+  store.wait_entered(1);
+  // 4 queued: 1 high fits (5 <= 10), then 2 normal (7 <= 8), then 2 low
+  // do not (9 > 5), wherever they stand in the batch.
+  std::vector<NewMessage> batch = messages(1, Priority::low, "l");
+  for (auto& m : messages(1, Priority::high, "h")) batch.push_back(std::move(m));
+  for (auto& m : messages(2, Priority::normal, "n")) batch.push_back(std::move(m));
+  for (auto& m : messages(1, Priority::low, "l")) batch.push_back(std::move(m));
+  std::promise<std::vector<AppendOutcome>> outcomes;
+  ASSERT_TRUE(worker.submit(std::move(batch), [&](std::vector<AppendOutcome> r) { outcomes.set_value(std::move(r)); }));
+  EXPECT_EQ(worker.queued_messages(), 7u);
+  // Only low messages, and the queue too full for them: refused whole.
+  EXPECT_FALSE(worker.submit(messages(1, Priority::low), [](auto) {}));
+  store.open();
+  const auto r = outcomes.get_future().get();
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_EQ(std::get<errc>(r[0]), errc::overloaded);
+  EXPECT_EQ(std::get<AppendResult>(r[1]).seq, 1u);  // user h
+  EXPECT_EQ(std::get<AppendResult>(r[2]).seq, 1u);  // user n
+  EXPECT_EQ(std::get<AppendResult>(r[3]).seq, 2u);
+  EXPECT_EQ(std::get<errc>(r[4]), errc::overloaded);
+  worker.stop();
+  EXPECT_EQ(store.batches_, (std::vector<std::size_t>{4, 3}));
+  const auto stats = worker.stats();
+  EXPECT_EQ(stats.shed[0], 0u);
+  EXPECT_EQ(stats.shed[1], 0u);
+  EXPECT_EQ(stats.shed[2], 3u);
 }
 
 TEST(StoreWorker, CommitsEverythingQueuedTogetherInArrivalOrder) {

@@ -250,7 +250,8 @@ class FloodTest(unittest.TestCase):
 
     def test_a_publisher_flood_gets_429_with_retry_after_and_low_priority_is_shed_first(self):
         s = self.start(HERALD_STORE="rocksdb", HERALD_SYNC="always", HERALD_STORE_QUEUE_MAX_MESSAGES=400)
-        answers = {"low": [], "high": []}
+        answers = {"low": [], "high": [], "mixed": []}
+        mixed_shed = []  # per mixed batch answered 200: (low items refused, high item refused)
         accepted = {}
         lock = threading.Lock()
         stop = time.time() + 15
@@ -261,20 +262,35 @@ class FloodTest(unittest.TestCase):
             while time.time() < stop:
                 with lock:
                     enough = (sum(1 for a in answers["low"] if a == 429) >= 30
-                              and len(answers["high"]) >= 100)
+                              and len(answers["high"]) >= 100
+                              and sum(1 for low, _ in mixed_shed if low) >= 5)
                 if enough:
                     return
-                prio = "low" if rnd.random() < 0.5 else "high"
+                r = rnd.random()
+                prio = "low" if r < 0.4 else "high" if r < 0.8 else "mixed"
                 user = "p%d" % k
                 ids = ["%d-%d-%d" % (k, n, j) for j in range(100)]
                 n += 1
-                body = {"messages": [{"user": user, "id": i, "priority": prio, "data": {"i": i, "pad": "p" * 200}}
-                                     for i in ids]}
+                # A mixed batch: one high message among 99 low ones (PROTOCOL.md 7:
+                # each is shed by its own priority).
+                prios = ["high" if prio == "mixed" and j == 50 else "low" if prio == "mixed" else prio
+                         for j in range(100)]
+                body = {"messages": [{"user": user, "id": i, "priority": p, "data": {"i": i, "pad": "p" * 200}}
+                                     for i, p in zip(ids, prios)]}
                 status, res, headers = s.request("POST", "/v1/publish/batch", body)
                 with lock:
                     answers[prio].append(status)
                     if status == 200:
-                        accepted.setdefault(user, []).extend(ids)
+                        refused = [p for p, x in zip(prios, res["results"]) if "error" in x]
+                        for x in res["results"]:
+                            if "error" in x:
+                                self.assertEqual(x["error"]["code"], "overloaded", x)
+                        accepted.setdefault(user, []).extend(
+                            i for i, x in zip(ids, res["results"]) if "seq" in x)
+                        if prio == "mixed":
+                            mixed_shed.append(("low" in refused, "high" in refused))
+                        else:
+                            self.assertEqual(refused, [], res)
                 if status == 429:
                     self.assertEqual(res["error"]["code"], "overloaded", res)
                     self.assertTrue(headers.get("Retry-After"), headers)
@@ -293,6 +309,9 @@ class FloodTest(unittest.TestCase):
             return sum(1 for x in a if x == 429) / max(1, len(a))
         self.assertGreater(refused_share("low"), 0, answers)
         self.assertGreater(refused_share("low"), refused_share("high"), answers)
+        # Mixed batches lose their low messages, never their high one first.
+        self.assertGreater(sum(1 for low, _ in mixed_shed if low), 0, mixed_shed)
+        self.assertEqual([x for x in mixed_shed if x[1] and not x[0]], [], mixed_shed)
         m = metrics(s)
         self.assertGreater(m['herald_publish_shed_total{priority="low"}'], 0, m)
         # Everything that got a 200 is stored, once, in order of acceptance.
