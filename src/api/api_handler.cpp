@@ -12,6 +12,7 @@
 
 #include "api/demo_token.hpp"
 #include "core/clock.hpp"
+#include "core/text.hpp"
 
 namespace herald::api {
 namespace json = boost::json;
@@ -36,6 +37,15 @@ HttpResponse json_response(http::status status, const json::value& v) {
 HttpResponse error(errc code, std::string_view message, std::string_view field = {}) {
   return json_response(static_cast<http::status>(error_info(code).http_status),
                        error_body(code, message, field));
+}
+
+// 405 naming the method the route has (RFC 9110: with `Allow`); a GET
+// route answers HEAD too (transport::HttpSession).
+HttpResponse not_allowed(http::verb allowed) {
+  const std::string name(http::to_string(allowed));
+  auto res = error(errc::method_not_allowed, "use " + name);
+  res.set(http::field::allow, allowed == http::verb::get ? "GET, HEAD" : name);
+  return res;
 }
 
 json::object error_object(const ItemError& e) {
@@ -138,6 +148,8 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
   const auto method = req.method();
 
   // ---- unauthenticated operations routes
+  const bool ops_route = path == "/healthz" || path == "/readyz" || path == "/metrics" || static_.contains(path);
+  if (ops_route && method != http::verb::get) return respond(not_allowed(http::verb::get));
   if (path == "/healthz") {
     return respond(json_response(http::status::ok, json::object{{"status", "ok"}}));
   }
@@ -156,7 +168,7 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
     res.body() = ctx_.metrics.registry.expose();
     return respond(std::move(res));
   }
-  if (auto page = static_.find(path); page != static_.end() && method == http::verb::get) {
+  if (auto page = static_.find(path); page != static_.end()) {
     HttpResponse res{http::status::ok, 11};
     res.set(http::field::content_type, page->second.content_type);
     res.set(http::field::cache_control, "no-cache");
@@ -170,11 +182,18 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
     return respond(std::move(res));
   }
   if (ctx_.config.demo && (path == "/demo/token" || path == "/demo/publish")) {
-    if (method != http::verb::post) return respond(error(errc::method_not_allowed, "use POST"));
+    if (method != http::verb::post) return respond(not_allowed(http::verb::post));
     if (path == "/demo/publish") return publish(req, false, rctx.worker, std::move(respond));
     return respond(demo_token(req));
   }
   if (!path.starts_with("/v1/")) return respond(error(errc::not_found, "no such route"));
+  if (path == "/v1/ws") {
+    // Only an upgrade belongs here, and those never reach this handler.
+    auto res = error(errc::upgrade_required, "this endpoint takes a WebSocket upgrade");
+    res.set(http::field::upgrade, "websocket");
+    res.set(http::field::connection, "Upgrade");
+    return respond(std::move(res));
+  }
 
   // ---- everything under /v1/ needs a key (PROTOCOL.md 7, 8)
   auto auth = req.find(http::field::authorization);
@@ -183,15 +202,15 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
   }
 
   if (path == "/v1/publish" || path == "/v1/publish/batch") {
-    if (method != http::verb::post) return respond(error(errc::method_not_allowed, "use POST"));
+    if (method != http::verb::post) return respond(not_allowed(http::verb::post));
     return publish(req, path == "/v1/publish/batch", rctx.worker, std::move(respond));
   }
   if (path == "/v1/stats") {
-    if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+    if (method != http::verb::get) return respond(not_allowed(http::verb::get));
     return respond(stats());
   }
   if (path == "/v1/dead-letters") {
-    if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+    if (method != http::verb::get) return respond(not_allowed(http::verb::get));
     return respond(dead_letters(req));
   }
   // /v1/users/{user}/...
@@ -199,20 +218,23 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
   std::vector<std::string> parts(segs.begin(), segs.end());
   if (parts.size() >= 4 && parts[0] == "v1" && parts[1] == "users") {
     const std::string& user = parts[2];
+    if (!is_valid_user_id(user)) {
+      return respond(error(errc::bad_request, "user must be 1..128 bytes of UTF-8 without control characters", "user"));
+    }
     if (parts.size() == 4 && parts[3] == "presence") {
-      if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+      if (method != http::verb::get) return respond(not_allowed(http::verb::get));
       return respond(presence(user));
     }
     if (parts.size() == 4 && parts[3] == "messages") {
-      if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+      if (method != http::verb::get) return respond(not_allowed(http::verb::get));
       return respond(messages(user, req));
     }
     if (parts.size() == 5 && parts[3] == "messages") {
-      if (method != http::verb::get) return respond(error(errc::method_not_allowed, "use GET"));
+      if (method != http::verb::get) return respond(not_allowed(http::verb::get));
       return respond(message(user, parts[4]));
     }
     if (parts.size() == 4 && parts[3] == "connections") {
-      if (method != http::verb::delete_) return respond(error(errc::method_not_allowed, "use DELETE"));
+      if (method != http::verb::delete_) return respond(not_allowed(http::verb::delete_));
       return respond(kick(user, req));
     }
   }

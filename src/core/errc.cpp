@@ -6,13 +6,14 @@
 namespace herald {
 namespace {
 
-constexpr std::array<ErrorInfo, 14> kErrors{{
+constexpr std::array<ErrorInfo, 15> kErrors{{
     {errc::bad_request, 400, "bad_request"},
     {errc::invalid_json, 400, "invalid_json"},
     {errc::unauthorized, 401, "unauthorized"},
     {errc::forbidden_origin, 403, "forbidden_origin"},
     {errc::not_found, 404, "not_found"},
     {errc::method_not_allowed, 405, "method_not_allowed"},
+    {errc::upgrade_required, 426, "upgrade_required"},
     {errc::payload_too_large, 413, "payload_too_large"},
     {errc::rate_limited, 429, "rate_limited"},
     {errc::too_many_connections, 429, "too_many_connections"},

@@ -13,6 +13,7 @@ enum class errc {
   forbidden_origin,      // Origin not in allowed_origins
   not_found,             // route, user message or seq unknown
   method_not_allowed,    // route exists, method does not
+  upgrade_required,      // a plain request to the WebSocket endpoint
   payload_too_large,     // message data over max_message_bytes
   rate_limited,          // publish rate per API key exceeded
   too_many_connections,  // per user, per IP or global connection limit

@@ -1,5 +1,7 @@
 #include "transport/http_session.hpp"
 
+#include <utility>
+
 #include <boost/asio/post.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -118,6 +120,9 @@ void HttpSession::on_read(boost::system::error_code ec) {
     return on_response(std::move(std::get<HttpResponse>(decision)));
   }
 
+  // HEAD is GET without the body (RFC 9110 9.3.2): the handler sees a GET.
+  head_ = req.method() == http::verb::head;
+  if (head_) req.method(http::verb::get);
   handler_.handle(std::move(req), ctx_, [self = shared_from_this()](HttpResponse res) {
     boost::asio::post(self->worker_.context(), [self, res = std::move(res)]() mutable {
       self->on_response(std::move(res));
@@ -131,6 +136,7 @@ void HttpSession::on_response(HttpResponse response) {
   response.keep_alive(keep_alive_);
   if (response.find(http::field::server) == response.end()) response.set(http::field::server, "herald");
   response.prepare_payload();
+  if (std::exchange(head_, false)) response.body().clear();  // Content-Length stays the GET's
   response_ = std::make_shared<HttpResponse>(std::move(response));
   const bool keep = keep_alive_;
   http::async_write(socket_, *response_,

@@ -59,6 +59,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   timers::TimerId timer_;
   bool keep_alive_ = false;
   unsigned version_ = 11;
+  bool head_ = false;  // a HEAD request: answered as its GET, without the body
   bool closed_ = false;
 };
 

@@ -128,6 +128,43 @@ class PublishApiTest(ServerTest):
         _, later, _ = self.post({"user": "sched", "data": "again", "id": "p1"})
         self.assertEqual(later["results"][0], {"user": "sched", "seq": 2, "id": "p1", "duplicate": True})
 
+    def test_methods_routes_have_not_are_405_with_allow_and_head_is_get_without_a_body(self):
+        s = self.server
+        for method, path, allow in [("GET", "/v1/publish", "POST"), ("PUT", "/v1/publish/batch", "POST"),
+                                    ("POST", "/v1/stats", "GET, HEAD"), ("POST", "/v1/users/u/messages", "GET, HEAD"),
+                                    ("GET", "/v1/users/u/connections", "DELETE"),
+                                    ("POST", "/healthz", "GET, HEAD"), ("DELETE", "/metrics", "GET, HEAD"),
+                                    ("PUT", "/readyz", "GET, HEAD")]:
+            status, res, headers = s.request(method, path, {} if method in ("POST", "PUT") else None)
+            self.assertEqual(status, 405, (method, path))
+            self.assertEqual(res["error"]["code"], "method_not_allowed", res)
+            self.assertEqual(headers.get("Allow"), allow, (method, path))
+        s.publish("headu", 1)
+        for path in ("/healthz", "/metrics", "/v1/stats", "/v1/users/headu/messages"):
+            _, got, get_headers = s.request("GET", path)
+            status, body, headers = s.request("HEAD", path)
+            self.assertEqual((status, body), (200, None), path)
+            self.assertEqual(headers["Content-Type"], get_headers["Content-Type"], path)
+            if path == "/v1/users/headu/messages":  # the same answer, so the same length
+                self.assertEqual(headers["Content-Length"], get_headers["Content-Length"])
+        self.assertEqual(s.request("HEAD", "/v1/stats", key=None)[0], 401)
+
+    def test_a_plain_request_to_the_websocket_endpoint_is_426(self):
+        status, res, headers = self.server.request("GET", "/v1/ws?device=d", key=None)
+        self.assertEqual(status, 426)
+        self.assertEqual(res["error"]["code"], "upgrade_required", res)
+        self.assertEqual(headers.get("Upgrade"), "websocket")
+
+    def test_a_user_id_in_a_path_is_checked_like_anywhere_else(self):
+        s = self.server
+        for path in ("/v1/users//presence", "/v1/users//messages", "/v1/users//messages/1",
+                     "/v1/users/%s/presence" % ("x" * 129), "/v1/users/a%01b/presence"):
+            status, res, _ = s.request("GET", path)
+            self.assertEqual(status, 400, path)
+            self.assertEqual((res["error"]["code"], res["error"]["field"]), ("bad_request", "user"), path)
+        self.assertEqual(s.request("DELETE", "/v1/users//connections")[0], 400)
+        self.assertEqual(s.request("GET", "/v1/users/%s/presence" % ("x" * 128))[0], 200)
+
     def test_traceparent_sets_the_trace_id(self):
         s = self.server
         tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
