@@ -209,9 +209,15 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
     if (method != http::verb::get) return respond(not_allowed(http::verb::get));
     return respond(stats());
   }
+  // Store reads answer empty when the store is down (redis gone): check
+  // after reading, so that no empty or 404 answer stands for an outage.
+  const auto from_store = [this, &respond](HttpResponse res) {
+    if (!ctx_.store.healthy()) return respond(error(errc::store_unavailable, "store unavailable"));
+    respond(std::move(res));
+  };
   if (path == "/v1/dead-letters") {
     if (method != http::verb::get) return respond(not_allowed(http::verb::get));
-    return respond(dead_letters(req));
+    return from_store(dead_letters(req));
   }
   // /v1/users/{user}/...
   const auto segs = url->segments();  // percent-decoded
@@ -223,15 +229,15 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
     }
     if (parts.size() == 4 && parts[3] == "presence") {
       if (method != http::verb::get) return respond(not_allowed(http::verb::get));
-      return respond(presence(user));
+      return from_store(presence(user));
     }
     if (parts.size() == 4 && parts[3] == "messages") {
       if (method != http::verb::get) return respond(not_allowed(http::verb::get));
-      return respond(messages(user, req));
+      return from_store(messages(user, req));
     }
     if (parts.size() == 5 && parts[3] == "messages") {
       if (method != http::verb::get) return respond(not_allowed(http::verb::get));
-      return respond(message(user, parts[4]));
+      return from_store(message(user, parts[4]));
     }
     if (parts.size() == 4 && parts[3] == "connections") {
       if (method != http::verb::delete_) return respond(not_allowed(http::verb::delete_));

@@ -41,9 +41,17 @@ class RedisOutageTest(unittest.TestCase):
             status, body, _ = s.request("GET", "/readyz")
             self.assertEqual(status, 503)
             self.assertFalse(body["store"])
+            # Inspection answers 503 too, not an empty inbox or a 404.
+            for path in ("/v1/users/ro/messages", "/v1/users/ro/messages/3", "/v1/dead-letters",
+                         "/v1/users/ro/presence"):
+                status, body, _ = s.request("GET", path)
+                self.assertEqual(status, 503, (path, body))
+                self.assertEqual(body["error"]["code"], "store_unavailable", path)
 
             redis.start()
             self.assertTrue(wait_for(lambda: s.request("GET", "/readyz")[0] == 200), s.logs())
+            status, body, _ = s.request("GET", "/v1/users/ro/messages/3")
+            self.assertEqual((status, body["seq"]), (200, 3))
             self.assertEqual(s.publish("ro", {"i": 5}, id="after")["seq"], 6)
             self.assertTrue(s.publish("ro", {"i": 0}, id="before-0")["duplicate"])
 
