@@ -427,6 +427,15 @@ std::vector<ApiHandler::DeviceView> ApiHandler::device_views(std::string_view us
     it->cursor = std::max(it->cursor, info.cursor);
     it->last_sent = info.last_sent;
   }
+  if (ctx_.presence != nullptr) {
+    // Connected to another node: online, though what was sent to it (so
+    // inflight, and attempts) only that node knows (docs/protocol.md).
+    for (const auto& r : ctx_.presence->remote(std::string(user))) {
+      auto it = std::find_if(out.begin(), out.end(), [&](const DeviceView& d) { return d.device == r.device; });
+      if (it == out.end()) it = out.insert(out.end(), DeviceView{r.device, 0, false, 0});
+      it->online = true;
+    }
+  }
   return out;
 }
 

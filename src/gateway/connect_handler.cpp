@@ -96,7 +96,15 @@ std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> Con
 
   cp.limits_ticket = admission.ticket;
   auto conn = std::make_shared<Connection>(ctx_, *rc.worker, ws_limits_, cp);
-  auto added = ctx_.hub.add(conn, ctx_.config.max_connections_per_user);
+  std::uint32_t per_user = ctx_.config.max_connections_per_user;
+  if (ctx_.presence != nullptr) {
+    // The limit is the user's across nodes: devices connected to other live
+    // nodes count; one moving here from another node replaces, not adds.
+    std::uint32_t elsewhere = 0;
+    for (const auto& d : ctx_.presence->remote(cp.user)) elsewhere += d.device != conn->device() ? 1 : 0;
+    per_user = elsewhere >= per_user ? 0 : per_user - elsewhere;
+  }
+  auto added = ctx_.hub.add(conn, per_user);
   if (added.result == hub::Hub::AddResult::user_limit) {
     ctx_.limits.release(admission.ticket);
     return refuse(RefuseReason::user_limit, errc::too_many_connections, "too many connections for this user");

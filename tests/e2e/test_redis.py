@@ -8,7 +8,7 @@ import signal
 import time
 import unittest
 
-from harness import RedisServer, Server, close_code, recv_json, recv_type, run, run_herald
+from harness import RedisServer, Server, close_code, make_token, recv_json, recv_type, run, run_herald
 
 
 def wait_for(predicate, timeout=15):
@@ -175,7 +175,39 @@ class SeveralNodesTest(unittest.TestCase):
 class CrossNodeConnectionsTest(unittest.TestCase):
     """A device reconnecting to another node closes its older connection
     with 4011; an operator kick on one node closes the user's connections on
-    every node with 4010."""
+    every node with 4010; the per-user limit counts every node's."""
+    def test_the_per_user_limit_counts_connections_on_every_node(self):
+        redis = RedisServer().start()
+        nodes = []
+        try:
+            for name in ("a", "b"):
+                nodes.append(Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url, HERALD_NODE_ID=name,
+                                    HERALD_MAX_CONNECTIONS_PER_USER=2).start())
+            a, b = nodes
+            hdr = {"Authorization": "Bearer " + make_token("lim")}
+
+            async def scenario():
+                async with a.connect("lim", device="d1") as d1, b.connect("lim", device="d2") as d2:
+                    await recv_json(d1)
+                    await recv_json(d2)
+                    # Either node lists both devices online (d2 through presence).
+                    for node in (a, b):
+                        _, res, _ = node.request("GET", "/v1/users/lim/messages")
+                        self.assertEqual(sorted((d["device"], d["online"]) for d in res["devices"]),
+                                         [("d1", True), ("d2", True)], res)
+                    for node in (a, b):
+                        status, body = node.upgrade_status("?device=d3", hdr)
+                        self.assertEqual(status, 429, node.logs())
+                        self.assertEqual(body["error"]["code"], "too_many_connections")
+                    # A device moving to the other node replaces its connection there.
+                    status, _ = b.upgrade_status("?device=d1", hdr)
+                    self.assertEqual(status, 101)
+            run(scenario())
+        finally:
+            for n in nodes:
+                n.cleanup()
+            redis.cleanup()
+
     def test_replacement_and_kicks_reach_connections_on_other_nodes(self):
         redis = RedisServer().start()
         a = b = None
