@@ -493,6 +493,26 @@ TEST_P(InboxStoreContract, DeadLettersPageById) {
   EXPECT_EQ(ids(store().dead_letters(0, 0)), Seqs{});
 }
 
+TEST_P(InboxStoreContract, ADeadLetterIsFoundByItsUserAndSeq) {
+  use_policy(StorePolicy{.retention_max_messages = 1});
+  for (int i = 1; i <= 4; ++i) append_one(store(), msg("u", "m" + std::to_string(i)));
+  append_one(store(), msg("v", "v1"));
+  append_one(store(), msg("v", "v2"));
+  const auto d = store().dead_letter("u", 2);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_EQ(d->user, "u");
+  EXPECT_EQ(d->seq, 2u);
+  EXPECT_EQ(d->message_id, "m2");
+  EXPECT_EQ(d->id, 2u);
+  EXPECT_EQ(d->data_json, R"({"id":"m2"})");
+  EXPECT_EQ(d->reason, DeadReason::trimmed);
+  EXPECT_EQ(store().dead_letter("v", 1)->message_id, "v1");
+  EXPECT_FALSE(store().dead_letter("u", 4).has_value());   // still in the inbox
+  EXPECT_FALSE(store().dead_letter("v", 2).has_value());
+  EXPECT_FALSE(store().dead_letter("w", 1).has_value());   // no such user
+  EXPECT_FALSE(store().dead_letter("u", 99).has_value());  // no such seq
+}
+
 TEST_P(InboxStoreContract, ADeadLetterCarriesTheMessage) {
   NewMessage m = msg("u", "ord-1", {}, 100);
   m.data_json = R"([1,"two",null])";
@@ -1210,6 +1230,40 @@ TEST_F(RocksDbInboxStoreTest, TheDeadLetterLogIsBoundedOldestDropped) {
   for (const auto& d : store->dead_letters(0, 10)) ids.push_back(d.id);
   EXPECT_EQ(ids, (Seqs{3, 4, 5}));
   EXPECT_EQ(store->dead_letter_count(), 5u);
+  // Found by seq while the log holds them, not once it dropped them.
+  EXPECT_FALSE(store->dead_letter("u", 2).has_value());
+  EXPECT_EQ(store->dead_letter("u", 3)->id, 3u);
+  EXPECT_EQ(store->dead_letter("u", 5)->id, 5u);
+}
+
+TEST_F(RocksDbInboxStoreTest, DeadLettersFromBeforeTheIndexAreIndexedWhenOpened) {
+  {
+    auto store = open(StorePolicy{.retention_max_messages = 1});
+    for (int i = 1; i <= 4; ++i) append_one(*store, msg("u", "m" + std::to_string(i)));
+  }
+  {
+    // As a store written by a version without the index: neither entries nor marker.
+    rocksdb::DB* raw = nullptr;
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    std::vector<std::string> names;
+    ASSERT_TRUE(rocksdb::DB::ListColumnFamilies(rocksdb::DBOptions(), path(), &names).ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> families;
+    for (const auto& n : names) families.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), path(), families, &handles, &raw).ok());
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      if (names[i] == "dead_index") {
+        ASSERT_TRUE(raw->DropColumnFamily(handles[i]).ok());
+      }
+      if (names[i] == "default") {
+        ASSERT_TRUE(raw->Delete(rocksdb::WriteOptions(), handles[i], "dead_index_built").ok());
+      }
+    }
+    for (auto* h : handles) ASSERT_TRUE(raw->DestroyColumnFamilyHandle(h).ok());
+    delete raw;
+  }
+  auto store = open(StorePolicy{.retention_max_messages = 1});
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) EXPECT_EQ(store->dead_letter("u", seq)->id, seq);
+  EXPECT_FALSE(store->dead_letter("u", 4).has_value());
 }
 
 TEST_F(RocksDbInboxStoreTest, UsersWhoseNamesContainNulBytesAreKeptApart) {

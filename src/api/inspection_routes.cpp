@@ -175,12 +175,7 @@ HttpResponse ApiHandler::message(std::string_view user, std::string_view seq_tex
   const auto inbox = ctx_.store.state(user);
   if (seq == 0 || seq > inbox.head_seq) return error(errc::not_found, "no such message in this inbox");
   const auto m = ctx_.store.get(user, seq);
-  std::optional<store::DeadLetter> dead_letter;
-  if (!m) {
-    for (auto& d : ctx_.store.dead_letters(0, 100000)) {
-      if (d.user == user && d.seq == seq) dead_letter = std::move(d);
-    }
-  }
+  const auto dead_letter = m ? std::nullopt : ctx_.store.dead_letter(user, seq);
   const bool dead = dead_letter.has_value();
   // States from least to most advanced; the top level is the least advanced
   // over the user's known devices (PROTOCOL.md 10).

@@ -101,6 +101,8 @@ class InboxStore {
   // The dead-letter log, ids ascending, after the given id.
   virtual std::vector<DeadLetter> dead_letters(std::uint64_t after_id, std::size_t limit) = 0;
   virtual std::uint64_t dead_letter_count() = 0;
+  // The dead letter of the user's message seq while the log holds it.
+  virtual std::optional<DeadLetter> dead_letter(std::string_view user, std::uint64_t seq) = 0;
 
   // Scans a bounded slice of inboxes (about max_users) for the backlog
   // census, starting at position (opaque; empty: from the first inbox).

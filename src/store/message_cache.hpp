@@ -57,6 +57,9 @@ class MessageCache final : public InboxStore {
     return backend_.dead_letters(after_id, limit);
   }
   std::uint64_t dead_letter_count() override { return backend_.dead_letter_count(); }
+  std::optional<DeadLetter> dead_letter(std::string_view user, std::uint64_t seq) override {
+    return backend_.dead_letter(user, seq);
+  }
   BacklogSlice scan_backlog(std::string_view position, std::size_t max_users) override {
     return backend_.scan_backlog(position, max_users);
   }

@@ -45,6 +45,7 @@ class GatedStore final : public InboxStore {
   std::size_t expire(std::int64_t n, std::size_t b) override { return inner_.expire(n, b); }
   std::vector<DeadLetter> dead_letters(std::uint64_t a, std::size_t l) override { return inner_.dead_letters(a, l); }
   std::uint64_t dead_letter_count() override { return inner_.dead_letter_count(); }
+  std::optional<DeadLetter> dead_letter(std::string_view u, std::uint64_t s) override { return inner_.dead_letter(u, s); }
   BacklogSlice scan_backlog(std::string_view p, std::size_t n) override { return inner_.scan_backlog(p, n); }
   bool healthy() override { return true; }
 

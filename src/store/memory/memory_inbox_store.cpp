@@ -222,6 +222,14 @@ std::vector<DeadLetter> MemoryInboxStore::dead_letters(std::uint64_t after_id, s
   return out;
 }
 
+std::optional<DeadLetter> MemoryInboxStore::dead_letter(std::string_view user, std::uint64_t seq) {
+  std::lock_guard lock(dead_mu_);
+  for (auto it = dead_.rbegin(); it != dead_.rend(); ++it) {
+    if (it->seq == seq && it->user == user) return *it;
+  }
+  return std::nullopt;
+}
+
 std::uint64_t MemoryInboxStore::dead_letter_count() {
   std::lock_guard lock(dead_mu_);
   return next_dead_id_ - 1;

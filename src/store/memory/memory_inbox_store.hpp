@@ -37,6 +37,7 @@ class MemoryInboxStore final : public InboxStore, public ScheduleStore {
   std::size_t expire(std::int64_t now_ms, std::size_t budget) override;
   std::vector<DeadLetter> dead_letters(std::uint64_t after_id, std::size_t limit) override;
   std::uint64_t dead_letter_count() override;
+  std::optional<DeadLetter> dead_letter(std::string_view user, std::uint64_t seq) override;
   BacklogSlice scan_backlog(std::string_view position, std::size_t max_users) override;
   bool healthy() override { return true; }
 

@@ -176,7 +176,7 @@ void RedisInboxStore::move_dead_letters(const DeadBatch& batch) {
   std::vector<std::string> argv = {n2s(static_cast<std::uint64_t>(options_.max_dead_letters))};
   for (const auto& [user, letters] : batch) argv.insert(argv.end(), letters.begin(), letters.end());
   const auto added = link_.execute_one(RedisCommand::eval(
-      scripts::add_dead_letters(), {keys_.dead_log(), keys_.dead_next()}, std::move(argv)));
+      scripts::add_dead_letters(), {keys_.dead_log(), keys_.dead_next(), keys_.dead_index()}, std::move(argv)));
   if (!reply_ok(added.get())) {
     // They stay in the users' dead_out lists (docs/cluster.md "Failure modes").
     log::warn("redis dead-letter log write failed", {{"error", reply_error(added.get())}});
@@ -403,6 +403,21 @@ std::vector<DeadLetter> RedisInboxStore::dead_letters(std::uint64_t after_id, st
     if (auto d = parse_dead_letter(static_cast<std::uint64_t>(to_i64(*id)), *json)) out.push_back(std::move(*d));
   }
   return out;
+}
+
+std::optional<DeadLetter> RedisInboxStore::dead_letter(std::string_view user, std::uint64_t seq) {
+  const auto score = link_.execute_one(
+      RedisCommand::keyed({"ZSCORE", keys_.dead_index(), std::string(user) + "\n" + n2s(seq)}));
+  const auto id_text = reply_string(score.get());
+  if (!id_text) return std::nullopt;
+  const std::string sid = n2s(static_cast<std::uint64_t>(to_i64(*id_text))) + "-0";
+  const auto r = link_.execute_one(RedisCommand::keyed({"XRANGE", keys_.dead_log(), sid, sid}));
+  const redisReply* entry = reply_at(r.get(), 0);
+  const auto json = reply_string(reply_at(reply_at(entry, 1), 1));
+  if (!json) return std::nullopt;
+  auto d = parse_dead_letter(static_cast<std::uint64_t>(to_i64(*id_text)), *json);
+  if (!d || d->user != user || d->seq != seq) return std::nullopt;
+  return d;
 }
 
 std::uint64_t RedisInboxStore::dead_letter_count() {

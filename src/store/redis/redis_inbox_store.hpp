@@ -67,6 +67,7 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
   std::size_t expire(std::int64_t now_ms, std::size_t budget) override;
   std::vector<DeadLetter> dead_letters(std::uint64_t after_id, std::size_t limit) override;
   std::uint64_t dead_letter_count() override;
+  std::optional<DeadLetter> dead_letter(std::string_view user, std::uint64_t seq) override;
   BacklogSlice scan_backlog(std::string_view position, std::size_t max_users) override;
   // PING to every node, at most once per kHealthTtl while nothing failed
   // meanwhile: it is asked on every WebSocket connect.

@@ -41,6 +41,8 @@ class RedisKeys {
 
   std::string dead_log() const { return prefix_ + "{dead}:log"; }    // stream: <id>-0 -> j (JSON)
   std::string dead_next() const { return prefix_ + "{dead}:next"; }  // counter: last dead-letter id
+  // zset: "user\nseq" scored by its dead-letter id (user ids have no control characters)
+  std::string dead_index() const { return prefix_ + "{dead}:index"; }
   std::string expiry_bucket(std::size_t bucket) const;               // zset: user by earliest expiry
   std::size_t bucket_of(std::string_view user) const;
 

@@ -162,11 +162,17 @@ return 0
 )lua";
 
 constexpr const char* kAddDeadLetters = R"lua(
+local id = 0
 for i = 2, #ARGV do
-  local id = redis.call('INCR', KEYS[2])
+  id = redis.call('INCR', KEYS[2])
   redis.call('XADD', KEYS[1], string.format('%d', id) .. '-0', 'j', ARGV[i])
+  local ok, d = pcall(cjson.decode, ARGV[i])
+  if ok and d.u and d.s then redis.call('ZADD', KEYS[3], id, d.u .. '\n' .. d.s) end
 end
 redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
+-- The index follows the log: ids the trim dropped leave it too.
+local dropped = id - tonumber(ARGV[1])
+if dropped > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', dropped) end
 return 0
 )lua";
 

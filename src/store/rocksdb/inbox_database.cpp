@@ -79,7 +79,8 @@ class InsertHintGroup final : public rocksdb::SliceTransform {
 
 }  // namespace
 
-InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter, RocksDbMemory memory)
+InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter,
+                             const rocksdb::CompactionFilter* dead_index_filter, RocksDbMemory memory)
     : path_(std::move(path)) {
   const auto fail = [&](std::string why) {
     close();
@@ -112,6 +113,9 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
   // node of the memtable's skip list, and a full 64 MiB list is millions of
   // them, each insert a walk of cache misses from the top. A small memtable
   // stays in the CPU's caches; its flush keeps only the latest versions.
+  auto dead_index = bloom;
+  dead_index.compaction_filter = dead_index_filter;
+
   auto meta = bloom;
   meta.write_buffer_size = kRewrittenFamilyMemtable;
   auto cursors = plain;
@@ -133,7 +137,7 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
       {layout::kCollapseCf, bloom},               {layout::kCursorsCf, cursors},
       {layout::kExpiryCf, expiry},                {layout::kDeadCf, plain},
       {layout::kScheduleCf, plain},               {layout::kScheduleIdsCf, bloom},
-      {layout::kScheduleKeysCf, bloom}};
+      {layout::kScheduleKeysCf, bloom},          {layout::kDeadIndexCf, dead_index}};
   const auto status = rocksdb::DB::Open(options, path_, families, &handles_, &db_);
   if (!status.ok()) {
     db_ = nullptr;

@@ -19,7 +19,7 @@ namespace herald::store {
 // Column families, in the order they are opened.
 enum class Family : std::size_t {
   defaults, meta, messages, dedup, collapse, cursors, expiry, dead,
-  schedule, schedule_ids, schedule_keys
+  schedule, schedule_ids, schedule_keys, dead_index
 };
 
 // What RocksDB may hold in memory: every memtable together, and the block
@@ -36,7 +36,8 @@ class InboxDatabase final {
   // filter runs on the dedup family and must outlive this. Throws
   // std::runtime_error naming the path and the cause: locked by another
   // process or store, unreadable, or an unknown format.
-  InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter, RocksDbMemory memory = {});
+  InboxDatabase(std::string path, const rocksdb::CompactionFilter* dedup_filter,
+                const rocksdb::CompactionFilter* dead_index_filter, RocksDbMemory memory = {});
   ~InboxDatabase();
   InboxDatabase(const InboxDatabase&) = delete;
   InboxDatabase& operator=(const InboxDatabase&) = delete;

@@ -12,11 +12,13 @@
 //   expiry    be64(expires_at_ms, sign flipped) + user_prefix(user) + be64(seq) -> "" or be64(last)
 //             (the messages seq..last expire by expires_at_ms; "" is seq alone)
 //   dead      be64(id)                               -> dead-letter record
+//   dead_index user_prefix(user) + be64(seq)         -> be64(id) of its dead letter (entries
+//             of letters the log dropped are skipped on read, removed by compaction)
 //   schedule       be64(deliver_at_ms, sign flipped) + be64(schedule id) -> scheduled record
 //   schedule_ids   be64(schedule id)                 -> ScheduleRef (to find the other two keys)
 //   schedule_keys  user_prefix(user) + id            -> be64(schedule id) (dedup while scheduled)
 //   default   "format" -> "1";  "next_dead_id" -> be64;  "next_schedule_id" -> be64;
-//             "scheduled_count" -> be64
+//             "scheduled_count" -> be64;  "dead_index_built" -> "1" (dead_index covers the log)
 //
 // user_prefix(user) is the user with every '\0' written as "\0\x01", then
 // "\0\0". No user's prefix is a prefix of another's, so a key range
@@ -43,6 +45,7 @@ inline constexpr const char* kCollapseCf = "collapse";
 inline constexpr const char* kCursorsCf = "cursors";
 inline constexpr const char* kExpiryCf = "expiry";
 inline constexpr const char* kDeadCf = "dead";
+inline constexpr const char* kDeadIndexCf = "dead_index";
 inline constexpr const char* kScheduleCf = "schedule";
 inline constexpr const char* kScheduleIdsCf = "schedule_ids";
 inline constexpr const char* kScheduleKeysCf = "schedule_keys";
@@ -55,6 +58,7 @@ inline constexpr std::string_view kFormatValueV1 = "1";
 inline constexpr std::string_view kNextDeadIdKey = "next_dead_id";
 inline constexpr std::string_view kNextScheduleIdKey = "next_schedule_id";
 inline constexpr std::string_view kScheduledCountKey = "scheduled_count";
+inline constexpr std::string_view kDeadIndexBuiltKey = "dead_index_built";
 
 // Persisted per-user state of an inbox.
 struct UserMeta {

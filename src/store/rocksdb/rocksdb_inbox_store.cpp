@@ -72,6 +72,25 @@ class DedupWindowFilter final : public rocksdb::CompactionFilter {
   const std::int64_t window_ms_;
 };
 
+// Drops dead_index entries of letters the bounded log has dropped (ids up
+// to dead_count - max), so the index does not outgrow the log.
+class DeadIndexFilter final : public rocksdb::CompactionFilter {
+ public:
+  DeadIndexFilter(const std::atomic<std::uint64_t>& dead_count, std::size_t max_dead_letters)
+      : dead_count_(dead_count), max_(max_dead_letters) {}
+
+  bool Filter(int /*level*/, const rocksdb::Slice& /*key*/, const rocksdb::Slice& value,
+              std::string* /*new_value*/, bool* /*value_changed*/) const override {
+    const std::uint64_t count = dead_count_.load(std::memory_order_relaxed);
+    return value.size() == 8 && count > max_ && layout::get_be64(view(value)) <= count - max_;
+  }
+  const char* Name() const override { return "herald.DeadIndexFilter"; }
+
+ private:
+  const std::atomic<std::uint64_t>& dead_count_;
+  const std::uint64_t max_;
+};
+
 }  // namespace
 
 // ---- cache and mutation state ----
@@ -224,7 +243,9 @@ RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncM
       sync_(sync),
       max_dead_letters_(std::max<std::size_t>(max_dead_letters, 1)),
       dedup_filter_(std::make_unique<DedupWindowFilter>(latest_now_ms_, policy.dedup_window_ms)),
-      database_(std::make_unique<InboxDatabase>(std::move(path), dedup_filter_.get(), memory)),
+      dead_index_filter_(std::make_unique<DeadIndexFilter>(dead_count_, max_dead_letters_)),
+      database_(std::make_unique<InboxDatabase>(std::move(path), dedup_filter_.get(), dead_index_filter_.get(),
+                                                memory)),
       db_(database_->db()),
       meta_cf_(database_->family(Family::meta)),
       messages_cf_(database_->family(Family::messages)),
@@ -236,6 +257,7 @@ RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncM
       schedule_cf_(database_->family(Family::schedule)),
       schedule_ids_cf_(database_->family(Family::schedule_ids)),
       schedule_keys_cf_(database_->family(Family::schedule_keys)),
+      dead_index_cf_(database_->family(Family::dead_index)),
       default_cf_(database_->family(Family::defaults)),
       shards_(std::make_unique<Shard[]>(kShards)),
       max_scheduled_(max_scheduled) {
@@ -252,6 +274,7 @@ RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncM
   dead_count_.store(next_dead_id_ - 1);
   next_schedule_id_ = read_counter(layout::kNextScheduleIdKey, 1, "next schedule id");
   scheduled_count_.store(read_counter(layout::kScheduledCountKey, 0, "scheduled count"));
+  build_dead_index();
   if (sync_ == SyncMode::batch) {
     syncer_ = std::make_unique<WalSyncer>([this] { return db_->FlushWAL(true).ok(); }, sync_batch);
   }
@@ -607,6 +630,7 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
   const DeadLetter d{m.next_dead_id++, u.user,  seq,       rec->id, rec->event, rec->data_json,
                      *reason,          rec->ts_ms, now_ms};
   m.put(dead_cf_, layout::be64(d.id), layout::encode_dead_letter(d));
+  m.put(dead_index_cf_, layout::message_key(u.user, seq), layout::be64(d.id));
   if (d.id > max_dead_letters_) m.del(dead_cf_, layout::be64(d.id - max_dead_letters_));
   m.dead_written = true;
   return true;
@@ -938,6 +962,51 @@ BacklogSlice RocksDbInboxStore::scan_backlog(std::string_view position, std::siz
 }
 
 std::uint64_t RocksDbInboxStore::dead_letter_count() { return dead_count_.load(); }
+
+std::optional<DeadLetter> RocksDbInboxStore::dead_letter(std::string_view user, std::uint64_t seq) {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions(), dead_index_cf_, layout::message_key(user, seq), &value).ok() ||
+      value.size() != 8) {
+    return std::nullopt;
+  }
+  const std::uint64_t id = layout::get_be64(value);
+  // The log may have dropped it since (the index entry waits for compaction).
+  if (!db_->Get(rocksdb::ReadOptions(), dead_cf_, layout::be64(id), &value).ok()) return std::nullopt;
+  auto d = layout::decode_dead_letter(value, id);
+  if (!d || d->user != user || d->seq != seq) return std::nullopt;
+  return d;
+}
+
+// A store from before dead_index has dead letters it does not cover: index
+// them once, at open.
+void RocksDbInboxStore::build_dead_index() {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), default_cf_, slice(layout::kDeadIndexBuiltKey), &value);
+  if (s.ok()) return;
+  const auto fail = [&](const rocksdb::Status& st) {
+    throw std::runtime_error("rocksdb store: cannot open '" + database_->path() +
+                             "': indexing dead letters: " + st.ToString());
+  };
+  if (!s.IsNotFound()) fail(s);
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), dead_cf_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() != 8) continue;
+    const std::uint64_t id = layout::get_be64(view(it->key()));
+    const auto d = layout::decode_dead_letter(view(it->value()), id);
+    if (!d) continue;
+    batch.Put(dead_index_cf_, layout::message_key(d->user, d->seq), layout::be64(id));
+    if (batch.Count() >= 10000) {
+      if (s = db_->Write(rocksdb::WriteOptions(), &batch); !s.ok()) fail(s);
+      batch.Clear();
+    }
+  }
+  if (!it->status().ok()) fail(it->status());
+  batch.Put(default_cf_, slice(layout::kDeadIndexBuiltKey), "1");
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  if (s = db_->Write(wo, &batch); !s.ok()) fail(s);
+}
 
 bool RocksDbInboxStore::healthy() {
   return write_ok_.load() && (syncer_ == nullptr || syncer_->healthy());

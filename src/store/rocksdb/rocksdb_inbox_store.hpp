@@ -92,6 +92,7 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   std::size_t expire(std::int64_t now_ms, std::size_t budget) override;
   std::vector<DeadLetter> dead_letters(std::uint64_t after_id, std::size_t limit) override;
   std::uint64_t dead_letter_count() override;
+  std::optional<DeadLetter> dead_letter(std::string_view user, std::uint64_t seq) override;
   // False after a failed write or WAL sync.
   bool healthy() override;
   // Sweeps one cache shard per kIdleSweepMs / shards: an inbox not used
@@ -157,6 +158,7 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   // Writes the mutation and, on success, applies it to the cache. False
   // (cache untouched) when the write failed.
   bool commit(Mutation& m, bool sync);
+  void build_dead_index();
   // Makes an append's messages visible once durable; drops the staging pins.
   void publish(Mutation& m, bool durable);
 
@@ -165,7 +167,10 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   const std::size_t max_dead_letters_;
   std::atomic<std::int64_t> latest_now_ms_{0};  // newest append time, for the dedup compaction filter
   std::atomic<std::uint64_t> generated_id_lookups_{0};
-  std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;  // outlives database_
+  // Dead-letter ids handed out and written; before the filters that read it.
+  std::atomic<std::uint64_t> dead_count_{0};
+  std::unique_ptr<rocksdb::CompactionFilter> dedup_filter_;       // outlives database_
+  std::unique_ptr<rocksdb::CompactionFilter> dead_index_filter_;  // outlives database_
   std::unique_ptr<InboxDatabase> database_;
   // Borrowed from database_, for brevity.
   rocksdb::DB* const db_;
@@ -179,11 +184,11 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   rocksdb::ColumnFamilyHandle* const schedule_cf_;
   rocksdb::ColumnFamilyHandle* const schedule_ids_cf_;
   rocksdb::ColumnFamilyHandle* const schedule_keys_cf_;
+  rocksdb::ColumnFamilyHandle* const dead_index_cf_;
   rocksdb::ColumnFamilyHandle* const default_cf_;
 
   std::mutex write_mu_;                        // serializes mutations
   std::uint64_t next_dead_id_ = 1;             // write_mu_
-  std::atomic<std::uint64_t> dead_count_{0};   // ids handed out and written
   std::atomic<bool> write_ok_{true};           // last write succeeded
   std::unique_ptr<Shard[]> shards_;
   std::int64_t next_idle_sweep_ms_ = 0;  // release_idle()'s caller only
