@@ -172,6 +172,18 @@ void Connection::on_retry_due(std::uint64_t seq) {
   if (closed_ || !open_ || closing()) return;
   auto* entry = window_.find(seq);
   if (entry == nullptr) return;
+  if (left_inbox(*entry->message)) {
+    // Gone from the inbox while in flight: never sent again, and no reason
+    // for a 4008. The cursor counts retained messages only, so it moves
+    // past it as if it were acked (the device missed it: its dead letter,
+    // if any, was written when it left).
+    window_.ack(seq);
+    ctx_.metrics.inflight.sub(1);
+    inflight_.store(static_cast<std::uint32_t>(window_.size()), std::memory_order_relaxed);
+    cursor_advanced();
+    pump();
+    return;
+  }
   if (entry->attempt >= ctx_.retry.max_attempts) {
     ctx_.metrics.ack_timeouts.inc();
     close(CloseReason::unresponsive, "ack timeout");
@@ -179,6 +191,13 @@ void Connection::on_retry_due(std::uint64_t seq) {
   }
   entry->attempt += 1;
   send_attempt(*entry);
+}
+
+bool Connection::left_inbox(const store::StoredMessage& m) const {
+  // Past its TTL it is gone whatever the housekeeper has done yet; a
+  // collapse or a trim shows as a read that no longer finds it (a retry
+  // only, so the store read is rare).
+  return m.expires_at_ms <= unix_ms_now() || ctx_.store.get(user_, m.seq) == nullptr;
 }
 
 void Connection::handle(const protocol::AckFrame& f) {

@@ -79,6 +79,8 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   void pump();
   void send_attempt(delivery::InflightEntry& entry);
   void on_retry_due(std::uint64_t seq);
+  // Expired, collapsed away or trimmed since it was sent (PROTOCOL.md 1).
+  bool left_inbox(const store::StoredMessage& m) const;
   void handle(const protocol::AckFrame& f);
   bool acks_inflight(const protocol::AckFrame& f);
   void handle(const protocol::PingFrame& f);

@@ -332,5 +332,68 @@ class RetryTest(ServerTest):
         run(go())
 
 
+class LeftWhileInFlightTest(ServerTest):
+    """PROTOCOL.md 1: a message that expires or is collapsed away while in
+    flight has left the inbox: it is not sent again, it is no reason for a
+    4008, and the cursor (which counts retained messages) moves past it."""
+    ENV = {"HERALD_ACK_TIMEOUT_MS": 500, "HERALD_RETRY_INITIAL_MS": 300, "HERALD_RETRY_MAX_MS": 600,
+           "HERALD_MAX_ATTEMPTS": 2}
+
+    def presence_cursor(self, user):
+        _, res, _ = self.server.request("GET", "/v1/users/%s/presence" % user)
+        return res["devices"][0]["cursor"]
+
+    async def assert_quiet_and_open(self, ws, seconds):
+        """No msg frame for `seconds` (past every retry and the 4008 the
+        old behaviour gave), and the connection still answers."""
+        end = time.time() + seconds
+        while time.time() < end:
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=max(0.01, end - time.time()))
+            except asyncio.TimeoutError:
+                break
+            self.assertNotEqual(json.loads(raw)["type"], "msg", raw)
+        await ws.send(json.dumps({"type": "ping", "id": 1}))
+        self.assertEqual((await recv_type(ws, "pong"))["id"], 1)
+
+    def test_an_expired_message_is_not_resent_and_the_cursor_passes_it(self):
+        s = self.server
+
+        async def go():
+            async with s.connect("lx", device="d") as ws:
+                await recv_json(ws)
+                s.publish("lx", "one")
+                s.publish("lx", "short-lived", ttl_ms=200)
+                s.publish("lx", "three")
+                got = [await recv_type(ws, "msg") for _ in range(3)]
+                self.assertEqual([m["seq"] for m in got], [1, 2, 3])
+                for seq in (1, 3):  # 2 is left unacked until it expires
+                    await ws.send(json.dumps({"type": "ack", "seq": seq}))
+                await self.assert_quiet_and_open(ws, 2.0)
+                self.assertEqual(self.presence_cursor("lx"), 3)
+            # Nothing comes again on the next connection either.
+            async with s.connect("lx", device="d") as ws:
+                w = await recv_json(ws)
+                self.assertEqual(w["resume_from"], 4)
+                await self.assert_quiet_and_open(ws, 0.5)
+        run(go())
+
+    def test_a_message_collapsed_away_is_not_resent(self):
+        s = self.server
+
+        async def go():
+            async with s.connect("lc", device="d") as ws:
+                await recv_json(ws)
+                s.publish("lc", {"v": 1}, collapse_key="k")
+                first = await recv_type(ws, "msg")
+                s.publish("lc", {"v": 2}, collapse_key="k")
+                second = await recv_type(ws, "msg")
+                self.assertEqual((first["seq"], second["seq"], second["data"]), (1, 2, {"v": 2}))
+                await ws.send(json.dumps({"type": "ack", "seq": 2}))
+                await self.assert_quiet_and_open(ws, 2.0)
+                self.assertEqual(self.presence_cursor("lc"), 2)
+        run(go())
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
