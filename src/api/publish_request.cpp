@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "protocol/json_limits.hpp"
 #include "protocol/json_text.hpp"
 #include "core/ids.hpp"
 #include "core/text.hpp"
@@ -47,7 +48,10 @@ std::variant<ParsedItems, ItemError> parse_publish_body(std::string_view body_te
                                                         std::string_view header_trace_id,
                                                         std::int64_t now_ms) {
   json::error_code ec;
-  json::value body = json::parse(body_text, ec);
+  json::value body = json::parse(body_text, ec, {}, protocol::json_parse_options());
+  if (ec == json::error::too_deep) {
+    return ItemError{errc::invalid_json, "body nests JSON deeper than " + std::to_string(protocol::kMaxJsonDepth) + " levels", ""};
+  }
   if (ec) return ItemError{errc::invalid_json, "body is not valid JSON", ""};
   if (!body.is_object()) return ItemError{errc::bad_request, "body must be a JSON object", ""};
 

@@ -26,6 +26,21 @@ TEST(PublishRequest, AcceptsAMinimalPublishAndGeneratesIdAndTrace) {
   EXPECT_EQ(item.messages[0].accepted_at_ms, 1000);
 }
 
+TEST(PublishRequest, DataNestedUpTo256LevelsIsAcceptedDeeperIsInvalidJsonThatSaysSo) {
+  const auto body = [](std::size_t arrays) {
+    return R"({"user":"u1","data":)" + std::string(arrays, '[') + std::string(arrays, ']') + "}";
+  };
+  const PublishLimits limits{1 << 20, 3};
+  const auto deep_ok = parse_publish_body(body(255), false, limits, {}, 1000);
+  ASSERT_TRUE(std::holds_alternative<ParsedItems>(deep_ok));
+  const auto& item = std::get<PublishItem>(std::get<ParsedItems>(deep_ok)[0]);
+  EXPECT_EQ(item.messages[0].data_json, std::string(255, '[') + std::string(255, ']'));
+  const auto too_deep = parse_publish_body(body(256), false, limits, {}, 1000);
+  ASSERT_TRUE(std::holds_alternative<ItemError>(too_deep));
+  EXPECT_EQ(std::get<ItemError>(too_deep).code, errc::invalid_json);
+  EXPECT_EQ(std::get<ItemError>(too_deep).message, "body nests JSON deeper than 256 levels");
+}
+
 TEST(PublishRequest, DataMayBeNullButMustBePresent) {
   EXPECT_EQ(ok(parse(R"({"user":"u1","data":null})")).messages[0].data_json, "null");
   EXPECT_EQ(err(parse(R"({"user":"u1"})")).field, "data");

@@ -46,6 +46,7 @@ std::string as_text(FrameValue& v) { return v.text.empty() ? std::string("null")
 std::string_view frame_error_message(FrameError e) {
   switch (e) {
     case FrameError::not_json: return "frame is not valid JSON";
+    case FrameError::too_deep: return "frame nests JSON deeper than 256 levels";
     case FrameError::not_object: return "frame is not a JSON object";
     case FrameError::missing_type: return "frame has no type";
     case FrameError::type_not_string: return "frame type is not a string";

@@ -11,7 +11,7 @@
 namespace herald::protocol {
 
 // Why a client frame closes the connection with 4003 (PROTOCOL.md 3, 10).
-enum class FrameError { not_json, not_object, missing_type, type_not_string };
+enum class FrameError { not_json, too_deep, not_object, missing_type, type_not_string };
 std::string_view frame_error_message(FrameError e);
 
 // Server side.

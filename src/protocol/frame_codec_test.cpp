@@ -30,6 +30,26 @@ TEST(FrameCodec, RefusesFramesThatCloseWith4003) {
   EXPECT_EQ(decode_client_frame("").error(), FrameError::not_json);
 }
 
+TEST(FrameCodec, AFrameIsOneJsonValueWithNothingButWhitespaceAfterIt) {
+  EXPECT_TRUE(decode_client_frame("{\"type\":\"ping\"} \n\t ").has_value());
+  for (const char* text : {R"({"type":"ping"} x)", R"({"type":"ping"}{"type":"ping"})", R"({"type":"ping"}})",
+                           R"({"type":"ping"},)", R"({"type":"ack","seq":1} 2)"}) {
+    EXPECT_EQ(decode_client_frame(text).error(), FrameError::not_json) << text;
+  }
+  EXPECT_EQ(decode_client_frame(std::string(R"({"type":"ping"})") + '\0').error(), FrameError::not_json);
+}
+
+TEST(FrameCodec, NestingUpTo256LevelsIsJsonDeeperIsTooDeep) {
+  const auto ping_with_id_depth = [](std::size_t arrays) {
+    return R"({"type":"ping","id":)" + std::string(arrays, '[') + std::string(arrays, ']') + "}";
+  };
+  const auto ok = decode_client_frame(ping_with_id_depth(255));  // 256 levels with the frame
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(std::get<PingFrame>(*ok).id_json.size(), 510u);
+  EXPECT_EQ(decode_client_frame(ping_with_id_depth(256)).error(), FrameError::too_deep);
+  EXPECT_EQ(frame_error_message(FrameError::too_deep), "frame nests JSON deeper than 256 levels");
+}
+
 TEST(FrameCodec, UnknownTypeIsKeptForAnErrorFrame) {
   auto r = decode_client_frame(R"({"type":"subscribe"})");
   ASSERT_TRUE(r);

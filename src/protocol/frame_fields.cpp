@@ -3,6 +3,7 @@
 #include <boost/json/basic_parser_impl.hpp>
 
 #include "protocol/frame_codec.hpp"
+#include "protocol/json_limits.hpp"
 #include "protocol/json_text_writer.hpp"
 
 namespace herald::protocol {
@@ -229,10 +230,13 @@ FrameValue& FrameFields::reset(FrameKey k) {
 
 boost::system::result<FrameFields, FrameError> FrameFields::parse(std::string_view text) {
   FrameFields fields;
-  json::basic_parser<FrameHandler> parser(json::parse_options{}, fields);
+  json::basic_parser<FrameHandler> parser(json_parse_options(), fields);
   json::error_code ec;
-  parser.write_some(false, text.data(), text.size(), ec);
-  if (ec) return FrameError::not_json;
+  // One JSON value per frame (PROTOCOL.md 3): the parser stops after it,
+  // and anything but whitespace left over makes the frame invalid.
+  const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+  if (ec == json::error::too_deep) return FrameError::too_deep;
+  if (ec || used != text.size()) return FrameError::not_json;
   if (parser.handler().not_object()) return FrameError::not_object;
   const FrameValue& type = fields[FrameKey::type];
   if (!type.present()) return FrameError::missing_type;

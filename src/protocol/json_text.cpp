@@ -6,6 +6,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string_view.hpp>
 
+#include "protocol/json_limits.hpp"
+
 namespace herald::protocol {
 namespace json = boost::json;
 
@@ -176,10 +178,10 @@ class DataTextHandler {
 };
 
 std::map<std::size_t, std::string> texts(std::string_view document, bool batch, std::string_view key) {
-  json::basic_parser<DataTextHandler> parser(json::parse_options{}, batch, key);
+  json::basic_parser<DataTextHandler> parser(json_parse_options(), batch, key);
   json::error_code ec;
-  parser.write_some(false, document.data(), document.size(), ec);
-  if (ec) return {};
+  const std::size_t used = parser.write_some(false, document.data(), document.size(), ec);
+  if (ec || used != document.size()) return {};
   return parser.handler().take();
 }
 

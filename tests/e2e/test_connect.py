@@ -1,5 +1,6 @@
 """PROTOCOL.md 2, 3, 10 (Connecting): authentication, refusals, welcome."""
 import asyncio
+import json
 import time
 import unittest
 
@@ -101,8 +102,29 @@ class ConnectTest(ServerTest):
                 await recv_json(ws)
                 await ws.send(payload)
                 return await close_code(ws)
-        for bad in ("not json", "[1,2]", '{"seq":1}', '{"type":5}', b"\x01\x02binary"):
-            self.assertEqual(run(one(bad)), 4003, bad)
+        for bad in ("not json", "[1,2]", '{"seq":1}', '{"type":5}', b"\x01\x02binary",
+                    '{"type":"ping"} x', '{"type":"ping"}{"type":"ping"}', '{"type":"ack","seq":1} 2',
+                    '{"type":"ping","id":%s%s}' % ("[" * 256, "]" * 256)):
+            self.assertEqual(run(one(bad)), 4003, bad[:40])
+
+    def test_json_nested_256_levels_deep_goes_through_both_ways(self):
+        s = self.server
+        deep = 1
+        for _ in range(250):
+            deep = [deep]
+
+        async def go():
+            async with s.connect("deep", device="p") as ws:
+                await recv_json(ws)
+                s.publish("deep", deep)
+                self.assertEqual((await recv_type(ws, "msg"))["data"], deep)
+                await ws.send(json.dumps({"type": "ping", "id": deep}))
+                self.assertEqual((await recv_type(ws, "pong"))["id"], deep)
+        run(go())
+        too_deep = '{"user":"deep","data":%s%s}' % ("[" * 300, "]" * 300)
+        status, body, _ = s.request("POST", "/v1/publish", too_deep)
+        self.assertEqual(status, 400)
+        self.assertEqual(body["error"], {"code": "invalid_json", "message": "body nests JSON deeper than 256 levels"})
 
     def test_unknown_type_gets_an_error_frame_and_stays_open(self):
         async def go():
