@@ -40,15 +40,27 @@ ConnectRequest parse_connect_request(std::string_view target, std::optional<std:
                                      std::optional<std::string_view> cookie) {
   ConnectRequest out;
   auto url = boost::urls::parse_origin_form(target);
-  if (!url || url->path() != "/v1/ws") return out;
+  const auto header_token = [&](std::string_view v) {
+    return v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ") ? std::string(v.substr(7))
+                                                                                      : std::string();
+  };
+  if (!url) {
+    // Not a valid request target (a raw non-ASCII byte in the query, say):
+    // at /v1/ws a bad request, but after the credential check (PROTOCOL.md
+    // 10: 401 before 400), with the token from the header or the cookie.
+    if (target.substr(0, target.find('?')) != "/v1/ws") return out;
+    out.path_ok = true;
+    if (authorization) out.token = header_token(*authorization);
+    else if (cookie) out.token = cookie_value(*cookie, "herald_token");
+    out.param_error = ConnectParamError{"", "malformed request target (percent-encode the query)"};
+    return out;
+  }
+  if (url->path() != "/v1/ws") return out;
   out.path_ok = true;
   const auto params = url->params();
 
   if (authorization) {
-    const std::string_view v = *authorization;
-    out.token = v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")
-                    ? std::string(v.substr(7))
-                    : std::string();
+    out.token = header_token(*authorization);
   } else if (auto p = params.find("token"); p != params.end()) {
     out.token = (*p).value;
   } else if (cookie) {

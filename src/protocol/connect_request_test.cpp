@@ -15,6 +15,18 @@ TEST(ConnectRequest, OnlyTheWebSocketPathIsAccepted) {
   EXPECT_FALSE(parse_connect_request("not a target", std::nullopt, std::nullopt).path_ok);
 }
 
+TEST(ConnectRequest, AMalformedQueryAtTheWebSocketPathIsABadRequestAfterTheHeaderToken) {
+  // A raw non-ASCII byte is not allowed in a request target.
+  const auto r = parse_connect_request("/v1/ws?device=\xc3\xa9", "Bearer h", std::nullopt);
+  EXPECT_TRUE(r.path_ok);
+  ASSERT_TRUE(r.param_error.has_value());
+  EXPECT_EQ(r.param_error->field, "");
+  EXPECT_EQ(r.token, "h");
+  EXPECT_EQ(parse_connect_request("/v1/ws?x=\xc3\xa9", std::nullopt, "herald_token=c").token, "c");
+  EXPECT_FALSE(parse_connect_request("/v1/ws?token=t&x=\xc3\xa9", std::nullopt, std::nullopt).token.has_value());
+  EXPECT_FALSE(parse_connect_request("/v1/other?x=\xc3\xa9", std::nullopt, std::nullopt).path_ok);
+}
+
 TEST(ConnectRequest, TheFirstTokenSourcePresentWinsWithoutFallback) {
   EXPECT_EQ(parse_connect_request("/v1/ws?token=q", "Bearer h", "herald_token=c").token, "h");
   // A header that is not a Bearer token is an empty (invalid) token, not a reason to look further.

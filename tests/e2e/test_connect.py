@@ -1,6 +1,7 @@
 """PROTOCOL.md 2, 3, 10 (Connecting): authentication, refusals, welcome."""
 import asyncio
 import json
+import socket
 import time
 import unittest
 
@@ -106,6 +107,17 @@ class ConnectTest(ServerTest):
                     '{"type":"ping"} x', '{"type":"ping"}{"type":"ping"}', '{"type":"ack","seq":1} 2',
                     '{"type":"ping","id":%s%s}' % ("[" * 256, "]" * 256)):
             self.assertEqual(run(one(bad)), 4003, bad[:40])
+
+    def test_a_raw_non_ascii_byte_in_the_query_is_400_after_the_token_check(self):
+        def upgrade(token):
+            with socket.create_connection((self.server.host, self.server.port), timeout=10) as sock:
+                sock.sendall(b"GET /v1/ws?device=\xc3\xa9 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                             b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                             b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                             b"Authorization: Bearer " + token.encode() + b"\r\n\r\n")
+                return int(sock.recv(4096).split(b" ")[1])
+        self.assertEqual(upgrade(make_token("raw")), 400)
+        self.assertEqual(upgrade("not-a-token"), 401)
 
     def test_json_nested_256_levels_deep_goes_through_both_ways(self):
         s = self.server
