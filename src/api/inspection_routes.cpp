@@ -227,6 +227,9 @@ HttpResponse ApiHandler::kick(std::string_view user, const HttpRequest& req) {
   std::size_t closed = 0;
   for (const auto& c : ctx_.hub.connections(user)) {
     if (device && c->device() != *device) continue;
+    // One already closing (kicked before, its client slow to let go) is
+    // not closed again, nor counted (presence no longer lists it either).
+    if (c->info().closing) continue;
     c->kick(CloseReason::kicked);
     ++closed;
   }

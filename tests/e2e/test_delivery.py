@@ -206,7 +206,9 @@ class DeliveryTest(ServerTest):
                 d = body["devices"][0]
                 for key in ("device", "conn_id", "node", "connected_at", "rtt_ms", "cursor"):
                     self.assertIn(key, d)
-                s.request("DELETE", "/v1/users/gu/connections")
+                # Only b is closed now (a, already closed, is not counted again).
+                _, body, _ = s.request("DELETE", "/v1/users/gu/connections")
+                self.assertEqual(body, {"user": "gu", "closed": 1})
                 self.assertEqual(await close_code(b), 4010)
         run(go())
 
