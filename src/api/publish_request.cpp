@@ -1,10 +1,13 @@
 #include "api/publish_request.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 
 #include <boost/json.hpp>
 
 #include "protocol/json_limits.hpp"
+#include "protocol/json_spans.hpp"
 #include "protocol/json_text.hpp"
 #include "core/ids.hpp"
 #include "core/text.hpp"
@@ -55,16 +58,27 @@ std::variant<ParsedItems, ItemError> parse_publish_body(std::string_view body_te
   if (ec) return ItemError{errc::invalid_json, "body is not valid JSON", ""};
   if (!body.is_object()) return ItemError{errc::bad_request, "body must be a JSON object", ""};
 
+  // The 413 size is `data` as received (PROTOCOL.md 10), which a body no
+  // larger than the limit cannot exceed: only a larger body is measured.
+  const bool measure = body_text.size() > limits.max_message_bytes;
   ParsedItems items;
   if (!batch) {
     const auto text = protocol::member_text(body_text, "data");
-    items.push_back(parse_publish(body.as_object(), limits, header_trace_id, now_ms, text ? &*text : nullptr));
+    const auto received = measure ? protocol::received_member_size(body_text, "data") : std::nullopt;
+    items.push_back(
+        parse_publish(body.as_object(), limits, header_trace_id, now_ms, text ? &*text : nullptr, received));
     return items;
   }
   const auto texts = protocol::batch_data_texts(body_text);
   auto text_of = [&texts](std::size_t i) -> const std::string* {
     auto it = texts.find(i);
     return it == texts.end() ? nullptr : &it->second;
+  };
+  const auto received_sizes =
+      measure ? protocol::received_batch_data_sizes(body_text) : std::map<std::size_t, std::size_t>{};
+  auto received_of = [&received_sizes](std::size_t i) -> std::optional<std::size_t> {
+    auto it = received_sizes.find(i);
+    return it == received_sizes.end() ? std::nullopt : std::optional<std::size_t>(it->second);
   };
   const json::value* msgs = body.as_object().if_contains("messages");
   if (msgs == nullptr || !msgs->is_array()) {
@@ -79,7 +93,8 @@ std::variant<ParsedItems, ItemError> parse_publish_body(std::string_view body_te
       items.emplace_back(ItemError{errc::bad_request, "each message must be a JSON object", ""});
       continue;
     }
-    items.push_back(parse_publish(m.as_object(), limits, header_trace_id, now_ms, text_of(items.size())));
+    items.push_back(parse_publish(m.as_object(), limits, header_trace_id, now_ms, text_of(items.size()),
+                                  received_of(items.size())));
   }
   return items;
 }
@@ -96,7 +111,8 @@ std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
                                                    const PublishLimits& limits,
                                                    std::string_view header_trace_id,
                                                    std::int64_t now_ms,
-                                                   const std::string* data_text) {
+                                                   const std::string* data_text,
+                                                   std::optional<std::size_t> data_received_size) {
   PublishItem item;
   std::vector<std::string> users;
   const json::value* user = body.if_contains("user");
@@ -127,9 +143,12 @@ std::variant<PublishItem, ItemError> parse_publish(const json::object& body,
   const json::value* data = body.if_contains("data");
   if (data == nullptr) return bad("data is required", "data");
   std::string data_json = data_text != nullptr ? *data_text : json::serialize(*data);
-  if (data_json.size() > limits.max_message_bytes) {
+  // What is stored is never longer than what was received (whitespace
+  // dropped, escapes at most as long): bounding the received text bounds both.
+  const std::size_t data_size = std::max(data_json.size(), data_received_size.value_or(0));
+  if (data_size > limits.max_message_bytes) {
     return ItemError{errc::payload_too_large,
-                     "data is " + std::to_string(data_json.size()) + " bytes, over the limit of " +
+                     "data is " + std::to_string(data_size) + " bytes, over the limit of " +
                          std::to_string(limits.max_message_bytes),
                      "data"};
   }

@@ -34,12 +34,15 @@ struct PublishItem {
 
 // header_trace_id: from a traceparent header (it wins over the field).
 // data_text: `data` as text with its numbers as sent (protocol/json_text.hpp);
-// nullptr serializes the parsed value instead.
+// nullptr serializes the parsed value instead. data_received_size: the
+// length of `data` in the request as received, whitespace and escapes
+// included (PROTOCOL.md 10: the 413 size); unset, data_text's length.
 std::variant<PublishItem, ItemError> parse_publish(const boost::json::object& body,
                                                    const PublishLimits& limits,
                                                    std::string_view header_trace_id,
                                                    std::int64_t now_ms,
-                                                   const std::string* data_text = nullptr);
+                                                   const std::string* data_text = nullptr,
+                                                   std::optional<std::size_t> data_received_size = std::nullopt);
 
 // A whole request body of POST /v1/publish (batch=false: one item) or
 // /v1/publish/batch: each item parsed or refused, in input order; or the

@@ -41,6 +41,28 @@ TEST(PublishRequest, DataNestedUpTo256LevelsIsAcceptedDeeperIsInvalidJsonThatSay
   EXPECT_EQ(std::get<ItemError>(too_deep).message, "body nests JSON deeper than 256 levels");
 }
 
+TEST(PublishRequest, TheSizeOfDataIsItsTextAsReceivedWhitespaceIncluded) {
+  // PROTOCOL.md 10. 20 bytes compacted ({"a":"xxxxxxxxxxxx"}), 22 as sent.
+  const PublishLimits limits{21, 3};
+  const std::string spaced = R"({"user":"u1","data":{"a": "xxxxxxxxxxxx" }})";
+  const auto refused = parse_publish_body(spaced, false, limits, {}, 1000);
+  const auto& item = std::get<ParsedItems>(refused)[0];
+  ASSERT_TRUE(std::holds_alternative<ItemError>(item));
+  EXPECT_EQ(std::get<ItemError>(item).code, errc::payload_too_large);
+  EXPECT_EQ(std::get<ItemError>(item).message, "data is 22 bytes, over the limit of 21");
+  // The same data compacted fits, and is stored compacted.
+  const auto fits = parse_publish_body(R"({"user":"u1","data":{"a":"xxxxxxxxxxxx"}})", false, limits, {}, 1000);
+  EXPECT_EQ(std::get<PublishItem>(std::get<ParsedItems>(fits)[0]).messages[0].data_json, R"({"a":"xxxxxxxxxxxx"})");
+  // In a batch, item by item.
+  const auto batch = parse_publish_body(
+      R"({"messages":[{"user":"u1","data":{"a":"xxxxxxxxxxxx"}},{"user":"u1","data":{"a": "xxxxxxxxxxxx" }}]})", true,
+      limits, {}, 1000);
+  const auto& items = std::get<ParsedItems>(batch);
+  EXPECT_TRUE(std::holds_alternative<PublishItem>(items[0]));
+  ASSERT_TRUE(std::holds_alternative<ItemError>(items[1]));
+  EXPECT_EQ(std::get<ItemError>(items[1]).message, "data is 22 bytes, over the limit of 21");
+}
+
 TEST(PublishRequest, DataMayBeNullButMustBePresent) {
   EXPECT_EQ(ok(parse(R"({"user":"u1","data":null})")).messages[0].data_json, "null");
   EXPECT_EQ(err(parse(R"({"user":"u1"})")).field, "data");

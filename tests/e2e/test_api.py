@@ -41,6 +41,19 @@ class PublishApiTest(ServerTest):
         self.assertEqual(status, 413)
         self.assertEqual(res["error"]["field"], "data")
 
+    def test_the_size_of_data_is_its_json_text_as_received(self):
+        # PROTOCOL.md 10, at the 1000-byte limit: json.dumps writes ", " and
+        # ": ", so this data is 1000 bytes as sent, 994 compacted.
+        data = {"a": 1, "b": 2, "c": "x" * (1000 - len(json.dumps({"a": 1, "b": 2, "c": ""})))}
+        self.assertEqual(len(json.dumps(data)), 1000)
+        self.assertEqual(self.post(json.dumps({"user": "size", "data": data}))[0], 200)
+        data["c"] += "x"
+        status, res, _ = self.post(json.dumps({"user": "size", "data": data}))
+        self.assertEqual(status, 413)
+        self.assertEqual(res["error"]["message"], "data is 1001 bytes, over the limit of 1000")
+        status, res, _ = self.post({"messages": [{"user": "size", "data": data}]}, path="/v1/publish/batch")
+        self.assertEqual(res["results"][0]["error"]["code"], "payload_too_large")
+
     def test_null_data_is_a_message(self):
         status, res, _ = self.post({"user": "nul", "data": None})
         self.assertEqual(status, 200)
