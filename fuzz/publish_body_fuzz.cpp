@@ -1,5 +1,7 @@
 // Publish and batch bodies (POST /v1/publish[/batch]): the first byte picks
-// the route. Nothing may crash, and every accepted message's data is JSON.
+// the route and the size limit (a small one makes most bodies larger than
+// it, so data is measured as received). Nothing may crash, every accepted
+// message's data is JSON, and no accepted data was over the limit as sent.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -8,6 +10,7 @@
 
 #include "api/publish_request.hpp"
 #include "core/text.hpp"
+#include "protocol/json_spans.hpp"
 #include "fuzz_check.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -15,7 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   const bool batch = (data[0] & 1) != 0;
   const std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
-  const PublishLimits limits{4096, 16, 64};
+  const PublishLimits limits{(data[0] & 2) != 0 ? 64u : 4096u, 16, 64};
   auto parsed = parse_publish_body(body, batch, limits, "", 1764000000000);
   if (const auto* items = std::get_if<ParsedItems>(&parsed)) {
     FUZZ_CHECK(batch || items->size() == 1);
@@ -31,6 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         FUZZ_CHECK(herald::is_valid_user_id(m.user));
         FUZZ_CHECK(!m.id.empty());
       }
+    }
+    if (!batch && std::holds_alternative<PublishItem>((*items)[0])) {
+      const auto received = herald::protocol::received_member_size(body, "data");
+      FUZZ_CHECK(!received || *received <= limits.max_message_bytes);
     }
   }
   return 0;
