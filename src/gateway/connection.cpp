@@ -178,9 +178,7 @@ void Connection::on_retry_due(std::uint64_t seq) {
     // past it as if it were acked (the device missed it: its dead letter,
     // if any, was written when it left).
     window_.ack(seq);
-    ctx_.metrics.inflight.sub(1);
-    inflight_.store(static_cast<std::uint32_t>(window_.size()), std::memory_order_relaxed);
-    cursor_advanced();
+    window_shrank(1);
     pump();
     return;
   }
@@ -215,15 +213,21 @@ void Connection::handle(const protocol::AckFrame& f) {
     ctx_.metrics.ack_latency.observe(static_cast<double>(now - e.message->ts_ms) / 1000.0);
   }
   ctx_.metrics.messages_acked.inc(acked.size());
-  ctx_.metrics.inflight.sub(static_cast<std::int64_t>(acked.size()));
-  inflight_.store(static_cast<std::uint32_t>(window_.size()), std::memory_order_relaxed);
-  cursor_advanced();
+  window_shrank(acked.size());
   // Acked above a gap: the cursor stays, the inspection API still shows them acked.
   const std::uint64_t cursor = window_.cursor();
   for (const auto& e : acked) {
     if (e.message->seq > cursor) ctx_.attempts.mark_acked(user_, device_, e.message->seq);
   }
   pump();
+}
+
+// Entries left the window (acked, or gone from the inbox): the gauges, and
+// the cursor they may have let move.
+void Connection::window_shrank(std::size_t left) {
+  ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left));
+  inflight_.store(static_cast<std::uint32_t>(window_.size()), std::memory_order_relaxed);
+  cursor_advanced();
 }
 
 void Connection::cursor_advanced() {

@@ -91,6 +91,7 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   void arm_liveness(std::chrono::milliseconds liveness_due);
   std::chrono::milliseconds next_liveness_check() const;
   std::int64_t token_deadline_ms() const;
+  void window_shrank(std::size_t left);
   void cursor_advanced();
   double unit_random();
   std::shared_ptr<Connection> self_ptr() { return std::static_pointer_cast<Connection>(shared_from_this()); }
