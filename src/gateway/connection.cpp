@@ -317,6 +317,17 @@ void Connection::on_pong() {
   ctx_.metrics.heartbeat_rtt.observe(std::chrono::duration<double>(rtt).count());
 }
 
+// Ping and pong control frames spend from the same budget as text frames:
+// Beast answers every ping with a pong, so a ping flood costs writes too.
+void Connection::on_control_frame() {
+  if (closed_ || rate_close_posted_) return;
+  if (frame_budget_.try_take(client_frame_rate(ctx_.config), SteadyClock::now())) return;
+  rate_close_posted_ = true;
+  boost::asio::post(worker().context(), [self = self_ptr()] {
+    self->close(CloseReason::rate_limited, "too many frames");
+  });
+}
+
 // The connection's deadline, on the session's one timer (an idle
 // connection holds nothing else): the liveness check (PROTOCOL.md 5) or the
 // token's expiry (PROTOCOL.md 10), whichever is due first.

@@ -63,6 +63,7 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   void on_text(std::string_view text) override;
   void on_activity() override;
   void on_pong() override;
+  void on_control_frame() override;
   void on_closed(CloseReason reason) override;
   void on_owner_timer() override;  // liveness and token expiry, see arm_liveness()
 
@@ -124,6 +125,7 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   bool ping_outstanding_ : 1 = false;
   bool open_ : 1 = false;
   bool closed_ : 1 = false;
+  bool rate_close_posted_ : 1 = false;
   std::atomic<bool> notify_pending_{false};
   std::atomic<bool> closing_{false};
   std::atomic<std::uint64_t> cursor_{0};

@@ -100,7 +100,9 @@ void WsSession::configure_stream() {
     }
     if (finished_) return;
     on_activity();
+    if (kind == websocket::frame_type::close) return;
     if (kind == websocket::frame_type::pong) on_pong();
+    on_control_frame();
   });
 }
 

@@ -84,6 +84,9 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   virtual void on_activity() = 0;
   // A pong control frame arrived (answer to ping()).
   virtual void on_pong() = 0;
+  // A ping or pong control frame arrived. Called inside Beast's read
+  // operation: a close it decides on must be posted, not started here.
+  virtual void on_control_frame() = 0;
   // Exactly once, when the connection is gone (or the upgrade failed).
   virtual void on_closed(CloseReason reason) = 0;
   // The deadline of arm_owner_timer() has come.

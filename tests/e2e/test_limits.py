@@ -37,6 +37,16 @@ class SizeAndRateTest(ServerTest):
                 return await close_code(ws)
         self.assertEqual(run(go()), 4029)
 
+    def test_a_flood_of_websocket_pings_closes_with_4029(self):
+        # Control frames count too: the server answers each ping with a pong.
+        async def go():
+            async with self.server.connect("pinger", device="a") as ws:
+                await recv_json(ws)
+                for i in range(60):
+                    await ws.ping(str(i).encode())
+                return await close_code(ws)
+        self.assertEqual(run(go()), 4029)
+
     def test_the_per_user_limit_refuses_with_429_but_not_a_replacement(self):
         s = self.server
 
