@@ -79,7 +79,12 @@ int run_serve(const std::string& config_file, const config::FlagValues& flags) {
   signals.async_wait([&](boost::system::error_code, int sig) {
     log::info("signal received, draining", {{"signal", sig}});
   });
-  srv->start();
+  try {
+    srv->start();
+  } catch (const std::exception& e) {
+    std::cerr << "herald: cannot start: " << e.what() << "\n";
+    return 2;
+  }
   const std::string url = srv->url();
   const std::string ws = "ws" + url.substr(4) + "/v1/ws";
   std::cout << "Herald is running at " << url << " (node " << cfg.node_id << ", data in "
@@ -168,7 +173,15 @@ int main(int argc, char** argv) {
   auto* config_doc = app.add_subcommand("config-doc", "Print every serve option as a Markdown table");
   config_doc->group("");  // hidden from --help
 
-  CLI11_PARSE(app, argc, argv);
+  // A bad flag or a missing --config file is bad configuration like any
+  // other: exit status 2 and one line (docs/configuration.md). --help is not.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    std::cerr << "herald: configuration error: " << e.what() << " (see --help)\n";
+    return 2;
+  }
 
   if (config_doc->parsed()) {
     std::cout << "| TOML key | environment | flag | default | meaning |\n| --- | --- | --- | --- | --- |\n";

@@ -93,7 +93,7 @@ std::vector<OptionSpec> build_table() {
   using C = ServerConfig;
   std::vector<OptionSpec> t;
   t.push_back(str("listen", "127.0.0.1:8080", "host:port for HTTP and WebSocket; port 0 picks a free port", &C::listen));
-  t.push_back(str("ready_file", "", "once listening, write {\"url\",\"pid\"} here (atomically)", &C::ready_file));
+  t.push_back(str("ready_file", "", "once listening and the store answers, write {\"url\",\"pid\"} here (atomically)", &C::ready_file));
   t.push_back(num("io_threads", "0", "I/O threads, each owning its connections; 0 = one per core", &C::io_threads, 0, 256));
   t.push_back(list("allowed_origins", "", "comma-separated Origin values accepted on /v1/ws (403 otherwise); empty accepts any", &C::allowed_origins));
   t.push_back(str("data_dir", "./herald-data", "data directory (inboxes, generated secrets)", &C::data_dir));

@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -67,15 +69,45 @@ asio::ip::tcp::endpoint parse_listen(const std::string& listen) {
   return {addr, static_cast<unsigned short>(std::stoi(listen.substr(colon + 1)))};
 }
 
+// Atomically: a temporary file beside it, then a rename (PROTOCOL.md 9).
+// Throws std::runtime_error with one line saying what failed.
 void write_ready_file(const std::string& path, const std::string& url) {
   boost::json::object o{{"url", url}, {"pid", static_cast<std::int64_t>(::getpid())}};
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw std::runtime_error("ready_file: cannot write " + tmp);
+    if (!out) throw std::runtime_error("ready_file: cannot write " + tmp + ": " + std::strerror(errno));
     out << boost::json::serialize(o) << "\n";
+    out.close();
+    if (!out) {
+      std::error_code ignored;
+      std::filesystem::remove(tmp, ignored);
+      throw std::runtime_error("ready_file: cannot write " + tmp);
+    }
   }
-  std::filesystem::rename(tmp, path);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    throw std::runtime_error("ready_file: cannot rename " + tmp + " to " + path + ": " + ec.message());
+  }
+}
+
+// Before anything starts: a ready file that cannot be written is bad
+// configuration (exit 2 with one line), not a failure after listening.
+void check_ready_file_path(const std::string& path) {
+  if (path.empty()) return;
+  const std::filesystem::path p(path);
+  const std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw config::ConfigError("ready_file: directory " + dir.string() + " does not exist");
+  }
+  if (std::filesystem::is_directory(p, ec)) throw config::ConfigError("ready_file: " + path + " is a directory");
+  if (::access(dir.c_str(), W_OK) != 0) {
+    throw config::ConfigError("ready_file: directory " + dir.string() + " is not writable: " + std::strerror(errno));
+  }
 }
 
 }  // namespace
@@ -128,6 +160,21 @@ struct Server::Impl {
   std::int64_t census_next_ms = 0;
   std::atomic<bool> started{false};
   std::atomic<bool> stopped{false};
+  // The ready file is written once listening and ready (PROTOCOL.md 9):
+  // with the store unreachable at start, by the housekeeper when it answers.
+  std::atomic<bool> ready_file_pending{false};
+  SteadyClock::time_point next_ready_check{};
+
+  void write_ready_file_once_ready() {
+    if (!store->healthy()) return;
+    ready_file_pending = false;
+    try {
+      write_ready_file(config.ready_file, url);
+      log::info("store reachable: ready file written", {{"path", config.ready_file}});
+    } catch (const std::exception& e) {
+      log::error(e.what(), {});
+    }
+  }
 
   explicit Impl(config::ServerConfig c)
       : config(std::move(c)),
@@ -167,6 +214,10 @@ struct Server::Impl {
         run_census_slices();
       }
       if (catch_up) catch_up->tick();
+      if (ready_file_pending.load(std::memory_order_relaxed) && SteadyClock::now() >= next_ready_check) {
+        next_ready_check = SteadyClock::now() + std::chrono::milliseconds(200);
+        write_ready_file_once_ready();
+      }
       if (presence && SteadyClock::now() >= next_heartbeat) {
         presence->heartbeat();
         next_heartbeat = SteadyClock::now() + std::chrono::seconds(1);
@@ -178,6 +229,7 @@ struct Server::Impl {
 
 Server::Server(config::ServerConfig config) {
   config::validate(config);
+  check_ready_file_path(config.ready_file);
   impl_ = std::make_unique<Impl>(std::move(config));
   auto& d = *impl_;
   const auto& cfg = d.config;
@@ -357,7 +409,14 @@ void Server::start() {
   if (d.notify_channel) d.notify_channel->start();
   d.listener->start();
   d.started = true;
-  if (!d.config.ready_file.empty()) write_ready_file(d.config.ready_file, d.url);
+  if (!d.config.ready_file.empty()) {
+    if (d.store->healthy()) {
+      write_ready_file(d.config.ready_file, d.url);  // throws: the caller exits with status 2
+    } else {
+      log::warn("store unreachable: the ready file is written once it answers", {{"path", d.config.ready_file}});
+      d.ready_file_pending = true;
+    }
+  }
   log::info("herald listening", {{"url", d.url},
                                  {"node", d.config.node_id},
                                  {"io_threads", d.workers.size()},

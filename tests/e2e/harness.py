@@ -202,12 +202,19 @@ class Server:
         self.url = None
 
     def start(self, timeout=15):
+        return self.spawn().wait_ready(timeout)
+
+    def spawn(self):
+        """Starts the process without waiting for its ready file."""
         if os.path.exists(self.ready_file):
             os.unlink(self.ready_file)
         if getattr(self, "log", None):
             self.log.close()
         self.log = open(os.path.join(self.data_dir, "server.log"), "ab")
         self.proc = subprocess.Popen([HERALD, "serve"], env=self.env, stdout=self.log, stderr=self.log)
+        return self
+
+    def wait_ready(self, timeout=15):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if os.path.exists(self.ready_file):

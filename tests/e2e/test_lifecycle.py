@@ -2,8 +2,10 @@
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
+import tempfile
 import time
 import unittest
 
@@ -74,6 +76,28 @@ class ShutdownTest(unittest.TestCase):
         p = run_herald(["serve", "--demo"], env, capture_output=True, text=True, timeout=20)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("demo needs jwt_alg HS256", p.stderr)
+
+    def test_an_unwritable_ready_file_a_missing_config_file_or_a_bad_flag_exit_2(self):
+        tmp = tempfile.mkdtemp(prefix="herald-e2e-")
+        try:
+            os.mkdir(os.path.join(tmp, "a-directory"))
+            cases = [
+                ({"HERALD_READY_FILE": os.path.join(tmp, "missing", "ready.json")}, ["serve"], "ready_file"),
+                ({"HERALD_READY_FILE": os.path.join(tmp, "a-directory")}, ["serve"], "ready_file"),
+                ({}, ["serve", "--config", os.path.join(tmp, "missing.toml")], "--config"),
+                ({}, ["serve", "--no-such-flag"], "--no-such-flag"),
+            ]
+            for extra, args, named in cases:
+                env = dict(os.environ, HERALD_LISTEN="127.0.0.1:0", HERALD_DATA_DIR=os.path.join(tmp, "data"),
+                           HERALD_JWT_SECRET="s", HERALD_API_KEYS="k", **extra)
+                p = run_herald(args, env, capture_output=True, text=True, timeout=20)
+                self.assertEqual(p.returncode, 2, (args, extra, p.stderr))
+                self.assertIn(named, p.stderr)
+                self.assertEqual(len([l for l in p.stderr.splitlines() if l.startswith("herald:")]), 1, p.stderr)
+                self.assertNotIn("terminate called", p.stderr)
+            self.assertEqual(os.listdir(os.path.join(tmp, "a-directory")), [])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def test_with_no_secrets_they_are_generated_with_a_warning(self):
         s = Server()

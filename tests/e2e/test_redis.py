@@ -3,12 +3,15 @@ while the server runs (PROTOCOL.md 7: 503 while the store is unavailable;
 nothing that got a 200 is lost), and a bad redis configuration."""
 import asyncio
 import json
+import os
 import random
 import signal
 import time
 import unittest
+import urllib.error
+import urllib.request
 
-from harness import RedisServer, Server, close_code, make_token, recv_json, recv_type, run, run_herald
+from harness import RedisServer, Server, close_code, free_port, make_token, recv_json, recv_type, run, run_herald
 
 
 def wait_for(predicate, timeout=15):
@@ -67,12 +70,25 @@ class RedisOutageTest(unittest.TestCase):
             redis.cleanup()
 
     def test_a_server_started_before_redis_becomes_ready_when_redis_comes_up(self):
+        # PROTOCOL.md 9: the ready file is written "once listening and ready".
         redis = RedisServer("--appendonly", "yes")
-        s = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+        port = free_port()
+        s = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url, HERALD_LISTEN="127.0.0.1:%d" % port).spawn()
         try:
-            self.assertEqual(s.request("GET", "/readyz")[0], 503)
+            def readyz():
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port, timeout=2) as r:
+                        return r.status
+                except urllib.error.HTTPError as e:
+                    return e.code
+                except OSError:
+                    return None
+            self.assertTrue(wait_for(lambda: readyz() == 503), s.logs())
+            time.sleep(0.5)
+            self.assertFalse(os.path.exists(s.ready_file), "ready file written while the store is down")
             redis.start()
-            self.assertTrue(wait_for(lambda: s.request("GET", "/readyz")[0] == 200), s.logs())
+            s.wait_ready()
+            self.assertEqual(s.request("GET", "/readyz")[0], 200)
             self.assertEqual(s.publish("late", 1)["seq"], 1)
         finally:
             s.cleanup()
