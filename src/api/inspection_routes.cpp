@@ -97,7 +97,7 @@ std::uint32_t ApiHandler::attempts_of(std::string_view user, std::string_view de
 const char* ApiHandler::device_state(std::string_view user, const DeviceView& d, std::uint64_t seq, bool retained,
                                      bool dead) const {
   if (seq <= d.cursor) return "acked";
-  if (retained && d.online && ctx_.attempts.acked_above_cursor(user, d.device, seq)) return "acked";
+  if (ctx_.attempts.acked_above_cursor(user, d.device, seq)) return "acked";
   if (!retained) return dead ? "dead" : "expired";
   if (d.online && seq <= d.last_sent) return "inflight";
   return "pending";

@@ -104,14 +104,6 @@ bool AttemptLedger::acked_above_cursor(std::string_view user, std::string_view d
   return it != counts->end() && (it->second & kAckedMark) != 0;
 }
 
-void AttemptLedger::forget_acks(std::string_view user, std::string_view device) {
-  Shard& s = shard_of(user);
-  std::lock_guard lock(s.mu);
-  if (Counts* counts = find_locked(s, user, device)) {
-    for (auto& [seq, sends] : *counts) sends &= ~kAckedMark;
-  }
-}
-
 std::size_t AttemptLedger::acked_retries() const {
   std::size_t n = 0;
   for (const Shard& s : shards_) {

@@ -38,13 +38,14 @@ class AttemptLedger {
   // once and is still remembered, else 0.
   std::uint32_t attempts(std::string_view user, std::string_view device, std::uint64_t seq) const;
 
-  // An ack above the device's cursor (a gap before it): the message is
-  // acknowledged on the connection, though the cursor cannot pass it yet.
-  // forget_upto() ends the mark with the count; forget_acks() when the
-  // connection ends, after which such messages are sent again.
+  // An ack above the device's cursor (a gap before it): the device has the
+  // message, though the cursor cannot pass it yet. The mark outlives the
+  // connection (inspection shows the message acked, and a TTL or trim does
+  // not make it a dead letter of this device); forget_upto() ends it with
+  // the count. A later connection still sends it again from the cursor,
+  // and a restart forgets the mark: a redelivery, never a loss.
   void mark_acked(std::string_view user, std::string_view device, std::uint64_t seq);
   bool acked_above_cursor(std::string_view user, std::string_view device, std::uint64_t seq) const;
-  void forget_acks(std::string_view user, std::string_view device);
 
   static constexpr std::size_t kAckedRetriesPerShard = 1024;
 

@@ -414,9 +414,6 @@ void Connection::on_closed(CloseReason reason) {
   ctx_.metrics.inflight.sub(static_cast<std::int64_t>(left.size()));
   // A device that reconnects right away must not get acked messages again.
   ctx_.flushers[worker().index()]->flush();
-  // Acks above a gap lived on this connection only: the next one sends
-  // those messages again, so they are no longer shown acked.
-  ctx_.attempts.forget_acks(user_, device_);
   ctx_.hub.remove(*this);
   if (ctx_.presence != nullptr) {
     ctx_.presence->disconnected(user_, device_, conn_id_.str(), connected_at_ms_);

@@ -341,6 +341,12 @@ Server::Server(config::ServerConfig config) {
     d.registry.gauge_fn("herald_node_notifications_subscribed", "1 while this node hears the other nodes (its own channel and the shared one)",
                         [&d] { return d.notify_channel->subscribed() ? 1.0 : 0.0; });
   }
+  // Acks above a gap spare a message from the dead-letter log on the stores
+  // that decide in C++ (docs/protocol.md "Dead letters and acks above a gap").
+  d.backend->set_acked_above_cursor([&ledger = d.ctx->attempts](std::string_view u, std::string_view dev,
+                                                                std::uint64_t seq) {
+    return ledger.acked_above_cursor(u, dev, seq);
+  });
   d.publisher = std::make_unique<gateway::PublishService>(*d.ctx, *d.store_worker);
   d.delayed = std::make_unique<gateway::DelayedMessages>(*d.publisher, stores.schedule);
   d.api = std::make_unique<api::ApiHandler>(*d.ctx, *d.publisher, *d.delayed, d.keys,

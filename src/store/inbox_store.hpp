@@ -8,6 +8,7 @@
 // backends synchronise internally (per user where they can). Methods block
 // on I/O: callers on I/O threads go through the StoreWorker for writes.
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -47,9 +48,18 @@ inline std::uint64_t inbox_backlog(std::uint64_t retained, std::uint64_t head_se
   return behind < retained ? behind : retained;
 }
 
+// Whether a device acked a message above its cursor (a gap before it) on a
+// live or earlier connection to this node: the gateway's attempt ledger.
+using AckedAboveCursor = std::function<bool(std::string_view user, std::string_view device, std::uint64_t seq)>;
+
 class InboxStore {
  public:
   virtual ~InboxStore() = default;
+
+  // Set once before use. A message that leaves by TTL or trim is a dead
+  // letter only if some device had not acked it (PROTOCOL.md 10): acks
+  // above a device's cursor count too, as far as this node knows them.
+  void set_acked_above_cursor(AckedAboveCursor f) { acked_above_cursor_ = std::move(f); }
 
   // Appends each message to its user's inbox, assigning the next seq. Per
   // item atomic: dedup by (user, id) within the window (returns the original
@@ -116,6 +126,16 @@ class InboxStore {
   // later use reloads from disk). Called every few tens of ms from one
   // background thread; each call does a bounded slice of the work.
   virtual void release_idle(std::int64_t now_ms) { (void)now_ms; }
+
+ protected:
+  // The device acked seq: its cursor passed it, or it acked it above a gap.
+  bool device_acked(std::string_view user, std::string_view device, std::uint64_t cursor,
+                    std::uint64_t seq) const {
+    return seq <= cursor || (acked_above_cursor_ && acked_above_cursor_(user, device, seq));
+  }
+
+ private:
+  AckedAboveCursor acked_above_cursor_;
 };
 
 }  // namespace herald::store

@@ -6,7 +6,7 @@ import unittest
 
 import websockets
 
-from harness import ServerTest, close_code, make_token, recv_json, recv_type, run
+from harness import ServerTest, close_code, make_token, recv_json, recv_type, run, wait_until
 
 
 async def ack(ws, seq):
@@ -395,6 +395,55 @@ class LeftWhileInFlightTest(ServerTest):
                 await self.assert_quiet_and_open(ws, 2.0)
                 self.assertEqual(self.presence_cursor("lc"), 2)
         run(go())
+
+
+class AckAboveGapTest(ServerTest):
+    """PROTOCOL.md 10: "trimmed or expired messages are dead letters only if
+    some device of the user had not acked them". An ack by seq above a gap
+    (an earlier message still unacked) counts, during the connection and
+    after it."""
+    ENV = {"HERALD_ACK_TIMEOUT_MS": 20000, "HERALD_RETENTION_MAX_MESSAGES": 3}
+
+    def message(self, user, seq):
+        status, res, _ = self.server.request("GET", "/v1/users/%s/messages/%d" % (user, seq))
+        self.assertEqual(status, 200, res)
+        return res
+
+    def dead_seqs(self, user):
+        _, res, _ = self.server.request("GET", "/v1/dead-letters?limit=1000")
+        return sorted(d["seq"] for d in res["dead_letters"] if d["user"] == user)
+
+    def test_a_message_acked_above_a_gap_is_no_dead_letter_when_it_expires_or_is_trimmed(self):
+        s = self.server
+        user = "gap-" + self.id().rsplit(".", 2)[-2]
+
+        async def go():
+            async with s.connect(user, device="a") as ws:
+                await recv_json(ws)
+                s.publish(user, {"n": 1})                # seq 1: left unacked
+                s.publish(user, {"n": 2}, ttl_ms=1000)   # seq 2: acked, then expires
+                s.publish(user, {"n": 3})                # seq 3: acked, then trimmed
+                got = [await recv_type(ws, "msg") for _ in range(3)]
+                self.assertEqual([m["seq"] for m in got], [1, 2, 3])
+                for seq in (2, 3):
+                    await ws.send(json.dumps({"type": "ack", "seq": seq}))
+                await asyncio.sleep(0.3)
+                self.assertEqual(self.message(user, 2)["acked_by"], ["a"])
+            # After the connection, the acks still count.
+            self.assertEqual(self.message(user, 3)["acked_by"], ["a"])
+            self.assertEqual(self.message(user, 1)["acked_by"], [])
+            await asyncio.sleep(1.3)  # seq 2's TTL passes
+            for n in (4, 5, 6):  # the cap of 3 trims seq 1 and seq 3
+                s.publish(user, {"n": n})
+            self.assertTrue(wait_until(lambda: self.dead_seqs(user) != [], 5))
+            self.assertEqual(self.message(user, 2)["acked_by"], ["a"])
+            self.assertEqual(self.message(user, 3)["acked_by"], ["a"])
+            self.assertEqual(self.dead_seqs(user), [1])
+        run(go())
+
+
+class AckAboveGapRocksDbTest(AckAboveGapTest):
+    ENV = dict(AckAboveGapTest.ENV, HERALD_STORE="rocksdb")
 
 
 if __name__ == "__main__":

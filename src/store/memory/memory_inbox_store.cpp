@@ -110,7 +110,7 @@ void MemoryInboxStore::remove_locked(Inbox& inbox, const std::string& user, std:
   // device at all, nobody did.
   bool unacked = inbox.devices.empty();
   for (const auto& [device, cursor] : inbox.devices) {
-    if (cursor < seq) unacked = true;
+    if (!device_acked(user, device, cursor, seq)) unacked = true;
   }
   if (!unacked) return;
   inbox.max_lost_seq = std::max(inbox.max_lost_seq, seq);

@@ -623,7 +623,7 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
   // device at all, nobody did.
   bool unacked = u.devices.empty();
   for (const auto& [device, cursor] : u.devices) {
-    if (cursor < seq) unacked = true;
+    if (!device_acked(u.user, device, cursor, seq)) unacked = true;
   }
   if (!unacked) return true;
   u.meta.max_lost_seq = std::max(u.meta.max_lost_seq, seq);
