@@ -336,6 +336,26 @@ TEST_P(InboxStoreContract, ExpiredMessagesAckedByEveryDeviceLeaveWithoutADeadLet
   EXPECT_EQ(retained(store(), "u", kT0), Seqs{});
 }
 
+// PROTOCOL.md 10: an ack above the cursor (the gateway's ledger) counts as
+// an ack. Redis decides inside its scripts from cursors alone
+// (docs/protocol.md "Acks above a gap").
+TEST_P(InboxStoreContract, AcksAboveTheCursorSpareMessagesFromTheDeadLetterLog) {
+  if (GetParam().name.starts_with("redis")) GTEST_SKIP() << "decided inside Redis from cursors";
+  use_policy(StorePolicy{.retention_max_messages = 3});
+  store().set_acked_above_cursor([](std::string_view user, std::string_view device, std::uint64_t seq) {
+    return user == "u" && device == "phone" && (seq == 2 || seq == 4);
+  });
+  store().register_device("u", "phone", 0);
+  for (int i = 1; i <= 3; ++i) append_one(store(), msg("u", "m" + std::to_string(i), {}, 1000));
+  append_one(store(), msg("u", "m4"));
+  append_one(store(), msg("u", "m5"));  // trims seq 1 (unacked) and seq 2 (acked above the cursor)
+  EXPECT_EQ(store().expire(kT0 + 5000, 10), 1u);  // seq 3, unacked
+  Seqs dead;
+  for (const auto& d : store().dead_letters(0, 10)) dead.push_back(d.seq);
+  EXPECT_EQ(dead, (Seqs{1, 3}));
+  EXPECT_EQ(store().state("u").max_lost_seq, 3u);
+}
+
 TEST_P(InboxStoreContract, ReadAfterSkipsExpiredMessagesBeforeExpireRuns) {
   append_one(store(), msg("u", "m1", {}, 1000));
   append_one(store(), msg("u", "m2", {}, 5000));
