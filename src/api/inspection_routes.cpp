@@ -233,8 +233,13 @@ HttpResponse ApiHandler::kick(std::string_view user, const HttpRequest& req) {
     c->kick(CloseReason::kicked);
     ++closed;
   }
-  // Several nodes: theirs close too, asynchronously; `closed` counts this node's.
-  if (ctx_.remote_kick) ctx_.remote_kick(std::string(user), device);
+  // Several nodes: theirs close too, asynchronously; `closed` counts this
+  // node's. With Redis unreachable the other nodes cannot be told: 503, so
+  // the operator retries (this node's connections are closed already).
+  if (ctx_.remote_kick && !ctx_.remote_kick(std::string(user), device)) {
+    return error(errc::store_unavailable, "closed " + std::to_string(closed) +
+                                              " connection(s) on this node; the other nodes could not be reached");
+  }
   return json_response(http::status::ok, json::object{{"user", user}, {"closed", closed}});
 }
 

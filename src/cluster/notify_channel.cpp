@@ -278,17 +278,18 @@ void NotifyChannel::publish_replace(const std::string& user, const std::string& 
   send(encode('r', instance_, fields));
 }
 
-void NotifyChannel::publish_kick(const std::string& user, const std::optional<std::string>& device) {
+bool NotifyChannel::publish_kick(const std::string& user, const std::optional<std::string>& device) {
   const std::string fields[] = {user, device ? "1" + *device : std::string("0")};
-  send(encode('k', instance_, fields));
+  return send(encode('k', instance_, fields));
 }
 
-void NotifyChannel::send(std::string payload) {
+bool NotifyChannel::send(std::string payload) {
   store::RedisCommand c;
   c.args = {"PUBLISH", channel_, std::move(payload)};
-  // A lost one leaves an older connection open until it fails or the user
-  // reconnects it (docs/cluster.md); nothing to retry.
-  link_.execute_one(c);
+  // A replacement that is lost leaves an older connection open until it
+  // fails or the user reconnects it (docs/cluster.md); a kick that could
+  // not be sent is refused to its caller, who may retry.
+  return store::reply_ok(link_.execute_one(c).get());
 }
 
 void NotifyChannel::run_subscriber() {

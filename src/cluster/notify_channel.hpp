@@ -94,7 +94,8 @@ class NotifyChannel {
   void publish_replace(const std::string& user, const std::string& device, std::int64_t connected_at_ms,
                        std::uint64_t attempt_session = 0, std::uint64_t attempt_n = 0);
   // An operator kick made here: the other nodes close their connections too.
-  void publish_kick(const std::string& user, const std::optional<std::string>& device);
+  // False when Redis did not take it.
+  bool publish_kick(const std::string& user, const std::optional<std::string>& device);
 
   // True once subscribed to both channels (tests wait for it), false while
   // reconnecting.
@@ -113,7 +114,7 @@ class NotifyChannel {
   void run_notifier();
   void notify_batch(const std::vector<std::string>& users, std::int64_t queued_ms);
   void notify_batch_cluster(const std::vector<std::string>& users, const std::string& header);
-  void send(std::string payload);
+  bool send(std::string payload);
   void dispatch(const std::string& payload);
 
   const store::RedisEndpoints endpoints_;

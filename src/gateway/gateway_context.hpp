@@ -44,8 +44,9 @@ struct GatewayContext {
                      hub::AttemptId attempt)>
       remote_replace;
   // Tells the other nodes to close the user's connections (of one device,
-  // or all) with 4010; empty on a single node.
-  std::function<void(const std::string& user, const std::optional<std::string>& device)> remote_kick;
+  // or all) with 4010; false when Redis did not take the message. Empty on
+  // a single node.
+  std::function<bool(const std::string& user, const std::optional<std::string>& device)> remote_kick;
   // Presence across nodes sharing Redis; null on a single node.
   cluster::Presence* presence = nullptr;
 };

@@ -303,13 +303,16 @@ Server::Server(config::ServerConfig config) {
       d.notify_channel->publish_replace(user, device, at_ms, attempt.session, attempt.n);
     };
     d.ctx->remote_kick = [&d](const std::string& user, const std::optional<std::string>& device) {
-      d.notify_channel->publish_kick(user, device);
+      return d.notify_channel->publish_kick(user, device);
     };
     d.catch_up = std::make_unique<cluster::CatchUp>(d.hub, *d.store);
     d.presence = std::make_unique<cluster::Presence>(store::parse_redis_url(cfg.redis_url), cfg.redis_prefix,
                                                      cfg.node_id);
     d.presence->heartbeat();
     d.ctx->presence = d.presence.get();
+    d.registry.gauge_fn("herald_presence_pending_removals",
+                        "Presence entries of ended connections whose removal failed (Redis down), retried every second",
+                        [&d] { return static_cast<double>(d.presence->pending_removals()); });
     const auto& cs = d.catch_up->stats();
     d.registry.counter_fn("herald_catchup_users_checked_total", "Online users whose head seq the catch-up pass read",
                           [&cs] { return static_cast<double>(cs.users_checked.load()); });

@@ -188,6 +188,80 @@ class SeveralNodesTest(unittest.TestCase):
             redis.cleanup()
 
 
+class PresenceRecoveryTest(unittest.TestCase):
+    """PROTOCOL.md 8: presence lists online devices, and a kick closes the
+    user's connections on every node. Crashes and Redis outages must not
+    leave devices listed (they count against the per-user limit too), and
+    a kick that cannot reach the other nodes must not answer 200."""
+
+    def nodes(self, redis, *names, **env):
+        return [Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url, HERALD_NODE_ID=n, **env).start()
+                for n in names]
+
+    def devices(self, node, user):
+        status, res, _ = node.request("GET", "/v1/users/%s/presence" % user)
+        return sorted((d["device"], d["node"]) for d in res["devices"]) if status == 200 else None
+
+    def test_a_node_restarted_at_once_under_its_id_drops_its_old_devices(self):
+        redis = RedisServer().start()
+        a, b = self.nodes(redis, "a", "b", HERALD_MAX_CONNECTIONS_PER_USER=1)
+        try:
+            async def scenario():
+                ws = await b.connect("fr", device="old")
+                try:
+                    await recv_json(ws)
+                    self.assertEqual(self.devices(a, "fr"), [("old", "b")])
+                    b.stop(signal.SIGKILL)
+                    b.start()  # well within the dead node's 5 s alive key
+                    self.assertTrue(wait_for(lambda: self.devices(a, "fr") == [], timeout=2), self.devices(a, "fr"))
+                    async with a.connect("fr", device="new") as new:
+                        self.assertEqual((await recv_json(new))["type"], "welcome")  # not 429
+                finally:
+                    ws.transport.abort()
+            run(scenario())
+        finally:
+            for n in (a, b):
+                n.cleanup()
+            redis.cleanup()
+
+    def test_a_device_that_left_while_redis_was_down_leaves_presence_when_it_returns(self):
+        redis = RedisServer("--appendonly", "yes").start()
+        a, b = self.nodes(redis, "a", "b")
+        try:
+            async def scenario():
+                async with b.connect("out", device="gone") as ws:
+                    await recv_json(ws)
+                    self.assertEqual(self.devices(a, "out"), [("gone", "b")])
+                    redis.stop()
+                # Closed during the outage; its node retries the removal.
+                await asyncio.sleep(0.5)
+                redis.start()
+                self.assertTrue(wait_for(lambda: self.devices(a, "out") == [], timeout=8), self.devices(a, "out"))
+            run(scenario())
+        finally:
+            for n in (a, b):
+                n.cleanup()
+            redis.cleanup()
+
+    def test_a_kick_that_cannot_reach_the_other_nodes_answers_503(self):
+        redis = RedisServer().start()
+        a, b = self.nodes(redis, "a", "b")
+        try:
+            async def scenario():
+                async with a.connect("kk", device="here") as here:
+                    await recv_json(here)
+                    redis.stop()
+                    status, body, _ = a.request("DELETE", "/v1/users/kk/connections")
+                    self.assertEqual(status, 503, body)
+                    self.assertEqual(body["error"]["code"], "store_unavailable")
+                    self.assertEqual(await close_code(here), 4010)  # this node's are closed all the same
+            run(scenario())
+        finally:
+            for n in (a, b):
+                n.cleanup()
+            redis.cleanup()
+
+
 class CrossNodeConnectionsTest(unittest.TestCase):
     """A device reconnecting to another node closes its older connection
     with 4011; an operator kick on one node closes the user's connections on
