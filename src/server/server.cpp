@@ -74,24 +74,21 @@ asio::ip::tcp::endpoint parse_listen(const std::string& listen) {
 void write_ready_file(const std::string& path, const std::string& url) {
   boost::json::object o{{"url", url}, {"pid", static_cast<std::int64_t>(::getpid())}};
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const auto fail = [&tmp](const std::string& what) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);  // no temporary file left behind
+    throw std::runtime_error("ready_file: " + what);
+  };
   {
     std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw std::runtime_error("ready_file: cannot write " + tmp + ": " + std::strerror(errno));
+    if (!out) fail("cannot write " + tmp + ": " + std::strerror(errno));
     out << boost::json::serialize(o) << "\n";
     out.close();
-    if (!out) {
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-      throw std::runtime_error("ready_file: cannot write " + tmp);
-    }
+    if (!out) fail("cannot write " + tmp);
   }
   std::error_code ec;
   std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw std::runtime_error("ready_file: cannot rename " + tmp + " to " + path + ": " + ec.message());
-  }
+  if (ec) fail("cannot rename " + tmp + " to " + path + ": " + ec.message());
 }
 
 // Before anything starts: a ready file that cannot be written is bad
@@ -345,7 +342,7 @@ Server::Server(config::ServerConfig config) {
                         [&d] { return d.notify_channel->subscribed() ? 1.0 : 0.0; });
   }
   // Acks above a gap spare a message from the dead-letter log on the stores
-  // that decide in C++ (docs/protocol.md "Dead letters and acks above a gap").
+  // that decide in C++ (docs/protocol.md "Acks above a gap").
   d.backend->set_acked_above_cursor([&ledger = d.ctx->attempts](std::string_view u, std::string_view dev,
                                                                 std::uint64_t seq) {
     return ledger.acked_above_cursor(u, dev, seq);
