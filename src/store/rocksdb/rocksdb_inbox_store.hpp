@@ -3,7 +3,10 @@
 // a data directory and nothing else to run (ARCHITECTURE.md "Storage and
 // durability"). Epochs, seqs, dedup keys, cursors, the dead-letter log and
 // the schedule survive restarts (PROTOCOL.md 10). Layout and encodings:
-// store/rocksdb/inbox_layout.hpp; the schedule is in rocksdb_schedule.cpp.
+// store/rocksdb/inbox_layout.hpp. The code: rocksdb_inbox_store.cpp (open,
+// close, the inbox cache), rocksdb_inbox_mutations.cpp (writes),
+// rocksdb_inbox_reads.cpp (reads), rocksdb_schedule.cpp (the schedule),
+// sharing rocksdb_inbox_state.hpp.
 //
 // Owns the database, a bounded cache of per-user inbox state (meta and
 // device cursors; evicted entries reload from disk) and, under

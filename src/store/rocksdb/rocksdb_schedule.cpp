@@ -12,16 +12,13 @@
 #include <limits>
 
 #include "store/rocksdb/inbox_layout.hpp"
+#include "store/rocksdb/rocksdb_inbox_state.hpp"
 #include "store/rocksdb/wal_syncer.hpp"
 
 namespace herald::store {
 
-namespace {
-
-rocksdb::Slice slice(std::string_view s) { return {s.data(), s.size()}; }
-std::string_view view(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
-
-}  // namespace
+using rocks::slice;
+using rocks::view;
 
 ScheduleResult RocksDbInboxStore::schedule(const NewMessage& m, std::int64_t deliver_at_ms) {
   // The dedup family and the schedule index share the key (user, id).
