@@ -55,11 +55,50 @@ void on_message(Receipts& receipts, const sdk::Message& m) {
   if (t->as_int64() >= receipts.window_start_ns) receipts.latency.record(std::chrono::nanoseconds(now - t->as_int64()));
 }
 
-double stat_ms(const boost::json::value& stats, const char* hist, const char* q) {
-  const auto* h = stats.as_object().if_contains(hist);
-  if (h == nullptr || !h->is_object()) return -1;
-  const auto* v = h->as_object().if_contains(q);
-  return v != nullptr && v->is_number() ? v->to_number<double>() : -1;
+boost::json::value fetch_stats(const BenchTarget& t) {
+  const auto res = sdk::http_request("GET", t.url(), "/v1/stats", t.api_key());
+  boost::system::error_code ec;
+  auto stats = boost::json::parse(res.body, ec);
+  return ec ? boost::json::value() : stats;
+}
+
+// Quantile q of a /v1/stats latency histogram over the observations made
+// between two snapshots (its cumulative bucket counts subtracted), in ms,
+// interpolated inside the bucket as Prometheus's histogram_quantile does;
+// -1 when either snapshot lacks it or nothing was observed in between.
+double window_ms(const boost::json::value& before, const boost::json::value& after, const char* hist, double q) {
+  const auto histogram = [hist](const boost::json::value& stats) -> const boost::json::object* {
+    const auto* o = stats.if_object();
+    const auto* h = o != nullptr ? o->if_contains(hist) : nullptr;
+    return h != nullptr ? h->if_object() : nullptr;
+  };
+  const auto* a = histogram(before);
+  const auto* b = histogram(after);
+  if (a == nullptr || b == nullptr) return -1;
+  const auto* bounds = b->if_contains("bounds_ms");
+  const auto* ca = a->if_contains("cumulative_counts");
+  const auto* cb = b->if_contains("cumulative_counts");
+  if (bounds == nullptr || ca == nullptr || cb == nullptr || !bounds->is_array() || !ca->is_array() ||
+      !cb->is_array() || ca->as_array().size() != cb->as_array().size() ||
+      cb->as_array().size() != bounds->as_array().size() + 1) {
+    return -1;
+  }
+  const auto& ub = bounds->as_array();
+  std::vector<double> counts;  // cumulative, within the window
+  for (std::size_t i = 0; i < cb->as_array().size(); ++i) {
+    counts.push_back(cb->as_array()[i].to_number<double>() - ca->as_array()[i].to_number<double>());
+  }
+  const double total = counts.back();
+  if (total <= 0) return -1;
+  const double rank = q * total;
+  for (std::size_t i = 0; i < ub.size(); ++i) {
+    if (counts[i] < rank) continue;
+    const double lower = i == 0 ? 0 : ub[i - 1].to_number<double>();
+    const double below = i == 0 ? 0 : counts[i - 1];
+    const double in_bucket = counts[i] - below;
+    return lower + (ub[i].to_number<double>() - lower) * (in_bucket > 0 ? (rank - below) / in_bucket : 1);
+  }
+  return ub.back().to_number<double>();  // in the +Inf bucket: at least the last bound
 }
 
 }  // namespace
@@ -216,6 +255,14 @@ void run_fanout(const TargetOptions& target, const FanoutOptions& opts, BenchRep
       });
     };
     RunCpu cpu(t.spawned() != nullptr ? t.spawned()->pid() : 0);
+    // The server's own histograms over the measured window: a snapshot when
+    // the warm-up ends (off the publisher's thread, which must keep time)
+    // and one after the drain.
+    boost::json::value stats_before;
+    std::thread snapshot([&] {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(std::max<std::int64_t>(0, window_ns - mono_ns())));
+      stats_before = fetch_stats(t);
+    });
     tick();
     check();
     ioc.run();
@@ -239,9 +286,8 @@ void run_fanout(const TargetOptions& target, const FanoutOptions& opts, BenchRep
       delivered = receipts.latency;
       received = receipts.received;
     }
-    const auto stats_res = sdk::http_request("GET", t.url(), "/v1/stats", t.api_key());
-    boost::system::error_code ec;
-    const auto stats = boost::json::parse(stats_res.body, ec);
+    snapshot.join();
+    const auto stats = fetch_stats(t);
     std::uint64_t duplicates = 0;
     for (const auto& c : clients) duplicates += c->duplicates();
 
@@ -259,9 +305,14 @@ void run_fanout(const TargetOptions& target, const FanoutOptions& opts, BenchRep
                   {"received", static_cast<double>(received)},
                   {"missing", static_cast<double>(expected > received ? expected - received : 0)},
                   {"duplicates_dropped_by_sdk", static_cast<double>(duplicates)}};
-    if (!ec && stats.is_object()) {
-      row.values.emplace_back("server_ack_latency_p50_ms", stat_ms(stats, "ack_latency", "p50_ms"));
-      row.values.emplace_back("server_ack_latency_p99_ms", stat_ms(stats, "ack_latency", "p99_ms"));
+    // Where the time goes on the server's side: each publish request, and
+    // from a publish accepted to its frame queued on the device's socket.
+    for (const auto& [name, hist] : {std::pair{"server_publish", "publish_latency"},
+                                     std::pair{"server_push", "push_latency"},
+                                     std::pair{"server_ack", "ack_latency"}}) {
+      for (const auto& [suffix, q] : {std::pair{"_p50_ms", 0.5}, std::pair{"_p99_ms", 0.99}}) {
+        row.values.emplace_back(std::string(name) + "_latency" + suffix, window_ms(stats_before, stats, hist, q));
+      }
     }
     if (t.spawned() != nullptr) row.values.emplace_back("server_rss_mib", t.spawned()->rss_bytes() / 1048576.0);
     cpu.add_values(row.values, received);

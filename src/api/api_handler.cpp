@@ -196,6 +196,7 @@ HttpResponse ApiHandler::stats() {
   };
   o["push_latency"] = pct(m.push_latency);
   o["ack_latency"] = pct(m.ack_latency);
+  o["publish_latency"] = pct(m.publish_latency);
   o["heartbeat_rtt"] = pct(m.heartbeat_rtt);
   o["ack_timeouts"] = m.ack_timeouts.value();
   return json_response(http::status::ok, o);

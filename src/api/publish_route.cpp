@@ -32,8 +32,14 @@ std::optional<double> ApiHandler::publish_rate_wait(std::string_view key) {
 }
 
 void ApiHandler::publish(const HttpRequest& req, bool batch, transport::IoWorker* worker,
-                         transport::Responder respond) {
+                         transport::Responder respond_now) {
   ctx_.metrics.publish_requests.inc();
+  // Every answer, refusals included, is timed from here: what a publisher
+  // waits for on the server's side, the group commit included.
+  auto respond = [this, start = SteadyClock::now(), respond_now = std::move(respond_now)](HttpResponse res) {
+    ctx_.metrics.publish_latency.observe(std::chrono::duration<double>(SteadyClock::now() - start).count());
+    respond_now(std::move(res));
+  };
   auto reject = [this, &respond](HttpResponse res) {
     ctx_.metrics.publish_rejected.inc();
     respond(std::move(res));

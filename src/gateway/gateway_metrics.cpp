@@ -37,6 +37,10 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
                                metrics::latency_buckets_seconds())),
       ack_latency(r.histogram("herald_ack_latency_seconds", "From publish accepted to ack",
                               metrics::latency_buckets_seconds())),
+      publish_latency(r.histogram("herald_publish_seconds",
+                                  "From a publish request read to its response handed to the connection "
+                                  "(group commit included)",
+                                  metrics::latency_buckets_seconds())),
       heartbeat_rtt(r.histogram("herald_heartbeat_rtt_seconds", "WebSocket ping to pong round trip",
                                 metrics::latency_buckets_seconds())),
       store_append_latency(r.histogram("herald_store_append_seconds", "Duration of one group commit",

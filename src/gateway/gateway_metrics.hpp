@@ -32,6 +32,7 @@ struct GatewayMetrics {
   metrics::Gauge& offline_backlog_users;
   metrics::Histogram& push_latency;        // accept -> queued to the socket, seconds
   metrics::Histogram& ack_latency;         // accept -> ack, seconds
+  metrics::Histogram& publish_latency;     // publish request read -> response handed over, seconds
   metrics::Histogram& heartbeat_rtt;       // WebSocket ping -> pong, seconds
   metrics::Histogram& store_append_latency;
   metrics::Histogram& store_read_latency;

@@ -285,9 +285,12 @@ class InspectionTest(ServerTest):
             raise AssertionError("not JSON: %s in %s" % (constant, raw))
         # Browsers' JSON.parse rejects NaN: no latency observed yet is null.
         stats = json.loads(raw, parse_constant=refuse)
-        for h in ("push_latency", "ack_latency"):
+        for h in ("push_latency", "ack_latency", "publish_latency"):
             self.assertEqual(len(stats[h]["cumulative_counts"]), len(stats[h]["bounds_ms"]) + 1)
             self.assertTrue(stats[h]["p50_ms"] is None or stats[h]["count"] > 0)
+        # The publish above was timed on the server's side.
+        self.assertGreaterEqual(stats["publish_latency"]["count"], 1)
+        self.assertIsNotNone(stats["publish_latency"]["p99_ms"])
         self.assertGreaterEqual(stats["offline_backlog"]["messages"], 1)
         self.assertGreaterEqual(stats["offline_backlog"]["users"], 1)
 
