@@ -140,13 +140,13 @@ std::vector<OptionSpec> build_table() {
   t.push_back(num("max_connections_per_user", "16", "429 before the upgrade beyond this many connections of one user", &C::max_connections_per_user, 1, 1000000));
   t.push_back(num("max_connections_per_ip", "10000", "429 before the upgrade beyond this many connections from one IP", &C::max_connections_per_ip, 1, 100000000));
   t.push_back(num("max_connections", "1000000", "429 before the upgrade beyond this many connections in total", &C::max_connections, 1, 100000000));
-  t.push_back(num("max_send_queue_bytes", "1048576", "pending bytes to one client before close 4009", &C::max_send_queue_bytes, 1024, 1LL << 32));
+  t.push_back(num("max_send_queue_bytes", "1048576", "bytes queued to one client; new messages wait while it is full, and a frame that cannot wait (a redelivery, a pong) closes a client that stopped reading with 4009", &C::max_send_queue_bytes, 1024, 1LL << 32));
   t.push_back({"client_frame_rate", "100", "frames per second one connection may send (burst twice that) before close 4029",
                [](C& c, std::string_view v) { c.client_frame_rate = parse_double("client_frame_rate", v, 0.001); }});
   t.push_back({"publish_rate", "0", "publish requests per second per API key before 429 with Retry-After (0: no limit)",
                [](C& c, std::string_view v) { c.publish_rate = parse_double("publish_rate", v, 0); }});
   t.push_back(num("max_http_body_bytes", "33554432", "largest HTTP request body (413 beyond)", &C::max_http_body_bytes, 1024, 1LL << 32));
-  t.push_back(num("store_queue_max_messages", "100000", "messages waiting for the store before publishes are refused with 429 (low priority past 50 %, normal past 80 %, high when full)", &C::store_queue_max_messages, 1, 100000000));
+  t.push_back(num("store_queue_max_messages", "100000", "messages waiting for the store before publishes are refused with 429 (low priority past 50 %, normal past 80 %, high when full; each message of a batch by its own priority)", &C::store_queue_max_messages, 1, 100000000));
   t.push_back(ms("handshake_timeout_ms", "10000", "the WebSocket upgrade answer must be written within this (the request itself is bound by http_header_timeout_ms)", &C::handshake_timeout));
   t.push_back(ms("ws_park_after_ms", "2000", "a WebSocket silent both ways this long parks: it drops its frame-layer state (about 3 KB) until the client sends or there is something to send; 0 never parks", &C::ws_park_after, 0));
   t.push_back(ms("http_header_timeout_ms", "10000", "an HTTP request must be complete within this (slow clients do not hold sockets)", &C::http_header_timeout));

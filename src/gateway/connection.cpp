@@ -131,21 +131,33 @@ void Connection::pump() {
     const auto read_start = SteadyClock::now();
     auto batch = ctx_.store.read_after(user_, window_.last_sent(), room, now);
     ctx_.metrics.store_read_latency.observe(std::chrono::duration<double>(SteadyClock::now() - read_start).count());
+    bool waiting = false;
     for (auto& m : batch) {
+      // New messages go out only while the send queue has room: a backlog
+      // larger than max_send_queue_bytes (64 messages near the size limit
+      // are 4 MiB) is sent in steps, and resumes from on_send_room(); only
+      // a client that stops reading overflows it (4009), with a redelivery
+      // or a pong.
+      std::string frame = protocol::encode(
+          protocol::MsgFrame{m->seq, m->id, m->event, m->data_json, m->ts_ms, 1, m->trace_id});
+      if (!has_send_room(frame.size())) {
+        ctx_.metrics.send_queue_waits.inc();
+        waiting = true;
+        break;
+      }
       auto& entry = window_.on_sent(std::move(m), now);
       ctx_.metrics.inflight.add(1);
-      send_attempt(entry);
+      send_attempt(entry, std::move(frame));
       if (closed_ || closing()) return;
     }
-    if (batch.size() < room) break;
+    if (waiting || batch.size() < room) break;
   }
   inflight_.store(static_cast<std::uint32_t>(window_.size()), std::memory_order_relaxed);
   last_sent_.store(window_.last_sent(), std::memory_order_relaxed);
 }
 
-void Connection::send_attempt(delivery::InflightEntry& entry) {
+void Connection::send_attempt(delivery::InflightEntry& entry, std::string frame) {
   const auto& m = *entry.message;
-  protocol::MsgFrame f{m.seq, m.id, m.event, m.data_json, m.ts_ms, entry.attempt, m.trace_id};
   if (entry.attempt == 1) {
     ctx_.metrics.messages_delivered.inc();
     ctx_.metrics.push_latency.observe(static_cast<double>(unix_ms_now() - m.ts_ms) / 1000.0);
@@ -163,8 +175,13 @@ void Connection::send_attempt(delivery::InflightEntry& entry) {
   entry.retry_timer = worker().wheel().schedule_after(wait, [weak, seq] {
     if (auto self = weak.lock()) self->on_retry_due(seq);
   });
-  send_frame(protocol::encode(f));
+  if (frame.empty()) {
+    frame = protocol::encode(protocol::MsgFrame{m.seq, m.id, m.event, m.data_json, m.ts_ms, entry.attempt, m.trace_id});
+  }
+  send_frame(std::move(frame));
 }
+
+void Connection::on_send_room() { pump(); }
 
 void Connection::on_retry_due(std::uint64_t seq) {
   // A closing connection (4008 on its way out, say) sends nothing more and

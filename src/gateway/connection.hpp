@@ -66,6 +66,7 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   void on_control_frame() override;
   void on_closed(CloseReason reason) override;
   void on_owner_timer() override;  // liveness and token expiry, see arm_liveness()
+  void on_send_room() override;    // the send queue drained: deliver what waited
 
   // What only the opening needs: held apart and freed once the welcome is
   // sent, so an open connection does not carry it.
@@ -78,7 +79,9 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
 
   void send_welcome(const Opening& opening);
   void pump();
-  void send_attempt(delivery::InflightEntry& entry);
+  // Sends the entry's current attempt; `frame` is its encoding when the
+  // caller already made it (a first attempt, sized before it was sent).
+  void send_attempt(delivery::InflightEntry& entry, std::string frame = {});
   void on_retry_due(std::uint64_t seq);
   // Expired, collapsed away or trimmed since it was sent (PROTOCOL.md 1).
   bool left_inbox(const store::StoredMessage& m) const;

@@ -51,7 +51,10 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
       group_commit_size(r.histogram("herald_group_commit_messages", "Messages per group commit", size_buckets())),
       publish_requests(r.counter("herald_publish_requests_total", "Publish HTTP requests")),
       publish_rejected(r.counter("herald_publish_rejected_total", "Publish requests answered with an error")),
-      cursor_commits(r.counter("herald_cursor_commits_total", "Cursor updates written to the store")) {
+      cursor_commits(r.counter("herald_cursor_commits_total", "Cursor updates written to the store")),
+      send_queue_waits(r.counter("herald_send_queue_waits_total",
+                                 "Deliveries held back until a connection's send queue drained to half of "
+                                 "max_send_queue_bytes (a backlog or a message larger than the queue)")) {
   for (std::size_t i = 0; i < kRefuseNames.size(); ++i) {
     refused[i] = &r.counter("herald_connections_refused_total", "WebSocket upgrades refused, by reason",
                             {{"reason", kRefuseNames[i]}});

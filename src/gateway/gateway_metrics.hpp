@@ -40,6 +40,7 @@ struct GatewayMetrics {
   metrics::Counter& publish_requests;
   metrics::Counter& publish_rejected;      // 4xx/5xx answers to publish
   metrics::Counter& cursor_commits;
+  metrics::Counter& send_queue_waits;  // deliveries held back until the send queue drained
 
   transport::WsCounters ws;
   transport::HttpCounters http;

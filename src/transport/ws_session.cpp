@@ -227,6 +227,13 @@ SendResult WsSession::send(std::shared_ptr<const std::string> frame) {
   return SendResult::queued;
 }
 
+bool WsSession::has_send_room(std::size_t frame_bytes) {
+  const std::size_t queued = queued_bytes();
+  if (queued == 0 || queued + frame_bytes <= limits_.max_send_queue_bytes) return true;
+  room_wanted_ = true;
+  return false;
+}
+
 void WsSession::do_write() {
   writing_ = true;
   io_since_check_ = true;
@@ -250,10 +257,20 @@ void WsSession::on_write(boost::system::error_code ec) {
   }
   if (ec) return fail(ec, "write");
   if (finished_) return;
-  if (ping_wanted_ && !closing_) return do_ping();
-  if (!q.frames.empty()) return do_write();
-  release_queue();
-  if (closing_ && !close_sent_ && !pinging_) do_close();
+  if (ping_wanted_ && !closing_) {
+    do_ping();
+  } else if (!q.frames.empty()) {
+    do_write();
+  } else {
+    release_queue();
+    if (closing_ && !close_sent_ && !pinging_) return do_close();
+  }
+  // Last, with the next write already started: what on_send_room() sends
+  // queues behind it.
+  if (room_wanted_ && !closing_ && q.bytes <= limits_.max_send_queue_bytes / 2) {
+    room_wanted_ = false;
+    on_send_room();
+  }
 }
 
 // An idle connection holds no queue storage (the welcome alone would leave

@@ -63,6 +63,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   SendResult send(std::string frame) {
     return send(std::make_shared<const std::string>(std::move(frame)));
   }
+  // Whether a frame of this size may be queued now without going over
+  // max_send_queue_bytes (an empty queue takes any frame). When not, the
+  // session calls on_send_room() once the queue has drained to half the
+  // limit: the derived connection then sends what it held back. This is how
+  // a backlog larger than the queue, or a message larger than it, is sent to
+  // a client that reads: in steps, not as a 4009.
+  bool has_send_room(std::size_t frame_bytes);
   // A WebSocket ping control frame (liveness probe on silent connections):
   // sent now, or right after the frame being written.
   void ping();
@@ -91,6 +98,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   virtual void on_closed(CloseReason reason) = 0;
   // The deadline of arm_owner_timer() has come.
   virtual void on_owner_timer() = 0;
+  // The send queue has room again after has_send_room() said no.
+  virtual void on_send_room() {}
 
   // The derived connection's own deadline (liveness checks, token expiry)
   // rides on the session's one wheel timer, so a connection costs one timer
@@ -167,6 +176,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   bool writing_ : 1 = false;
   bool pinging_ : 1 = false;
   bool ping_wanted_ : 1 = false;  // ping() while writing: sent when the write completes
+  bool room_wanted_ : 1 = false;  // has_send_room() said no: on_send_room() when it drains
 
   bool open_ : 1 = false;
   bool parking_ : 1 = false;         // the read was cancelled to park; sends wait for the outcome

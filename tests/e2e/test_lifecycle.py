@@ -99,6 +99,18 @@ class ShutdownTest(unittest.TestCase):
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
+    def test_the_configuration_page_has_every_row_config_doc_prints(self):
+        # docs/configuration.md is made from `herald config-doc`: a row edited
+        # on one side only (a default, a range, a description) shows here.
+        p = run_herald(["config-doc"], dict(os.environ), capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        printed = [l for l in p.stdout.splitlines() if l.startswith("| `")]
+        self.assertGreater(len(printed), 40)
+        page = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "configuration.md")
+        with open(page, encoding="utf-8") as f:
+            documented = set(f.read().splitlines())
+        self.assertEqual([row for row in printed if row not in documented], [])
+
     def test_with_no_secrets_they_are_generated_with_a_warning(self):
         s = Server()
         del s.env["HERALD_JWT_SECRET"]

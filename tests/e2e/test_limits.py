@@ -173,5 +173,54 @@ class SlowConsumerTest(ServerTest):
         self.assertEqual(closed, 1)
 
 
+
+def receive_all(server, user, count, timeout=30):
+    """Connects as (user, "d") and acks each message until count arrived:
+    (their seqs, None), or (what came, the close code) if it closed first."""
+    async def go():
+        got = []
+        async with server.connect(user, device="d") as ws:
+            if (await recv_json(ws))["type"] != "welcome":
+                return got, "no welcome"
+            while len(got) < count:
+                try:
+                    frame = await recv_json(ws, timeout=timeout)
+                except Exception:  # closed, or silent for timeout
+                    return got, ws.close_code
+                got.append(frame["seq"])
+                await ws.send(json.dumps({"type": "ack", "seq": frame["seq"]}))
+        return got, None
+    return run(go())
+
+
+def metric(server, line_start):
+    _, text, _ = server.request("GET", "/metrics", key=None)
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(line_start))
+
+
+class BacklogLargerThanSendQueueTest(ServerTest):
+    def test_64_messages_near_the_size_limit_arrive_with_the_default_limits(self):
+        # 64 (max_inflight) x 60 KB is 3.8 MB against a 1 MiB send queue:
+        # the server used to queue them all at once and close with 4009 on
+        # every connect, so the device never got any.
+        s = self.server
+        for _ in range(64):
+            s.publish("bulky", "x" * 60000)
+        self.assertEqual(receive_all(s, "bulky", 64), (list(range(1, 65)), None))
+        self.assertGreaterEqual(metric(s, "herald_send_queue_waits_total"), 1)
+        self.assertEqual(metric(s, 'herald_connections_closed_total{reason="slow_consumer"}'), 0)
+
+
+class MessageLargerThanSendQueueTest(ServerTest):
+    ENV = {"HERALD_MAX_MESSAGE_BYTES": 2097152}  # the send queue stays at 1 MiB
+
+    def test_a_message_larger_than_the_send_queue_is_delivered(self):
+        # Used to be accepted with a 200 and then close every connection of
+        # the device with 4009, for good.
+        s = self.server
+        s.publish("huge", "x" * 1500000)
+        s.publish("huge", "small")
+        self.assertEqual(receive_all(s, "huge", 2), ([1, 2], None))
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
