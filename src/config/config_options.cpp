@@ -151,7 +151,7 @@ std::vector<OptionSpec> build_table() {
   t.push_back(ms("ws_park_after_ms", "2000", "a WebSocket silent both ways this long parks: it drops its frame-layer state (about 3 KB) until the client sends or there is something to send; 0 never parks", &C::ws_park_after, 0));
   t.push_back(ms("http_header_timeout_ms", "10000", "an HTTP request must be complete within this (slow clients do not hold sockets)", &C::http_header_timeout));
   t.push_back(ms("http_idle_timeout_ms", "60000", "a keep-alive HTTP connection with no request is closed after this", &C::http_idle_timeout));
-  t.push_back(num("max_http_connections", "10000", "concurrent HTTP API connections (beyond: refused)", &C::max_http_connections, 1, 10000000));
+  t.push_back(num("max_http_connections", "10000", "open HTTP connections, WebSocket upgrades in progress included; one more is answered 429 too_many_connections and closed", &C::max_http_connections, 1, 10000000));
   t.push_back(ms("drain_timeout_ms", "10000", "longest graceful-shutdown wait for pending writes", &C::drain_timeout, 0));
   t.push_back(ms("drain_retry_after_ms", "5000", "upper bound of the jittered retry_after sent with close 1001", &C::drain_retry_after, 0));
   t.push_back(str("log_level", "info", "trace, debug, info, warn, error", &C::log_level));

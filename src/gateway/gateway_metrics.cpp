@@ -77,6 +77,8 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
   http.timeouts = &r.counter("herald_http_timeouts_total", "HTTP connections closed by header or idle timeout");
   http.bad_requests = &r.counter("herald_http_bad_requests_total", "Malformed or oversized HTTP requests");
   http.open = &r.gauge("herald_http_connections", "Open HTTP connections (before upgrade)");
+  http.refused = &r.counter("herald_http_connections_refused_total",
+                            "HTTP connections answered 429 and closed: max_http_connections were open");
 }
 
 metrics::Counter& GatewayMetrics::closed_counter(CloseReason reason) {

@@ -382,6 +382,7 @@ Server::Server(config::ServerConfig config) {
   http_limits.max_body_bytes = cfg.max_http_body_bytes;
   http_limits.header_timeout = cfg.http_header_timeout;
   http_limits.idle_timeout = cfg.http_idle_timeout;
+  http_limits.max_connections = cfg.max_http_connections;
   try {
     d.listener = std::make_unique<transport::Listener>(raw, parse_listen(cfg.listen), *d.api, http_limits,
                                                        &d.metrics.http);

@@ -23,12 +23,13 @@ HttpResponse error_response(http::status status, errc code, std::string_view mes
 }  // namespace
 
 HttpSession::HttpSession(IoWorker& worker, TcpSocket socket, HttpHandler& handler,
-                         HttpLimits limits, HttpCounters* counters)
+                         HttpLimits limits, HttpCounters* counters, HttpOpenCount open)
     : worker_(worker),
       socket_(std::move(socket)),
       handler_(handler),
       limits_(limits),
-      counters_(counters) {
+      counters_(counters),
+      open_(std::move(open)) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (!ec) ctx_.remote_ip = ep.address().to_string();
@@ -37,6 +38,7 @@ HttpSession::HttpSession(IoWorker& worker, TcpSocket socket, HttpHandler& handle
 }
 
 HttpSession::~HttpSession() {
+  if (open_) open_->fetch_sub(1, std::memory_order_relaxed);
   if (counters_ != nullptr && counters_->open != nullptr) counters_->open->sub(1);
 }
 

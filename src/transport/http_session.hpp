@@ -5,6 +5,7 @@
 // the connection alive, and hands the socket to a WsSession on upgrade.
 //
 // Lives on one IoWorker; all of its work runs on that thread.
+#include <atomic>
 #include <memory>
 #include <optional>
 
@@ -22,6 +23,9 @@ struct HttpLimits {
   std::size_t max_body_bytes = 32u << 20;
   std::chrono::milliseconds header_timeout{10000};
   std::chrono::milliseconds idle_timeout{60000};
+  // Open HTTP connections (a WebSocket counts until its upgrade); one more
+  // is answered 429 and closed (transport/http_refusal.hpp).
+  std::size_t max_connections = 10000;
 };
 
 struct HttpCounters {
@@ -29,12 +33,19 @@ struct HttpCounters {
   metrics::Counter* timeouts = nullptr;
   metrics::Counter* bad_requests = nullptr;
   metrics::Gauge* open = nullptr;
+  metrics::Counter* refused = nullptr;  // connections over HttpLimits::max_connections
 };
+
+// How many HttpSessions are open, shared by the listener (which counts a
+// connection in as it accepts it) and the sessions (which count out).
+using HttpOpenCount = std::shared_ptr<std::atomic<std::size_t>>;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
+  // `open` was already counted up for this session; it counts down when
+  // the session ends (null: not counted).
   HttpSession(IoWorker& worker, TcpSocket socket, HttpHandler& handler,
-              HttpLimits limits, HttpCounters* counters);
+              HttpLimits limits, HttpCounters* counters, HttpOpenCount open = nullptr);
   ~HttpSession();
   void start();
 
@@ -52,6 +63,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   HttpHandler& handler_;
   HttpLimits limits_;
   HttpCounters* counters_;
+  HttpOpenCount open_;
   RequestContext ctx_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

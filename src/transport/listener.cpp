@@ -2,6 +2,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "transport/http_refusal.hpp"
+
 namespace herald::transport {
 namespace asio = boost::asio;
 using asio::ip::tcp;
@@ -48,8 +50,14 @@ void Listener::do_accept() {
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    if (open_->load(std::memory_order_relaxed) >= limits_.max_connections) {
+      if (counters_ != nullptr && counters_->refused != nullptr) counters_->refused->inc();
+      asio::post(worker->context(), [s = std::move(socket)]() mutable { refuse_http_connection(std::move(s)); });
+      return do_accept();
+    }
+    open_->fetch_add(1, std::memory_order_relaxed);
     asio::post(worker->context(), [this, worker, s = std::move(socket)]() mutable {
-      std::make_shared<HttpSession>(*worker, std::move(s), handler_, limits_, counters_)
+      std::make_shared<HttpSession>(*worker, std::move(s), handler_, limits_, counters_, open_)
           ->start();
     });
     do_accept();

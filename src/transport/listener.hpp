@@ -31,6 +31,7 @@ class Listener {
   HttpHandler& handler_;
   HttpLimits limits_;
   HttpCounters* counters_;
+  HttpOpenCount open_ = std::make_shared<std::atomic<std::size_t>>(0);
   std::size_t next_ = 0;
 };
 

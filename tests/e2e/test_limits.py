@@ -5,7 +5,7 @@ import socket
 import time
 import unittest
 
-from harness import RawWebSocket, ServerTest, close_code, make_token, recv_json, recv_type, run
+from harness import RawWebSocket, ServerTest, close_code, make_token, recv_json, recv_type, run, wait_until
 
 
 class SizeAndRateTest(ServerTest):
@@ -221,6 +221,37 @@ class MessageLargerThanSendQueueTest(ServerTest):
         s.publish("huge", "x" * 1500000)
         s.publish("huge", "small")
         self.assertEqual(receive_all(s, "huge", 2), ([1, 2], None))
+
+
+class HttpConnectionLimitTest(ServerTest):
+    ENV = {"HERALD_MAX_HTTP_CONNECTIONS": 2}
+
+    def test_connections_over_the_limit_get_429_and_upgraded_ones_do_not_count(self):
+        s = self.server
+        # WebSockets count only until their upgrade: three stay open at once.
+        async def three_websockets():
+            async with s.connect("h1", device="a") as a, s.connect("h2", device="a") as b, \
+                    s.connect("h3", device="a") as c:
+                for ws in (a, b, c):
+                    self.assertEqual((await recv_json(ws))["type"], "welcome")
+        run(three_websockets())
+
+        idle = [socket.create_connection((s.host, s.port)) for _ in range(2)]
+        try:
+            # Accepted at once, but counted by the server a moment later.
+            self.assertTrue(wait_until(lambda: s.request("GET", "/healthz", key=None)[0] == 429, 5))
+            status, body, headers = s.request("GET", "/healthz", key=None)
+            self.assertEqual(status, 429)
+            self.assertEqual(body["error"]["code"], "too_many_connections")
+            self.assertEqual(headers.get("Retry-After"), "1")
+        finally:
+            idle.pop().close()
+        try:
+            self.assertTrue(wait_until(lambda: s.request("GET", "/healthz", key=None)[0] == 200, 5))
+            self.assertGreaterEqual(metric(s, "herald_http_connections_refused_total"), 1)
+        finally:
+            for sock in idle:
+                sock.close()
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
