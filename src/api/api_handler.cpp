@@ -94,6 +94,10 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
   // ---- everything under /v1/ needs a key (PROTOCOL.md 7, 8)
   auto auth = req.find(http::field::authorization);
   if (auth == req.end() || !keys_.check_authorization(auth->value())) {
+    if (path == "/v1/publish" || path == "/v1/publish/batch") {
+      ctx_.metrics.publish_requests.inc();
+      ctx_.metrics.count_publish_rejected(errc::unauthorized);
+    }
     return respond(error(errc::unauthorized, auth == req.end() ? "missing API key" : "invalid API key"));
   }
 
@@ -174,7 +178,7 @@ HttpResponse ApiHandler::stats() {
   o["offline_backlog"] = json::object{{"messages", m.offline_backlog_messages.value()},
                                       {"users", m.offline_backlog_users.value()}};
   o["publish_requests"] = json::object{{"total", m.publish_requests.value()},
-                                       {"rejected", m.publish_rejected.value()}};
+                                       {"rejected", m.publish_rejected_total()}};
   // Quantiles since start, plus the cumulative bucket counts so that a
   // dashboard can take quantiles over its own window from two snapshots.
   auto pct = [](const metrics::Histogram& h) {

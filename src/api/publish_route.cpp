@@ -40,19 +40,19 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::IoWorker
     ctx_.metrics.publish_latency.observe(std::chrono::duration<double>(SteadyClock::now() - start).count());
     respond_now(std::move(res));
   };
-  auto reject = [this, &respond](HttpResponse res) {
-    ctx_.metrics.publish_rejected.inc();
+  auto reject = [this, &respond](errc code, HttpResponse res) {
+    ctx_.metrics.count_publish_rejected(code);
     respond(std::move(res));
   };
   if (ctx_.draining.load(std::memory_order_relaxed)) {
-    return reject(error(errc::draining, "server is draining"));
+    return reject(errc::draining, error(errc::draining, "server is draining"));
   }
   std::string_view key = req[http::field::authorization];
   key.remove_prefix(std::min<std::size_t>(7, key.size()));
   if (auto wait = publish_rate_wait(key)) {
     auto res = error(errc::rate_limited, "publish rate limit exceeded");
     res.set(http::field::retry_after, std::to_string(std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(*wait)))));
-    return reject(std::move(res));
+    return reject(errc::rate_limited, std::move(res));
   }
 
   std::string traceparent;
@@ -60,10 +60,10 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::IoWorker
   const PublishLimits limits{ctx_.config.max_message_bytes, ctx_.config.max_publish_users,
                              ctx_.config.max_batch_messages};
   auto parsed = parse_publish_body(req.body(), batch, limits, traceparent, unix_ms_now());
-  if (auto* e = std::get_if<ItemError>(&parsed)) return reject(error(e->code, e->message, e->field));
+  if (auto* e = std::get_if<ItemError>(&parsed)) return reject(e->code, error(e->code, e->message, e->field));
   auto& items = std::get<ParsedItems>(parsed);
   if (!batch) {
-    if (auto* e = std::get_if<ItemError>(&items[0])) return reject(error(e->code, e->message, e->field));
+    if (auto* e = std::get_if<ItemError>(&items[0])) return reject(e->code, error(e->code, e->message, e->field));
   }
 
   // Scheduled items answer now; the rest go to the store in one commit.
@@ -123,8 +123,8 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::IoWorker
     if (!batch) {
       const json::value& only = (*results)[0];
       if (only.is_object() && only.as_object().contains("error")) {
-        ctx_.metrics.publish_rejected.inc();
         const auto& code = only.as_object().at("error").as_object().at("code").as_string();
+        ctx_.metrics.count_publish_rejected(errc_from_name(code));
         const int status = code == "overloaded" ? 429 : code == "store_unavailable" ? 503 : 400;
         auto res = json_response(static_cast<http::status>(status), json::serialize(only));
         if (status == 429) res.set(http::field::retry_after, "1");
@@ -186,7 +186,7 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::IoWorker
   if (!queued) {
     auto res = error(errc::overloaded, "store queue is full, retry later");
     res.set(http::field::retry_after, "1");
-    return reject(std::move(res));
+    return reject(errc::overloaded, std::move(res));
   }
 }
 

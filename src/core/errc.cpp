@@ -6,7 +6,7 @@
 namespace herald {
 namespace {
 
-constexpr std::array<ErrorInfo, 15> kErrors{{
+constexpr std::array<ErrorInfo, kErrcCount> kErrors{{
     {errc::bad_request, 400, "bad_request"},
     {errc::invalid_json, 400, "invalid_json"},
     {errc::unauthorized, 401, "unauthorized"},
@@ -27,6 +27,13 @@ constexpr std::array<ErrorInfo, 15> kErrors{{
 }  // namespace
 
 const ErrorInfo& error_info(errc e) { return kErrors[static_cast<std::size_t>(e)]; }
+
+errc errc_from_name(std::string_view name) {
+  for (const auto& e : kErrors) {
+    if (e.name == name) return e.code;
+  }
+  return errc::internal;
+}
 
 std::string error_body(errc e, std::string_view message, std::string_view field) {
   boost::json::object err;

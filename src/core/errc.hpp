@@ -23,6 +23,7 @@ enum class errc {
   stale_attempt,         // a connection attempt its client already replaced by a later one
   internal,              // broken invariant; logged
 };
+inline constexpr std::size_t kErrcCount = static_cast<std::size_t>(errc::internal) + 1;
 
 struct ErrorInfo {
   errc code;
@@ -31,6 +32,8 @@ struct ErrorInfo {
 };
 
 const ErrorInfo& error_info(errc e);
+// The errc whose JSON code is `name`; errc::internal for none.
+errc errc_from_name(std::string_view name);
 
 // The JSON error body {"error":{"code","message"[,"field"]}} of PROTOCOL.md 10.
 std::string error_body(errc e, std::string_view message, std::string_view field = {});

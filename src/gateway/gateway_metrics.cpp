@@ -50,11 +50,18 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
                                      metrics::latency_buckets_seconds())),
       group_commit_size(r.histogram("herald_group_commit_messages", "Messages per group commit", size_buckets())),
       publish_requests(r.counter("herald_publish_requests_total", "Publish HTTP requests")),
-      publish_rejected(r.counter("herald_publish_rejected_total", "Publish requests answered with an error")),
       cursor_commits(r.counter("herald_cursor_commits_total", "Cursor updates written to the store")),
       send_queue_waits(r.counter("herald_send_queue_waits_total",
                                  "Deliveries held back until a connection's send queue drained to half of "
                                  "max_send_queue_bytes (a backlog or a message larger than the queue)")) {
+  // The codes a publish can be answered with; any other counts as internal.
+  for (const errc code : {errc::bad_request, errc::invalid_json, errc::unauthorized, errc::payload_too_large,
+                          errc::rate_limited, errc::draining, errc::store_unavailable, errc::overloaded,
+                          errc::internal}) {
+    publish_rejected[static_cast<std::size_t>(code)] =
+        &r.counter("herald_publish_rejected_total", "Publish requests answered with an error, by its code",
+                   {{"code", std::string(error_info(code).name)}});
+  }
   for (std::size_t i = 0; i < kRefuseNames.size(); ++i) {
     refused[i] = &r.counter("herald_connections_refused_total", "WebSocket upgrades refused, by reason",
                             {{"reason", kRefuseNames[i]}});
@@ -79,6 +86,19 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
   http.open = &r.gauge("herald_http_connections", "Open HTTP connections (before upgrade)");
   http.refused = &r.counter("herald_http_connections_refused_total",
                             "HTTP connections answered 429 and closed: max_http_connections were open");
+}
+
+void GatewayMetrics::count_publish_rejected(errc code) {
+  auto* c = publish_rejected[static_cast<std::size_t>(code)];
+  (c != nullptr ? c : publish_rejected[static_cast<std::size_t>(errc::internal)])->inc();
+}
+
+std::uint64_t GatewayMetrics::publish_rejected_total() const {
+  std::uint64_t sum = 0;
+  for (const auto* c : publish_rejected) {
+    if (c != nullptr) sum += c->value();
+  }
+  return sum;
 }
 
 metrics::Counter& GatewayMetrics::closed_counter(CloseReason reason) {

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "core/close_reason.hpp"
+#include "core/errc.hpp"
 #include "metrics/registry.hpp"
 #include "transport/http_session.hpp"
 #include "transport/ws_counters.hpp"
@@ -38,8 +39,11 @@ struct GatewayMetrics {
   metrics::Histogram& store_read_latency;
   metrics::Histogram& group_commit_size;
   metrics::Counter& publish_requests;
-  metrics::Counter& publish_rejected;      // 4xx/5xx answers to publish
+  // 4xx/5xx answers to publish requests, by error code.
+  void count_publish_rejected(errc code);
+  std::uint64_t publish_rejected_total() const;
   metrics::Counter& cursor_commits;
+  std::array<metrics::Counter*, kErrcCount> publish_rejected{};  // by errc; registered for publish's codes
   metrics::Counter& send_queue_waits;  // deliveries held back until the send queue drained
 
   transport::WsCounters ws;

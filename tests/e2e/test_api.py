@@ -187,6 +187,29 @@ class PublishApiTest(ServerTest):
         self.assertEqual(res["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736")
 
 
+class PublishRefusalsTest(ServerTest):
+    ENV = {"HERALD_PUBLISH_RATE": 2, "HERALD_MAX_MESSAGE_BYTES": 1000}
+
+    def test_each_refusal_is_counted_by_its_code(self):
+        s = self.server
+        self.assertEqual(s.request("POST", "/v1/publish", {"user": "r", "data": 1}, key="wrong")[0], 401)
+        statuses = [s.request("POST", "/v1/publish", {"user": "r", "data": "x" * 2000})[0] for _ in range(2)]
+        self.assertEqual(statuses, [413, 413])  # the rate's burst is 2: both pass the limiter
+        limited = [s.request("POST", "/v1/publish", {"user": "r", "data": 1}) for _ in range(5)]
+        refused = [r for r in limited if r[0] == 429]
+        self.assertTrue(refused)
+        self.assertEqual(refused[0][1]["error"]["code"], "rate_limited")
+        self.assertIn("Retry-After", refused[0][2])
+
+        m = s.metrics()
+        self.assertEqual(m['herald_publish_rejected_total{code="unauthorized"}'], 1)
+        self.assertEqual(m['herald_publish_rejected_total{code="payload_too_large"}'], 2)
+        self.assertEqual(m['herald_publish_rejected_total{code="rate_limited"}'], len(refused))
+        _, stats, _ = s.request("GET", "/v1/stats")
+        self.assertEqual(stats["publish_requests"]["rejected"], 3 + len(refused))
+        self.assertEqual(stats["publish_requests"]["total"], 8)
+
+
 class AttemptsTest(ServerTest):
     ENV = {"HERALD_ACK_TIMEOUT_MS": 400}
 
