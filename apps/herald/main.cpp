@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     for (const auto& opt : config::option_table()) {
       std::cout << "| `" << opt.key << "` | `" << config::env_name(opt.key) << "` | `"
                 << config::flag_name(opt.key) << "` | " << (opt.default_text.empty() ? "(unset)" : "`" + opt.default_text + "`")
-                << " | " << opt.help << " |\n";
+                << " | " << opt.help << (opt.accepts.empty() ? "" : " (accepts " + opt.accepts + ")") << " |\n";
     }
     return 0;
   }

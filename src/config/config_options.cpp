@@ -70,17 +70,21 @@ OptionSpec str(std::string key, std::string def, std::string help, T ServerConfi
 
 OptionSpec ms(std::string key, std::string def, std::string help,
               std::chrono::milliseconds ServerConfig::*field, std::int64_t min = 1) {
-  return {key, std::move(def), std::move(help), [key, field, min](ServerConfig& c, std::string_view v) {
+  return {key, std::move(def), std::move(help),
+          [key, field, min](ServerConfig& c, std::string_view v) {
             c.*field = std::chrono::milliseconds(parse_int(key, v, min, kMaxMs));
-          }};
+          },
+          std::to_string(min) + " to " + std::to_string(kMaxMs) + " (a year)"};
 }
 
 template <typename T>
 OptionSpec num(std::string key, std::string def, std::string help, T ServerConfig::*field,
                std::int64_t min, std::int64_t max) {
-  return {key, std::move(def), std::move(help), [key, field, min, max](ServerConfig& c, std::string_view v) {
+  return {key, std::move(def), std::move(help),
+          [key, field, min, max](ServerConfig& c, std::string_view v) {
             c.*field = static_cast<T>(parse_int(key, v, min, max));
-          }};
+          },
+          std::to_string(min) + " to " + std::to_string(max)};
 }
 
 OptionSpec list(std::string key, std::string def, std::string help,
@@ -142,9 +146,11 @@ std::vector<OptionSpec> build_table() {
   t.push_back(num("max_connections", "1000000", "429 before the upgrade beyond this many connections in total", &C::max_connections, 1, 100000000));
   t.push_back(num("max_send_queue_bytes", "1048576", "bytes queued to one client; new messages wait while it is full, and a frame that cannot wait (a redelivery, a pong) closes a client that stopped reading with 4009", &C::max_send_queue_bytes, 1024, 1LL << 32));
   t.push_back({"client_frame_rate", "100", "frames per second one connection may send (burst twice that) before close 4029",
-               [](C& c, std::string_view v) { c.client_frame_rate = parse_double("client_frame_rate", v, 0.001); }});
+               [](C& c, std::string_view v) { c.client_frame_rate = parse_double("client_frame_rate", v, 0.001); },
+               "0.001 or more"});
   t.push_back({"publish_rate", "0", "publish requests per second per API key before 429 with Retry-After (0: no limit)",
-               [](C& c, std::string_view v) { c.publish_rate = parse_double("publish_rate", v, 0); }});
+               [](C& c, std::string_view v) { c.publish_rate = parse_double("publish_rate", v, 0); },
+               "0 or more"});
   t.push_back(num("max_http_body_bytes", "33554432", "largest HTTP request body (413 beyond)", &C::max_http_body_bytes, 1024, 1LL << 32));
   t.push_back(num("store_queue_max_messages", "100000", "messages waiting for the store before publishes are refused with 429 (low priority past 50 %, normal past 80 %, high when full; each message of a batch by its own priority)", &C::store_queue_max_messages, 1, 100000000));
   t.push_back(ms("handshake_timeout_ms", "10000", "the WebSocket upgrade answer must be written within this (the request itself is bound by http_header_timeout_ms)", &C::handshake_timeout));

@@ -19,6 +19,7 @@ struct OptionSpec {
   std::string default_text; // as documented
   std::string help;
   std::function<void(ServerConfig&, std::string_view)> apply;  // throws ConfigError
+  std::string accepts;      // the range a number must be in, as documented ("1 to 65536"); empty for others
 };
 
 const std::vector<OptionSpec>& option_table();

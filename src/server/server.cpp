@@ -231,6 +231,14 @@ Server::Server(config::ServerConfig config) {
   auto& d = *impl_;
   const auto& cfg = d.config;
   log::set_level(cfg.log_level);
+  if (cfg.heartbeat >= cfg.idle_timeout) {
+    // Allowed (tests shorten the idle timeout alone), but a client that
+    // pings every heartbeat_ms, as PROTOCOL.md 5 says, is closed 4008.
+    log::warn("heartbeat_ms is not below idle_timeout_ms: a client pinging every heartbeat_ms is closed 4008 "
+              "between two pings",
+              {{"heartbeat_ms", std::to_string(cfg.heartbeat.count())},
+               {"idle_timeout_ms", std::to_string(cfg.idle_timeout.count())}});
+  }
 
   Stores stores = make_store(cfg, d.registry);
   d.backend = std::move(stores.inbox);
