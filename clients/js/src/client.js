@@ -9,6 +9,8 @@ const NO_RECONNECT = [4010, 4011];
 const CLIENT_CLOSE = 4000;
 /** setTimeout's largest delay; longer ones fire at once. */
 const MAX_TIMER = 2147483647;
+// A connection open this long resets the backoff (see _onWelcome).
+const STABLE_MS = 10000;
 
 const DEFAULTS = {
   reconnect: true,
@@ -572,7 +574,12 @@ export class HeraldClient {
     this._epoch = epoch;
     this._persist();
     if (++this._welcomes > 1) this.reconnects++;
-    this._backoff.reset();
+    // The backoff starts again only once a connection has lasted: a server
+    // that welcomes and then closes (4008, 4009, 4029, ...) must still see
+    // the delays grow (PROTOCOL.md 6), not a reconnect every backoffInitialMs.
+    conn.timers.stable = setTimeout(() => {
+      if (conn === this._conn) this._backoff.reset();
+    }, STABLE_MS);
     this._restartBound = undefined;
     this._lastInfo = {};
     this._startHeartbeat(conn, w);
@@ -704,7 +711,13 @@ export class HeraldClient {
   _startHeartbeat(conn, w) {
     const server = Number.isFinite(w.heartbeat_ms) && w.heartbeat_ms > 0 ? w.heartbeat_ms : 0;
     const mine = this._o.heartbeatMs > 0 ? this._o.heartbeatMs : 0;
-    const max = server && mine ? Math.min(server, mine) : server || mine;
+    let max = server && mine ? Math.min(server, mine) : server || mine;
+    // A server whose idle timeout is shorter than its heartbeat_ms would
+    // close a client that pings only every heartbeat_ms (4008): ping at
+    // least twice per idle timeout.
+    if (max && Number.isFinite(w.idle_timeout_ms) && w.idle_timeout_ms > 0) {
+      max = Math.min(max, Math.max(1, Math.floor(w.idle_timeout_ms / 2)));
+    }
     if (!max) return;
     conn.hbMax = max;
     conn.hbMin = Math.min(this._o.minHeartbeatMs, max);

@@ -20,7 +20,13 @@ export function wsTransport(url, protocols, headers) {
         ws.close(code, reason);
       } catch {
         ws.terminate();
+        return;
       }
+      // A server that never answers the close would hold the socket (and
+      // the process) for ws's own 30 s: cut it after 2 s.
+      const cut = setTimeout(() => ws.terminate(), 2000);
+      if (cut.unref) cut.unref();
+      ws.once('close', () => clearTimeout(cut));
     },
   };
   const finish = (info) => {

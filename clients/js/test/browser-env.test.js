@@ -424,7 +424,28 @@ test('1001 with retry_after: the wait is drawn from [0, retry_after], does not g
   assert.equal(states.at(-1).delay, 30);
   await waitFor(() => sockets.length === 3);
   sockets[2].welcome();
-  sockets[2].serverClose(1006); // after a welcome the bound is gone: the first step again
+  // After a welcome the bound is gone; a connection that did not last (10 s)
+  // does not reset the backoff: the second step.
+  sockets[2].serverClose(1006);
+  assert.equal(states.at(-1).delay, 200);
+});
+
+test('backoff: a server that welcomes and closes at once sees the delays grow; a connection that lasts resets them', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { sockets, states } = setup(t, { random: () => 0.999999, backoffInitialMs: 100 });
+  await settle();
+  const delays = [];
+  for (let i = 0; i < 3; i++) {
+    sockets[i].welcome();
+    sockets[i].serverClose(4029);
+    delays.push(states.at(-1).delay);
+    t.mock.timers.tick(states.at(-1).delay);
+    await settle();
+  }
+  assert.deepEqual(delays, [100, 200, 400]);
+  sockets[3].welcome();
+  t.mock.timers.tick(10_000);
+  sockets[3].serverClose(4029);
   assert.equal(states.at(-1).delay, 100);
 });
 
