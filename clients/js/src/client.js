@@ -160,7 +160,12 @@ export class HeraldClient {
     this._positionGiven = this._processed !== null || this._epoch !== null;
     this._storeKey = null;
     this._pendingWrite = null;
-    this._writing = false;
+    this._writing = null;
+    // A 'resync' the app has not finished yet ({epoch, lastSeq, resumeFrom,
+    // headSeq}): saved with the position and told again at every welcome
+    // until a listener settles, so a crash or a lost connection in between
+    // does not hide the gap (the server says recovered: true next time).
+    this._resyncOwed = null;
     this._queue = [];
     this._pumping = false;
     this._running = null;
@@ -260,7 +265,7 @@ export class HeraldClient {
    */
   close() {
     this._auto = false; // a close() right after the constructor wins over autoConnect
-    if (this._state === 'closed' && !this._stopping) return Promise.resolve();
+    if (this._state === 'closed' && !this._stopping) return Promise.resolve(this._writing).then(() => {});
     const done = new Promise((resolve) => this._closeWaiters.push(resolve));
     if (this._stopping) return done;
     this._stopping = true;
@@ -339,12 +344,15 @@ export class HeraldClient {
     } catch (e) {
       if (gen !== this._gen) return;
       this._error('token', `token provider failed: ${errText(e)}`, e);
-      this._afterEnd({ code: 0, reason: `token provider failed: ${errText(e)}` }, null);
+      this._afterEnd({ code: 0, reason: `token provider failed: ${errText(e)}`, tokenFailed: true }, null);
       return;
     }
     if (gen !== this._gen) return;
     const claims = token ? decodeJwt(token) : null;
-    await this._loadPosition(claims && typeof claims.sub === 'string' ? claims.sub : '');
+    await this._loadPosition(
+      claims && typeof claims.sub === 'string' ? claims.sub : '',
+      claims && typeof claims.dev === 'string' ? claims.dev : '',
+    );
     if (gen !== this._gen) return;
 
     const url = new URL(this._url.href);
@@ -402,16 +410,21 @@ export class HeraldClient {
     return v;
   }
 
-  /** Loads the resume position of (user, device) from storage, once per user. */
-  async _loadPosition(sub) {
-    const key = `${this._o.storageKey}:${sub}:${this._o.device || ''}`;
+  /**
+   * Loads the resume position of (user, device) from storage, once per user
+   * and device. The device is the option, else the token's `dev` claim (what
+   * the server uses), so two devices of one user sharing a storage keep apart.
+   */
+  async _loadPosition(sub, devClaim) {
+    const key = `${this._o.storageKey}:${sub}:${this._o.device || devClaim || ''}`;
     if (key === this._storeKey) return;
     const first = this._storeKey === null;
     this._storeKey = key;
     if (!first) {
-      // Another user: the position we hold is not theirs.
+      // Another user or device: the position we hold is not theirs.
       this._processed = null;
       this._epoch = null;
+      this._resyncOwed = null;
       this._epochGen++;
     } else if (this._positionGiven) {
       return; // lastSeq/epoch from the options win over storage
@@ -423,27 +436,34 @@ export class HeraldClient {
       const v = JSON.parse(raw);
       if (Number.isSafeInteger(v.seq) && v.seq >= 0) this._processed = v.seq;
       if (typeof v.epoch === 'string') this._epoch = v.epoch;
+      if (v.resync && typeof v.resync === 'object') this._resyncOwed = v.resync;
     } catch (e) {
       this._error('storage', `cannot read the resume position: ${errText(e)}`, e);
     }
   }
 
+  /**
+   * Saves the position (and a resync still owed to the app) in the
+   * background; only the newest value is written. `_writing` is the promise
+   * of the writes in flight (close() waits for it).
+   */
   _persist() {
     if (!this._storage || !this._storeKey || this._processed === null) return;
-    this._pendingWrite = [this._storeKey, JSON.stringify({ seq: this._processed, epoch: this._epoch })];
+    const v = { seq: this._processed, epoch: this._epoch };
+    if (this._resyncOwed) v.resync = this._resyncOwed;
+    this._pendingWrite = [this._storeKey, JSON.stringify(v)];
     if (this._writing) return;
-    this._writing = true;
-    (async () => {
+    this._writing = (async () => {
       while (this._pendingWrite) {
-        const [k, v] = this._pendingWrite;
+        const [k, value] = this._pendingWrite;
         this._pendingWrite = null;
         try {
-          await this._storage.setItem(k, v);
+          await this._storage.setItem(k, value);
         } catch (e) {
           this._error('storage', `cannot save the resume position: ${errText(e)}`, e);
         }
       }
-      this._writing = false;
+      this._writing = null;
     })();
   }
 
@@ -477,7 +497,7 @@ export class HeraldClient {
 
   /** After a connection or attempt ended: reconnect later, wait for the network, or stop. */
   _afterEnd(fullInfo, conn) {
-    const { handlerFailed, ...info } = fullInfo;
+    const { handlerFailed, tokenFailed, ...info } = fullInfo;
     const code = info.code;
     if (this._stopping || NO_RECONNECT.includes(code) || !this._o.reconnect) {
       this._finish(info);
@@ -489,7 +509,9 @@ export class HeraldClient {
       code === 4001 ||
       code === 401 ||
       (conn && !conn.welcomed && conn.exp !== null && conn.exp * 1000 <= Date.now() + this._skew);
-    this._tokenReason = expired ? 'expired' : 'reconnect';
+    // A provider that failed when asked for a fresh token ('expired') is
+    // asked for a fresh one again, not for one it may serve from a cache.
+    this._tokenReason = expired || (tokenFailed && this._tokenReason === 'expired') ? 'expired' : 'reconnect';
     this._lastInfo = info;
     if (this._isOffline()) {
       this._setState('offline', info);
@@ -522,7 +544,11 @@ export class HeraldClient {
     this._setState('closed', info);
     const waiters = this._closeWaiters;
     this._closeWaiters = [];
-    for (const w of waiters) w();
+    // close() resolves once the last position is saved: an app that exits
+    // then must not resume from an older one (and get a message again).
+    Promise.resolve(this._writing).then(() => {
+      for (const w of waiters) w();
+    });
   }
 
   // ---- frames -------------------------------------------------------------------
@@ -572,6 +598,13 @@ export class HeraldClient {
       this._processed = from - 1;
     }
     this._epoch = epoch;
+    if (w.recovered === false) {
+      // Messages after our position are gone (expired, trimmed) or the epoch
+      // changed: the app refreshes its state before any message is handed out.
+      // One still owed keeps its lastSeq: the app's position before the gap.
+      const lastSeq = this._resyncOwed ? this._resyncOwed.lastSeq : conn.sentSeq;
+      this._resyncOwed = { epoch, lastSeq, resumeFrom: from, headSeq: w.head_seq };
+    }
     this._persist();
     if (++this._welcomes > 1) this.reconnects++;
     // The backoff starts again only once a connection has lasted: a server
@@ -586,14 +619,9 @@ export class HeraldClient {
     this._scheduleRefresh(conn);
     this._emit('welcome', w);
     if (conn !== this._conn) return;
-    if (w.recovered === false) {
-      // Messages after our position are gone (expired, trimmed) or the epoch
-      // changed: the app refreshes its state; messages wait for its promise.
-      this._queue.push({
-        conn,
-        resync: { epoch, lastSeq: conn.sentSeq, resumeFrom: from, headSeq: w.head_seq },
-      });
-    }
+    // A resync owed from this welcome or an earlier one (its connection
+    // ended, or the app stopped, before the listener settled): messages wait.
+    if (this._resyncOwed) this._queue.push({ conn, resync: this._resyncOwed });
     this._setState('open', {});
     this._pump();
   }
@@ -635,7 +663,25 @@ export class HeraldClient {
     try {
       await this._emitAsync('resync', item.resync);
     } catch (e) {
+      // Still owed: like a failing message handler, the connection ends and
+      // the next one (after a backoff) tells the app again.
+      this._handlerFailures++;
       this._error('handler', `the 'resync' listener failed: ${errText(e)}`, e);
+      if (item.conn === this._conn) {
+        const reason = "'resync' listener failed";
+        try {
+          item.conn.sock.close(CLIENT_CLOSE, reason);
+        } catch {
+          // gone
+        }
+        this._end(item.conn, { code: 0, reason, handlerFailed: true });
+      }
+      return;
+    }
+    this._handlerFailures = 0;
+    if (this._resyncOwed === item.resync) {
+      this._resyncOwed = null;
+      this._persist();
     }
   }
 

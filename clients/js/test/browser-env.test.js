@@ -344,6 +344,141 @@ test("'resync' listeners run before the connection's messages, which wait for th
   assert.deepEqual(order, [['resync', 3, 9], 9]);
 });
 
+test("a 'resync' whose connection ends before its listener ran is told at the next welcome, though that one says recovered: true", async (t) => {
+  const { c, sockets } = setup(t, { lastSeq: 10, epoch: 'E1', backoffInitialMs: 10, backoffMaxMs: 20 });
+  const events = [];
+  let releaseMsg;
+  c.on('resync', (info) => void events.push(['resync', info.epoch, info.lastSeq]));
+  c.on('message', async (m) => {
+    events.push(m.seq);
+    if (m.seq === 11) await new Promise((r) => (releaseMsg = r));
+  });
+  await waitFor(() => sockets.length === 1);
+  sockets[0].welcome({ epoch: 'E1', head_seq: 11, resume_from: 11 });
+  sockets[0].msg(11); // its handler is still running when the inbox is recreated
+  await waitFor(() => releaseMsg);
+  sockets[0].serverClose(1006);
+  await waitFor(() => sockets.length === 2);
+  sockets[1].welcome({ epoch: 'E2', head_seq: 1, resume_from: 1, recovered: false });
+  sockets[1].msg(1);
+  sockets[1].serverClose(4008); // ends while the resync still waits behind seq 11
+  releaseMsg();
+  await waitFor(() => sockets.length === 3);
+  assert.equal(sockets[2].url.searchParams.get('epoch'), 'E2');
+  sockets[2].welcome({ epoch: 'E2', head_seq: 1, resume_from: 1, recovered: true });
+  sockets[2].msg(1);
+  await waitFor(() => events.includes(1));
+  assert.deepEqual(events, [11, ['resync', 'E2', 10], 1]);
+});
+
+test("a 'resync' owed when the app stops is saved with the position and told after a restart", async (t) => {
+  const storage = new MemoryStorage();
+  const a = setup(t, { storage, lastSeq: 5, epoch: 'E1' });
+  let started = false;
+  let releaseA; // never before the end: this app "died" while reloading its state
+  a.c.on('resync', () => {
+    started = true;
+    return new Promise((r) => (releaseA = r));
+  });
+  try {
+    await resyncOwedAcrossRestart(t, storage, a, () => started);
+  } finally {
+    releaseA?.(); // lets a's close() (after the test) finish
+  }
+});
+
+async function resyncOwedAcrossRestart(t, storage, a, started) {
+  a.c.on('message', () => {});
+  await waitFor(() => a.sockets.length === 1);
+  a.sockets[0].welcome({ epoch: 'E2', head_seq: 2, resume_from: 1, recovered: false });
+  await waitFor(started);
+  await waitFor(() => storage.getItem('herald:u1:d1'));
+  assert.deepEqual(JSON.parse(storage.getItem('herald:u1:d1')), {
+    seq: 0,
+    epoch: 'E2',
+    resync: { epoch: 'E2', lastSeq: 5, resumeFrom: 1, headSeq: 2 },
+  });
+
+  const b = setup(t, { storage });
+  const events = [];
+  b.c.on('resync', (info) => void events.push(['resync', info.lastSeq]));
+  b.c.on('message', (m) => void events.push(m.seq));
+  await waitFor(() => b.sockets.length === 1);
+  assert.equal(b.sockets[0].url.searchParams.get('epoch'), 'E2');
+  b.sockets[0].welcome({ epoch: 'E2', head_seq: 2, resume_from: 1, recovered: true });
+  b.sockets[0].msg(1);
+  await waitFor(() => b.sockets[0].acks().length === 1);
+  assert.deepEqual(events, [['resync', 5], 1]);
+  await waitFor(() => !('resync' in JSON.parse(storage.getItem('herald:u1:d1'))));
+  assert.deepEqual(JSON.parse(storage.getItem('herald:u1:d1')), { seq: 1, epoch: 'E2' });
+}
+
+test("a rejecting 'resync' listener: messages are not handed out, the connection ends (4000) and the next one resyncs again", async (t) => {
+  const { c, sockets, errors } = setup(t, { lastSeq: 5, epoch: 'E1', backoffInitialMs: 10 });
+  const events = [];
+  let fail = true;
+  c.on('resync', async () => {
+    events.push('resync');
+    if (fail) {
+      fail = false;
+      throw new Error('state service down');
+    }
+  });
+  c.on('message', (m) => void events.push(m.seq));
+  await waitFor(() => sockets.length === 1);
+  sockets[0].welcome({ epoch: 'E2', head_seq: 1, resume_from: 1, recovered: false });
+  sockets[0].msg(1);
+  await waitFor(() => sockets.length === 2);
+  assert.equal(sockets[0].closed.code, 4000);
+  assert.deepEqual(sockets[0].acks(), []);
+  assert.equal(errors[0].code, 'handler');
+  sockets[1].welcome({ epoch: 'E2', head_seq: 1, resume_from: 1, recovered: true });
+  sockets[1].msg(1);
+  await waitFor(() => sockets[1].acks().length === 1);
+  assert.deepEqual(events, ['resync', 'resync', 1]);
+});
+
+test("without the device option the storage key uses the token's dev claim: two devices sharing a storage keep apart", async (t) => {
+  const storage = new MemoryStorage();
+  const phone = setup(t, { storage, device: undefined, token: makeToken('u1', 3600, { dev: 'phone' }) });
+  const laptop = setup(t, { storage, device: undefined, token: makeToken('u1', 3600, { dev: 'laptop' }) });
+  phone.c.on('message', () => {});
+  laptop.c.on('message', () => {});
+  await waitFor(() => phone.sockets.length === 1 && laptop.sockets.length === 1);
+  assert.equal(phone.sockets[0].url.searchParams.get('device'), null);
+  phone.sockets[0].welcome({ device: 'phone' });
+  laptop.sockets[0].welcome({ device: 'laptop' });
+  phone.sockets[0].msg(1);
+  for (const seq of [1, 2, 3]) laptop.sockets[0].msg(seq);
+  await waitFor(() => phone.sockets[0].acks().length === 1 && laptop.sockets[0].acks().length === 3);
+  await phone.c.close();
+  await laptop.c.close();
+  assert.equal(JSON.parse(storage.getItem('herald:u1:phone')).seq, 1);
+  assert.equal(JSON.parse(storage.getItem('herald:u1:laptop')).seq, 3);
+
+  const again = setup(t, { storage, device: undefined, token: makeToken('u1', 3600, { dev: 'phone' }) });
+  await waitFor(() => again.sockets.length === 1);
+  assert.equal(again.sockets[0].url.searchParams.get('last_seq'), '1');
+});
+
+test('close() resolves only after the last position reached an async storage', async (t) => {
+  const saved = [];
+  const storage = {
+    getItem: async () => null,
+    setItem: (k, v) => new Promise((r) => setTimeout(() => r(saved.push(JSON.parse(v).seq)), 50)),
+  };
+  const { c, sockets } = setup(t, { storage });
+  c.on('message', () => {});
+  await waitFor(() => sockets.length === 1);
+  sockets[0].welcome();
+  sockets[0].msg(1);
+  sockets[0].msg(2);
+  await waitFor(() => sockets[0].acks().length === 2);
+  await c.close();
+  assert.equal(saved.at(-1), 2);
+  await c.close(); // closed already: still resolves
+});
+
 test('heartbeat: answered pings keep heartbeat_ms; a miss pings again at once; two misses in a row end the connection', async (t) => {
   const { c, sockets, states } = setup(t, { minHeartbeatMs: 100, backoffInitialMs: 60000 });
   await waitFor(() => sockets.length === 1);
@@ -474,6 +609,32 @@ test('token provider: asked before each connection; a failure is reported and re
   await waitFor(() => sockets.length === 3);
   assert.equal(reasons.at(-1), 'expired');
   assert.equal(c.state, 'connecting');
+});
+
+test("after 4001 a provider that fails is asked with reason 'expired' again, not for a cached token", async (t) => {
+  const reasons = [];
+  let failExpired = true;
+  const { sockets, errors } = setup(t, {
+    backoffInitialMs: 10,
+    token: async ({ reason }) => {
+      reasons.push(reason);
+      if (reason === 'expired' && failExpired) {
+        failExpired = false;
+        throw new Error('auth service unreachable');
+      }
+      return makeToken('u1');
+    },
+  });
+  await waitFor(() => sockets.length === 1);
+  sockets[0].welcome();
+  sockets[0].serverClose(4001, 'token expired');
+  await waitFor(() => sockets.length === 2);
+  assert.deepEqual(reasons, ['connect', 'expired', 'expired']);
+  assert.equal(errors[0].code, 'token');
+  sockets[1].welcome();
+  sockets[1].serverClose(1006);
+  await waitFor(() => sockets.length === 3);
+  assert.equal(reasons.at(-1), 'reconnect');
 });
 
 test('the same module runs without any browser globals (Node without a window)', async () => {
