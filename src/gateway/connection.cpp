@@ -234,7 +234,9 @@ void Connection::handle(const protocol::AckFrame& f) {
   // Acked above a gap: the cursor stays, the inspection API still shows them acked.
   const std::uint64_t cursor = window_.cursor();
   for (const auto& e : acked) {
-    if (e.message->seq > cursor) ctx_.attempts.mark_acked(user_, device_, e.message->seq);
+    if (e.message->seq <= cursor) continue;
+    ctx_.attempts.mark_acked(user_, device_, e.message->seq);
+    ctx_.flushers[worker().index()]->mark_acked(user_, device_, e.message->seq);
   }
   pump();
 }

@@ -24,7 +24,7 @@ void CursorFlusher::schedule() {
 // so acks arriving meanwhile cannot keep it going.
 void CursorFlusher::flush_round(std::size_t left) {
   left -= std::min(left, write(kChunk));
-  if (left == 0 || pending_.empty()) {
+  if (left == 0 || (pending_.empty() && marks_.empty())) {
     schedule();
     return;
   }
@@ -36,9 +36,21 @@ void CursorFlusher::update(const std::string& user, const std::string& device, s
   c = std::max(c, cursor);
 }
 
+void CursorFlusher::mark_acked(const std::string& user, const std::string& device, std::uint64_t seq) {
+  if (!store_.keeps_ack_marks()) return;
+  if (marks_.size() >= kMaxMarks) marks_.pop_front();
+  marks_.push_back({user, device, seq});
+}
+
 void CursorFlusher::flush() { write(pending_.size()); }
 
 std::size_t CursorFlusher::write(std::size_t max) {
+  if (!marks_.empty() && max > 0) {
+    // Before the cursors: a mark the new cursor passes is dropped by them.
+    const std::vector<store::AckMark> marks(std::make_move_iterator(marks_.begin()), std::make_move_iterator(marks_.end()));
+    marks_.clear();
+    store_.commit_ack_marks(marks);
+  }
   if (pending_.empty() || max == 0) return 0;
   std::vector<store::CursorUpdate> batch;
   batch.reserve(std::min(max, pending_.size()));

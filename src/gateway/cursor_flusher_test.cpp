@@ -91,5 +91,12 @@ TEST_F(CursorFlusherTest, FlushWritesEverythingAtOnce) {
   EXPECT_EQ(store.cursor("u1", "d"), 9u);
 }
 
+// Acks above a gap are the ledger's business for the embedded stores
+// (redis keeps them itself: tests/e2e/test_delivery.py AckAboveGapRedisTest).
+TEST_F(CursorFlusherTest, AckMarksAreNotHeldForAStoreThatDoesNotKeepThem) {
+  flusher.mark_acked("u", "d", 5);
+  EXPECT_EQ(flusher.pending_marks(), 0u);
+}
+
 }  // namespace
 }  // namespace herald::gateway

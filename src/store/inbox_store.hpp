@@ -104,6 +104,13 @@ class InboxStore {
   // crash causes a redelivery, never a loss.
   virtual void commit_cursors(std::span<const CursorUpdate> updates) = 0;
 
+  // Acks above a gap. Most stores ask the node (set_acked_above_cursor)
+  // when they decide a dead letter; a store that decides elsewhere (redis:
+  // inside a Lua script, maybe on another node) keeps the marks itself, until
+  // the device's cursor passes them or the message leaves.
+  virtual bool keeps_ack_marks() const { return false; }
+  virtual void commit_ack_marks(std::span<const AckMark> marks) { (void)marks; }
+
   // Removes up to `budget` expired messages (moving unacked ones to the dead
   // letter log) and returns how many it removed. Called in bounded slices.
   virtual std::size_t expire(std::int64_t now_ms, std::size_t budget) = 0;

@@ -93,6 +93,14 @@ struct CursorUpdate {
   std::uint64_t cursor = 0;
 };
 
+// A device acked seq while an earlier message was still unacked: its cursor
+// cannot pass the gap, yet the message counts as acked by it (PROTOCOL.md 10).
+struct AckMark {
+  std::string user;
+  std::string device;
+  std::uint64_t seq = 0;
+};
+
 enum class DeadReason : std::uint8_t { expired, trimmed };
 constexpr const char* dead_reason_name(DeadReason r) {
   return r == DeadReason::expired ? "expired" : "trimmed";

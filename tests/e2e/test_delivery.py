@@ -1,6 +1,7 @@
 """PROTOCOL.md 1, 4: publish -> deliver -> ack, retries, resume, replacement."""
 import asyncio
 import json
+import signal
 import time
 import unittest
 
@@ -402,8 +403,6 @@ class AckAboveGapTest(ServerTest):
     some device of the user had not acked them". An ack by seq above a gap
     (an earlier message still unacked) counts, during the connection and
     after it."""
-    # Memory and rocksdb: redis decides dead letters from cursors alone
-    # (docs/protocol.md "Acks above a gap").
     ENV = {"HERALD_ACK_TIMEOUT_MS": 20000, "HERALD_RETENTION_MAX_MESSAGES": 3, "HERALD_STORE": "memory"}
 
     def message(self, user, seq):
@@ -446,6 +445,36 @@ class AckAboveGapTest(ServerTest):
 
 class AckAboveGapRocksDbTest(AckAboveGapTest):
     ENV = dict(AckAboveGapTest.ENV, HERALD_STORE="rocksdb")
+
+
+class AckAboveGapRedisTest(AckAboveGapTest):
+    """On redis the dead-letter decision runs in a Lua script, maybe on
+    another node: the acks above a gap are kept in Redis for it."""
+    ENV = dict(AckAboveGapTest.ENV, HERALD_STORE="redis")
+
+    def test_the_acks_outlive_a_crash_of_the_node(self):
+        s = self.server
+        user = "gap-crash"
+
+        async def go():
+            async with s.connect(user, device="a") as ws:
+                await recv_json(ws)
+                s.publish(user, {"n": 1})               # seq 1: left unacked
+                s.publish(user, {"n": 2}, ttl_ms=1500)  # seq 2: acked, then expires
+                got = [await recv_type(ws, "msg") for _ in range(2)]
+                self.assertEqual([m["seq"] for m in got], [1, 2])
+                await ws.send(json.dumps({"type": "ack", "seq": 2}))
+                await asyncio.sleep(0.5)  # past the 100 ms cursor batch
+        run(go())
+        s.stop(signal.SIGKILL)  # the node's own memory of the ack is gone
+        s.start()
+        time.sleep(1.2)  # seq 2's TTL passes
+        for n in (3, 4, 5):  # the cap of 3 trims seq 1
+            s.publish(user, {"n": n})
+        self.assertTrue(wait_until(lambda: self.message(user, 2)["state"] != "pending", 10))
+        self.assertTrue(wait_until(lambda: self.dead_seqs(user) != [], 5))
+        self.assertEqual(self.message(user, 2)["state"], "expired")
+        self.assertEqual(self.dead_seqs(user), [1])
 
 
 if __name__ == "__main__":

@@ -283,6 +283,19 @@ void RedisInboxStore::commit_cursors(std::span<const CursorUpdate> updates) {
   link_.execute(commands);
 }
 
+void RedisInboxStore::commit_ack_marks(std::span<const AckMark> marks) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> by_user;
+  for (const auto& m : marks) {
+    auto it = std::find_if(by_user.begin(), by_user.end(), [&](const auto& p) { return p.first == m.user; });
+    if (it == by_user.end()) it = by_user.insert(by_user.end(), {m.user, {}});
+    it->second.push_back(m.device);
+    it->second.push_back(n2s(m.seq));
+  }
+  std::vector<RedisCommand> commands;
+  for (auto& [user, argv] : by_user) commands.push_back(user_script(scripts::mark_acked(), user, std::move(argv)));
+  link_.execute(commands);
+}
+
 std::size_t RedisInboxStore::expire(std::int64_t now_ms, std::size_t budget) {
   if (budget == 0) return 0;
   // Which users have something due: every bucket in one pipeline.

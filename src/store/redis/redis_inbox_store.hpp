@@ -61,6 +61,10 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
   void register_device(std::string_view user, std::string_view device,
                        std::uint64_t initial_cursor) override;
   void commit_cursors(std::span<const CursorUpdate> updates) override;
+  // The dead-letter decision runs in the scripts, on any node: acks above a
+  // gap go to the user's `acked` set for them to see.
+  bool keeps_ack_marks() const override { return true; }
+  void commit_ack_marks(std::span<const AckMark> marks) override;
   // Users come from the global expiry index (earliest expiry per user, in
   // kExpiryBuckets sorted sets); each user's expired messages leave in one
   // script.

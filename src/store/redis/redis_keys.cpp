@@ -9,7 +9,8 @@ namespace herald::store {
 namespace {
 
 constexpr std::array<const char*, kUserKeys> kSuffix = {
-    ":meta", ":inbox", ":expiry", ":dedup", ":dedup_at", ":collapse", ":cursors", ":dead_out"};
+    ":meta", ":inbox", ":expiry", ":dedup", ":dedup_at", ":collapse", ":cursors", ":dead_out",
+    ":acked"};
 
 // '{', '}' and '%' escaped, so that the tag ends where the user ends and two
 // users never share a key name.

@@ -22,6 +22,7 @@ enum class UserKey : std::size_t {
   collapse,  // hash: collapse key -> seq of the message holding it
   cursors,   // hash: device -> cursor
   dead_out,  // list: dead letters made here, until the global log has them
+  acked,     // sorted set: "device\nseq" by seq, acks above the device's cursor
   count_
 };
 inline constexpr std::size_t kUserKeys = static_cast<std::size_t>(UserKey::count_);

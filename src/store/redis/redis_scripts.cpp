@@ -9,8 +9,8 @@ namespace {
 // Shared by the scripts over one user's keys. Numbers go back to Redis
 // through n2s: Lua would print a large one in exponent notation.
 constexpr const char* kUserPrelude = R"lua(
-local meta, inbox, expiry, dedup, dedup_at, collapse, cursors, dead_out =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local meta, inbox, expiry, dedup, dedup_at, collapse, cursors, dead_out, acked =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local function n2s(x) return string.format('%d', x) end
 local dead = {}
 
@@ -18,16 +18,19 @@ local dead = {}
 -- and what is left of the old one goes: its seqs would collide with the new.
 local function ensure_epoch(candidate)
   if redis.call('HEXISTS', meta, 'epoch') == 1 then return end
-  redis.call('DEL', inbox, expiry, collapse, dedup, dedup_at, cursors)
+  redis.call('DEL', inbox, expiry, collapse, dedup, dedup_at, cursors, acked)
   redis.call('HSET', meta, 'epoch', candidate, 'head', '0', 'lost', '0')
 end
 
--- With no device at all, nobody acked anything (PROTOCOL.md 10).
+-- With no device at all, nobody acked anything (PROTOCOL.md 10). A device
+-- acked seq when its cursor passed it or it acked seq above a gap.
 local function acked_by_all(seq)
-  local vals = redis.call('HVALS', cursors)
-  if #vals == 0 then return false end
-  for _, v in ipairs(vals) do
-    if tonumber(v) < seq then return false end
+  local all = redis.call('HGETALL', cursors)
+  if #all == 0 then return false end
+  for i = 1, #all, 2 do
+    if tonumber(all[i + 1]) < seq and not redis.call('ZSCORE', acked, all[i] .. '\n' .. n2s(seq)) then
+      return false
+    end
   end
   return true
 end
@@ -46,7 +49,9 @@ local function remove(seq, reason, user, now)
   if m.ck ~= '' and redis.call('HGET', collapse, m.ck) == n2s(seq) then
     redis.call('HDEL', collapse, m.ck)
   end
-  if reason == nil or acked_by_all(seq) then return true end
+  local spared = reason == nil or acked_by_all(seq)
+  redis.call('ZREMRANGEBYSCORE', acked, seq, seq)
+  if spared then return true end
   if seq > tonumber(redis.call('HGET', meta, 'lost') or '0') then
     redis.call('HSET', meta, 'lost', n2s(seq))
   end
@@ -146,10 +151,32 @@ return redis.call('HMGET', meta, 'epoch', 'head', 'lost')
 // append would take the cursors for those of a lost inbox and drop them.
 constexpr const char* kRaiseCursors = R"lua(
 ensure_epoch(ARGV[1])
+local marks = redis.call('EXISTS', acked) == 1
 for i = 2, #ARGV, 2 do
   local cur = redis.call('HGET', cursors, ARGV[i])
   if not cur or tonumber(ARGV[i + 1]) > tonumber(cur) then
     redis.call('HSET', cursors, ARGV[i], ARGV[i + 1])
+    -- Acks above the old cursor that the new one passes say nothing more.
+    if marks then
+      local prefix = ARGV[i] .. '\n'
+      for _, m in ipairs(redis.call('ZRANGEBYSCORE', acked, '-inf', ARGV[i + 1])) do
+        if string.sub(m, 1, #prefix) == prefix then redis.call('ZREM', acked, m) end
+      end
+    end
+  end
+end
+return 0
+)lua";
+
+// Acks above a gap (ARGV: device, seq pairs), kept for acked_by_all while
+// the message is retained and the device's cursor is below it. Not for an
+// inbox without an epoch (lost meanwhile: its seqs mean nothing now).
+constexpr const char* kMarkAcked = R"lua(
+if redis.call('HEXISTS', meta, 'epoch') == 0 then return 0 end
+for i = 1, #ARGV, 2 do
+  local cur = redis.call('HGET', cursors, ARGV[i])
+  if cur and tonumber(ARGV[i + 1]) > tonumber(cur) and redis.call('ZSCORE', expiry, ARGV[i + 1]) then
+    redis.call('ZADD', acked, ARGV[i + 1], ARGV[i] .. '\n' .. ARGV[i + 1])
   end
 end
 return 0
@@ -232,6 +259,10 @@ const RedisScript& state() {
 }
 const RedisScript& raise_cursors() {
   static const RedisScript s(std::string(kUserPrelude) + kRaiseCursors);
+  return s;
+}
+const RedisScript& mark_acked() {
+  static const RedisScript s(std::string(kUserPrelude) + kMarkAcked);
   return s;
 }
 const RedisScript& register_device() {

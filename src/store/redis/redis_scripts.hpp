@@ -24,8 +24,12 @@ const RedisScript& expire();
 const RedisScript& state();
 
 // KEYS: the user's keys. ARGV: epoch candidate, device, cursor, device,
-// cursor... Raises only; creates the epoch first.
+// cursor... Raises only (dropping the device's ack marks the new cursor
+// passes); creates the epoch first.
 const RedisScript& raise_cursors();
+// KEYS: the user's keys. ARGV: device, seq, device, seq... Acks above the
+// device's cursor of retained messages; nothing for an inbox without epoch.
+const RedisScript& mark_acked();
 // KEYS: the user's keys. ARGV: epoch candidate, device, initial cursor.
 // Keeps a known device's cursor; creates the epoch first.
 const RedisScript& register_device();
