@@ -52,6 +52,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  private:
   void do_wait_for_request();
   void do_read();
+  void on_header(boost::system::error_code ec);
+  void read_body();
   void on_read(boost::system::error_code ec);
   void on_response(HttpResponse response);
   void on_write(boost::system::error_code ec, bool keep_alive);

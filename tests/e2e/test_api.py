@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import re
+import socket
 import time
 import unittest
 
@@ -208,6 +209,48 @@ class PublishRefusalsTest(ServerTest):
         _, stats, _ = s.request("GET", "/v1/stats")
         self.assertEqual(stats["publish_requests"]["rejected"], 3 + len(refused))
         self.assertEqual(stats["publish_requests"]["total"], 8)
+
+
+class ExpectContinueTest(ServerTest):
+    """RFC 9110 10.1.1: a client that sends `Expect: 100-continue` (curl does
+    for bodies over 1 MiB) waits for a 100 before it sends the body."""
+    ENV = {"HERALD_MAX_HTTP_BODY_BYTES": 4096}
+
+    def exchange(self, head, body=b""):
+        with socket.create_connection((self.server.host, self.server.port), timeout=5) as sock:
+            sock.sendall(head)
+            sock.settimeout(0.8)  # well under curl's own 1 s wait
+            try:
+                first = sock.recv(4096)
+            except socket.timeout:
+                first = b""
+            if not first.startswith(b"HTTP/1.1 100 "):
+                return first, b""
+            sock.settimeout(5)
+            sock.sendall(body)
+            rest = b""
+            while b"\r\n\r\n" not in rest or not rest.rstrip().endswith(b"}"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                rest += chunk
+            return first, rest
+
+    def head(self, length, key=API_KEY):
+        return ("POST /v1/publish HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n"
+                % (key, length)).encode()
+
+    def test_100_continue_then_the_answer(self):
+        body = json.dumps({"user": "ex", "data": {"n": 1}}).encode()
+        first, rest = self.exchange(self.head(len(body)), body)
+        self.assertEqual(first, b"HTTP/1.1 100 Continue\r\n\r\n")
+        self.assertTrue(rest.startswith(b"HTTP/1.1 200 "), rest)
+        self.assertEqual(self.server.request("GET", "/v1/users/ex/messages/1")[0], 200)
+
+    def test_a_body_over_the_limit_gets_413_without_a_100(self):
+        first, _ = self.exchange(self.head(5000))
+        self.assertTrue(first.startswith(b"HTTP/1.1 413 "), first)
 
 
 class AttemptsTest(ServerTest):
