@@ -29,7 +29,7 @@ constexpr auto kBackoffMax = 1000ms;    // a restarted Redis is subscribed to wi
 // control characters (PROTOCOL.md 2, 10). Kinds: n (fields: users with new
 // messages; the header is "n <instance> <ms>", ms the unix time the first
 // of them was queued, for the lag metric), r (fields: user, device,
-// connected at ms), k (fields: user, then "1<device>" for one device or "0"
+// connected at ms, attempt session, attempt number, conn id), k (fields: user, then "1<device>" for one device or "0"
 // for all).
 std::string encode(char kind, const std::string& instance, std::span<const std::string> fields) {
   std::string out = std::string(1, kind) + " " + instance;
@@ -272,9 +272,9 @@ void NotifyChannel::notify_batch_cluster(const std::vector<std::string>& users, 
 
 void NotifyChannel::publish_replace(const std::string& user, const std::string& device,
                                     std::int64_t connected_at_ms, std::uint64_t attempt_session,
-                                    std::uint64_t attempt_n) {
+                                    std::uint64_t attempt_n, const std::string& conn_id) {
   const std::string fields[] = {user, device, std::to_string(connected_at_ms), std::to_string(attempt_session),
-                                std::to_string(attempt_n)};
+                                std::to_string(attempt_n), conn_id};
   send(encode('r', instance_, fields));
 }
 
@@ -351,13 +351,14 @@ void NotifyChannel::dispatch(const std::string& payload) {
     stats_.received.fetch_add(1, std::memory_order_relaxed);
     stats_.users_received.fetch_add(lines.size(), std::memory_order_relaxed);
     on_users_(lines);
-  } else if (kind == 'r' && (lines.size() == 3 || lines.size() == 5) && on_replace_) {
-    // 3 lines: a node from before attempts (docs/cluster.md), no attempt.
+  } else if (kind == 'r' && lines.size() >= 3 && lines.size() <= 6 && lines.size() != 4 && on_replace_) {
+    // Older nodes (docs/cluster.md): 3 lines, no attempt; 5, no conn id.
     stats_.replaces.fetch_add(1, std::memory_order_relaxed);
-    const bool with_attempt = lines.size() == 5;
+    const bool with_attempt = lines.size() >= 5;
     on_replace_(lines[0], lines[1], std::strtoll(lines[2].c_str(), nullptr, 10),
                 with_attempt ? std::strtoull(lines[3].c_str(), nullptr, 10) : 0,
-                with_attempt ? std::strtoull(lines[4].c_str(), nullptr, 10) : 0);
+                with_attempt ? std::strtoull(lines[4].c_str(), nullptr, 10) : 0,
+                lines.size() == 6 ? lines[5] : std::string());
   } else if (kind == 'k' && lines.size() == 2 && !lines[1].empty() && on_kick_) {
     on_kick_(lines[0], lines[1][0] == '1' ? std::optional<std::string>(lines[1].substr(1)) : std::nullopt);
   }

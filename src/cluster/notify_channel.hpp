@@ -65,10 +65,10 @@ class NotifyChannel {
   using OnUsers = std::function<void(const std::vector<std::string>& users)>;
   // A device connected on another node at connected_at_ms (unix ms), as
   // attempt attempt_n of the client session attempt_session (0 0: none;
-  // hub::AttemptId).
+  // hub::AttemptId), with that node's conn_id (empty from older nodes).
   using OnReplace = std::function<void(const std::string& user, const std::string& device,
                                        std::int64_t connected_at_ms, std::uint64_t attempt_session,
-                                       std::uint64_t attempt_n)>;
+                                       std::uint64_t attempt_n, const std::string& conn_id)>;
   // An operator kicked the user's connections (one device, or all when
   // device is nullopt) through another node (PROTOCOL.md 8).
   using OnKick = std::function<void(const std::string& user, const std::optional<std::string>& device)>;
@@ -92,7 +92,8 @@ class NotifyChannel {
   void publish(std::span<const std::string> users);
   // A device connected here: the other nodes close its older connections.
   void publish_replace(const std::string& user, const std::string& device, std::int64_t connected_at_ms,
-                       std::uint64_t attempt_session = 0, std::uint64_t attempt_n = 0);
+                       std::uint64_t attempt_session = 0, std::uint64_t attempt_n = 0,
+                       const std::string& conn_id = {});
   // An operator kick made here: the other nodes close their connections too.
   // False when Redis did not take it.
   bool publish_kick(const std::string& user, const std::optional<std::string>& device);

@@ -120,9 +120,16 @@ std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> Con
     conn->set_replaced(added.replaced);
     added.replaced->kick(CloseReason::replaced);
   }
-  if (ctx_.remote_replace) ctx_.remote_replace(cp.user, conn->device(), conn->info().connected_at_ms, cp.attempt);
-  if (ctx_.presence != nullptr) {
-    ctx_.presence->connected(cp.user, conn->device(), cp.conn_id.str(), conn->info().connected_at_ms);
+  const hub::ConnectStamp stamp{cp.attempt, conn->info().connected_at_ms, cp.conn_id.str()};
+  // Presence first, then the message: a node whose connection of the device
+  // stays (it is newer) hears the message after this entry is written and
+  // writes its own over it (server.cpp), so presence names the one that lives.
+  if (ctx_.presence != nullptr) ctx_.presence->connected(cp.user, conn->device(), stamp.conn_id, stamp.at_ms);
+  if (ctx_.remote_replace) ctx_.remote_replace(cp.user, conn->device(), stamp);
+  // A newer connection of the device made on another node while this one
+  // was being set up found nothing here to close: this one goes now.
+  if (ctx_.replaced_by_remote && ctx_.replaced_by_remote(cp.user, conn->device(), stamp)) {
+    conn->kick(CloseReason::replaced);
   }
   return std::shared_ptr<transport::WsSession>(conn);
 }

@@ -40,9 +40,13 @@ struct GatewayContext {
   // Tells the other nodes that a device connected here, so that they close
   // its older connections with 4011 (not a later attempt of the same
   // client: hub::AttemptId); empty on a single node.
-  std::function<void(const std::string& user, const std::string& device, std::int64_t connected_at_ms,
-                     hub::AttemptId attempt)>
+  std::function<void(const std::string& user, const std::string& device, const hub::ConnectStamp& stamp)>
       remote_replace;
+  // True when a connection of the device made on another node moments ago
+  // replaces one with this stamp that is only now in this node's hub
+  // (hub::RecentRemoteConnects); empty on a single node.
+  std::function<bool(const std::string& user, const std::string& device, const hub::ConnectStamp& stamp)>
+      replaced_by_remote;
   // Tells the other nodes to close the user's connections (of one device,
   // or all) with 4010; false when Redis did not take the message. Empty on
   // a single node.

@@ -1,7 +1,9 @@
 #include "hub/hub.hpp"
+#include "hub/recent_remote_connects.hpp"
 
 #include <gtest/gtest.h>
 
+#include <string>
 #include <thread>
 
 namespace herald::hub {
@@ -59,19 +61,51 @@ TEST(Hub, AStaleAttemptOfTheSameClientDoesNotReplaceItsSuccessor) {
   EXPECT_EQ(hub.size(), 1u);
 }
 
-TEST(Hub, AConnectionOnAnotherNodeReplacesByAttemptThenByTime) {
+TEST(Hub, AConnectionOnAnotherNodeReplacesByAttemptThenByTimeThenByConnId) {
   const AttemptId none{};
   const AttemptId s2{attempt_session_hash("s"), 2}, s3{attempt_session_hash("s"), 3};
   const AttemptId other{attempt_session_hash("o"), 1};
+  auto at = [](AttemptId a, std::int64_t ms, std::string id = "c-1") { return ConnectStamp{a, ms, std::move(id)}; };
   // No attempts, or different sessions: the later connect wins.
-  EXPECT_TRUE(remote_connection_replaces(none, 100, none, 100));
-  EXPECT_TRUE(remote_connection_replaces(none, 100, none, 200));
-  EXPECT_FALSE(remote_connection_replaces(none, 200, none, 100));
-  EXPECT_TRUE(remote_connection_replaces(s2, 100, other, 200));
-  EXPECT_FALSE(remote_connection_replaces(s2, 200, other, 100));
+  EXPECT_TRUE(remote_connection_replaces(at(none, 100), at(none, 200)));
+  EXPECT_FALSE(remote_connection_replaces(at(none, 200), at(none, 100)));
+  EXPECT_TRUE(remote_connection_replaces(at(s2, 100), at(other, 200)));
+  EXPECT_FALSE(remote_connection_replaces(at(s2, 200), at(other, 100)));
+  // The same millisecond: the higher conn id stays, as both nodes judge it.
+  EXPECT_TRUE(remote_connection_replaces(at(none, 100, "c-a"), at(none, 100, "c-b")));
+  EXPECT_FALSE(remote_connection_replaces(at(none, 100, "c-b"), at(none, 100, "c-a")));
+  EXPECT_TRUE(remote_connection_replaces(at(s2, 100, "c-a"), at(other, 100, "c-b")));
+  // An older node sends no conn id: on a tie its connection wins, as before.
+  EXPECT_TRUE(remote_connection_replaces(at(none, 100, "c-b"), at(none, 100, "")));
   // The same session: the attempt number decides, whatever the clocks say.
-  EXPECT_TRUE(remote_connection_replaces(s2, 200, s3, 100));
-  EXPECT_FALSE(remote_connection_replaces(s3, 100, s2, 200));
+  EXPECT_TRUE(remote_connection_replaces(at(s2, 200), at(s3, 100)));
+  EXPECT_FALSE(remote_connection_replaces(at(s3, 100), at(s2, 200)));
+}
+
+TEST(RecentRemoteConnects, AConnectionSetUpWhileTheMessageCameIsJudgedAgainstItForAWhile) {
+  RecentRemoteConnects recent;
+  const ConnectStamp remote{{}, 1000, "c-r"};
+  recent.remember("u", "d", remote, 5000);
+  // A local connection made before the remote one (or in its millisecond, with a lower id) loses.
+  EXPECT_TRUE(recent.replaced_by_remote("u", "d", {{}, 999, "c-z"}, 5001));
+  EXPECT_TRUE(recent.replaced_by_remote("u", "d", {{}, 1000, "c-a"}, 5001));
+  EXPECT_FALSE(recent.replaced_by_remote("u", "d", {{}, 1000, "c-z"}, 5001));
+  EXPECT_FALSE(recent.replaced_by_remote("u", "d", {{}, 1001, "c-a"}, 5001));
+  // Only that device, and only for kKeepMs.
+  EXPECT_FALSE(recent.replaced_by_remote("u", "other", {{}, 999, "c-z"}, 5001));
+  EXPECT_FALSE(recent.replaced_by_remote("u", "d", {{}, 999, "c-z"}, 5000 + RecentRemoteConnects::kKeepMs + 1));
+  recent.remember("u", "x", remote, 5000 + RecentRemoteConnects::kKeepMs + 1);
+  EXPECT_EQ(recent.size(), 1u);  // the old entry went with the next remember
+}
+
+TEST(RecentRemoteConnects, HoldsAtMostKMaxEntries) {
+  RecentRemoteConnects recent;
+  for (std::size_t i = 0; i < RecentRemoteConnects::kMaxEntries + 10; ++i) {
+    recent.remember("u" + std::to_string(i), "d", {{}, 1, "c"}, 100);
+  }
+  EXPECT_EQ(recent.size(), RecentRemoteConnects::kMaxEntries);
+  EXPECT_FALSE(recent.replaced_by_remote("u0", "d", {{}, 0, "c"}, 100));  // the oldest went
+  EXPECT_TRUE(recent.replaced_by_remote("u10", "d", {{}, 0, "c"}, 100));
 }
 
 TEST(Hub, RefusesBeyondThePerUserLimitButNotAReplacement) {

@@ -33,15 +33,25 @@ struct AttemptId {
   bool stale_against(const AttemptId& live) const { return session != 0 && session == live.session && n < live.n; }
 };
 
+// What orders two connections of one device made on different nodes.
+struct ConnectStamp {
+  AttemptId attempt;
+  std::int64_t at_ms = 0;  // connected at, unix ms
+  std::string conn_id;     // empty: from a node that did not send it
+};
+
 // PROTOCOL.md 2 across nodes: does a connection of the device made on
-// another node (at remote_at_ms, as attempt `remote`) replace this node's
-// live one? A later attempt of the same client session always does, a
-// stale one never (docs/protocol.md "Stale attempts"); otherwise the later
-// connect does (node clocks assumed within a few ms, docs/cluster.md).
-inline bool remote_connection_replaces(const AttemptId& live, std::int64_t live_at_ms, const AttemptId& remote,
-                                       std::int64_t remote_at_ms) {
-  if (remote.stale_against(live)) return false;
-  return live.stale_against(remote) || live_at_ms <= remote_at_ms;
+// another node (`remote`) replace this node's live one? A later attempt of
+// the same client session always does, a stale one never (docs/protocol.md
+// "Stale attempts"); otherwise the later connect does (node clocks assumed
+// within a few ms, docs/cluster.md). In the same millisecond the higher
+// conn id stays: both nodes judge alike, so exactly one of the two lives
+// (without the remote's conn id, from an older node, both went).
+inline bool remote_connection_replaces(const ConnectStamp& live, const ConnectStamp& remote) {
+  if (remote.attempt.stale_against(live.attempt)) return false;
+  if (live.attempt.stale_against(remote.attempt)) return true;
+  if (live.at_ms != remote.at_ms) return live.at_ms < remote.at_ms;
+  return remote.conn_id.empty() || live.conn_id < remote.conn_id;
 }
 // FNV-1a: the same on every node and every build, so nodes can compare.
 inline std::uint64_t attempt_session_hash(std::string_view session) {

@@ -28,6 +28,7 @@
 #include "gateway/gateway_context.hpp"
 #include "gateway/delayed_messages.hpp"
 #include "gateway/publish_service.hpp"
+#include "hub/recent_remote_connects.hpp"
 #include "metrics/registry.hpp"
 #include "server/store_factory.hpp"
 #include "store/message_cache.hpp"
@@ -118,6 +119,7 @@ struct Server::Impl {
   store::InboxStore* store = nullptr;             // what everything uses: cache or backend
   std::unique_ptr<store::StoreWorker> store_worker;
   hub::Hub hub;
+  hub::RecentRemoteConnects recent_remote_connects;  // store=redis: devices just connected elsewhere
   auth::JwtVerifier jwt;
   auth::ApiKeys keys;
   gateway::ConnectionLimits limits;
@@ -286,12 +288,18 @@ Server::Server(config::ServerConfig config) {
           for (const auto& u : users) d.hub.notify(u);
         },
         [&d](const std::string& user, const std::string& device, std::int64_t connected_at_ms,
-             std::uint64_t attempt_session, std::uint64_t attempt_n) {
-          const hub::AttemptId remote{attempt_session, attempt_n};
+             std::uint64_t attempt_session, std::uint64_t attempt_n, const std::string& conn_id) {
+          hub::ConnectStamp remote{{attempt_session, attempt_n}, connected_at_ms, conn_id};
+          // Remembered before the hub is read (hub/recent_remote_connects.hpp).
+          d.recent_remote_connects.remember(user, device, remote, unix_ms_now());
           for (const auto& c : d.hub.connections(user)) {
-            if (c->device() == device &&
-                hub::remote_connection_replaces(c->attempt(), c->info().connected_at_ms, remote, connected_at_ms)) {
+            if (c->device() != device) continue;
+            const auto info = c->info();
+            if (hub::remote_connection_replaces({c->attempt(), info.connected_at_ms, info.conn_id}, remote)) {
               c->kick(CloseReason::replaced);
+            } else if (!info.closing && d.presence) {
+              // This one stays; the other node's entry may have overwritten its own.
+              d.presence->connected(user, device, info.conn_id, info.connected_at_ms);
             }
           }
         },
@@ -303,9 +311,12 @@ Server::Server(config::ServerConfig config) {
     if (!cfg.drop_node_notifications) {
       d.ctx->remote_notify = [&d](std::span<const std::string> users) { d.notify_channel->publish(users); };
     }
-    d.ctx->remote_replace = [&d](const std::string& user, const std::string& device, std::int64_t at_ms,
-                                 hub::AttemptId attempt) {
-      d.notify_channel->publish_replace(user, device, at_ms, attempt.session, attempt.n);
+    d.ctx->remote_replace = [&d](const std::string& user, const std::string& device, const hub::ConnectStamp& s) {
+      d.notify_channel->publish_replace(user, device, s.at_ms, s.attempt.session, s.attempt.n, s.conn_id);
+    };
+    d.ctx->replaced_by_remote = [&d](const std::string& user, const std::string& device,
+                                     const hub::ConnectStamp& s) {
+      return d.recent_remote_connects.replaced_by_remote(user, device, s, unix_ms_now());
     };
     d.ctx->remote_kick = [&d](const std::string& user, const std::optional<std::string>& device) {
       return d.notify_channel->publish_kick(user, device);

@@ -2,6 +2,7 @@
 while the server runs (PROTOCOL.md 7: 503 while the store is unavailable;
 nothing that got a 200 is lost), and a bad redis configuration."""
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -10,6 +11,8 @@ import time
 import unittest
 import urllib.error
 import urllib.request
+
+import websockets
 
 from harness import RedisServer, Server, close_code, free_port, make_token, recv_json, recv_type, run, run_herald
 
@@ -356,6 +359,61 @@ class CrossNodeConnectionsTest(unittest.TestCase):
             for n in (a, b):
                 if n:
                     n.cleanup()
+            redis.cleanup()
+
+
+class SimultaneousConnectsTest(unittest.TestCase):
+    """PROTOCOL.md 2: a device has at most one live connection, the new one
+    wins. Two connections of one device made at the same moment on two
+    nodes: exactly one stays (a tie in milliseconds broke both before; a
+    notice that came while the other was still being set up closed none),
+    and presence names the one that stays."""
+    def test_exactly_one_of_two_simultaneous_connections_stays(self):
+        redis = RedisServer().start()
+        nodes = []
+        try:
+            for name in ("n1", "n2"):
+                nodes.append(Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url, HERALD_NODE_ID=name).start())
+            a, b = nodes
+            for n in nodes:
+                self.assertTrue(wait_for(lambda: "herald_node_notifications_subscribed 1" in
+                                         n.request("GET", "/metrics", key=None)[1]), n.logs())
+
+            async def outcome(ws):
+                """(its welcome or None, its close code or "open" after 1 s of quiet).
+                The one that goes may be closed before its welcome."""
+                welcome = None
+                try:
+                    while True:
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), 1.0))
+                        if frame["type"] == "welcome":
+                            welcome = frame
+                except asyncio.TimeoutError:
+                    return welcome, "open"
+                except websockets.exceptions.ConnectionClosed as e:
+                    return welcome, e.rcvd.code if e.rcvd is not None else None
+
+            async def round_(device, q1, q2):
+                async with contextlib.AsyncExitStack() as stack:
+                    conns = await asyncio.gather(stack.enter_async_context(a.connect("sim", device=device, query=q1)),
+                                                 stack.enter_async_context(b.connect("sim", device=device, query=q2)))
+                    outcomes = await asyncio.gather(*(outcome(ws) for ws in conns))
+                    results = [code for _, code in outcomes]
+                    self.assertEqual(sorted(results, key=str), [4011, "open"], (device, results))
+                    live = outcomes[results.index("open")][0]
+                    _, p, _ = a.request("GET", "/v1/users/sim/presence")
+                    listed = [(d["node"], d["conn_id"]) for d in p["devices"] if d["device"] == device]
+                    self.assertEqual(listed, [(("n1", "n2")[results.index("open")], live["conn_id"])], p)
+
+            for i in range(8):
+                run(round_("plain%d" % i, "", ""))
+            for i in range(8):  # two client instances (two tabs sharing a device id)
+                run(round_("tabs%d" % i, "attempt=x%d.1" % i, "attempt=y%d.1" % i))
+            for i in range(8):  # one client whose retry races its first attempt: the later attempt stays
+                run(round_("retry%d" % i, "attempt=r%d.1" % i, "attempt=r%d.2" % i))
+        finally:
+            for n in nodes:
+                n.cleanup()
             redis.cleanup()
 
 
