@@ -330,6 +330,7 @@ void Connection::on_activity() { last_activity_ = SteadyClock::now(); }
 void Connection::on_pong() {
   if (!ping_outstanding_) return;
   ping_outstanding_ = false;
+  pong_was_asked_ = true;
   const auto rtt = SteadyClock::now() - ping_sent_;
   const auto rtt_us = std::chrono::duration_cast<std::chrono::microseconds>(rtt).count();
   rtt_us_.store(static_cast<std::int32_t>(std::min<std::int64_t>(rtt_us, std::numeric_limits<std::int32_t>::max())), std::memory_order_relaxed);
@@ -338,7 +339,13 @@ void Connection::on_pong() {
 
 // Ping and pong control frames spend from the same budget as text frames:
 // Beast answers every ping with a pong, so a ping flood costs writes too.
+// The pong that answers the server's own ping is free: the client owes it
+// (RFC 6455 5.5.2), and it must not eat into "burst twice that".
 void Connection::on_control_frame() {
+  if (pong_was_asked_) {
+    pong_was_asked_ = false;
+    return;
+  }
   if (closed_ || rate_close_posted_) return;
   if (frame_budget_.try_take(client_frame_rate(ctx_.config), SteadyClock::now())) return;
   rate_close_posted_ = true;

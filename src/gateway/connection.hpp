@@ -126,6 +126,7 @@ class Connection final : public transport::WsSession, public hub::LiveConnection
   std::atomic<std::int32_t> rtt_us_{-1};
   // Owner thread only, hence bits.
   bool ping_outstanding_ : 1 = false;
+  bool pong_was_asked_ : 1 = false;  // the control frame at hand answers our ping
   bool open_ : 1 = false;
   bool closed_ : 1 = false;
   bool rate_close_posted_ : 1 = false;

@@ -9,7 +9,8 @@ from harness import RawWebSocket, ServerTest, close_code, make_token, recv_json,
 
 
 class SizeAndRateTest(ServerTest):
-    ENV = {"HERALD_MAX_MESSAGE_BYTES": 1024, "HERALD_CLIENT_FRAME_RATE": 10,
+    RATE = 10
+    ENV = {"HERALD_MAX_MESSAGE_BYTES": 1024, "HERALD_CLIENT_FRAME_RATE": RATE,
            "HERALD_MAX_CONNECTIONS_PER_USER": 2}
 
     def test_an_oversized_frame_closes_with_1009(self):
@@ -46,6 +47,18 @@ class SizeAndRateTest(ServerTest):
                     await ws.ping(str(i).encode())
                 return await close_code(ws)
         self.assertEqual(run(go()), 4029)
+
+    def test_the_pong_owed_to_the_servers_ping_is_not_counted(self):
+        # The server pings right after welcome; websockets answers at once.
+        # Then exactly the burst (twice the rate) of frames is allowed.
+        async def go():
+            async with self.server.connect("burst", device="a") as ws:
+                await recv_json(ws)
+                for i in range(2 * self.RATE):
+                    await ws.send(json.dumps({"type": "ping", "id": i}))
+                pongs = [await recv_type(ws, "pong") for _ in range(2 * self.RATE)]
+                return len(pongs)
+        self.assertEqual(run(go()), 2 * self.RATE)
 
     def test_the_per_user_limit_refuses_with_429_but_not_a_replacement(self):
         s = self.server
