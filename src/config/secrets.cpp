@@ -37,7 +37,10 @@ StoredSecrets read_stored_secrets(const std::string& data_dir) {
 
 std::vector<std::string> resolve_secrets(ServerConfig& c) {
   std::vector<std::string> warnings;
-  if (c.node_id.empty()) c.node_id = host_name();
+  if (c.node_id.empty()) {
+    c.node_id = host_name();
+    c.node_id_defaulted = true;
+  }
   const bool need_jwt = c.jwt_alg == "HS256" && c.jwt_secret.empty();
   const bool need_keys = c.api_keys.empty();
   if (!need_jwt && !need_keys) return warnings;

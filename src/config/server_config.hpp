@@ -30,6 +30,7 @@ struct ServerConfig {
   std::string redis_url;                   // redis://host:port or redis+cluster://host:port,...
   std::string redis_prefix = "herald:";    // before every Redis key: deployments may share a Redis
   std::string node_id;  // empty: host name
+  bool node_id_defaulted = false;  // node_id is the host name: none was configured
   bool drop_node_notifications = false;  // test switch: the catch-up pass alone must deliver
   std::uint64_t retention_max_messages = 10000;
   milliseconds retention_ttl{259200000};  // 72 h

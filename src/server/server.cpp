@@ -18,6 +18,7 @@
 
 #include "api/api_handler.hpp"
 #include "cluster/catch_up.hpp"
+#include "cluster/node_id_claim.hpp"
 #include "cluster/notify_channel.hpp"
 #include "cluster/presence.hpp"
 #include "auth/api_keys.hpp"
@@ -282,6 +283,15 @@ Server::Server(config::ServerConfig config) {
     // Nodes sharing Redis push each other's publishes to their own
     // connections: only the nodes that hold the user, found in presence
     // (docs/cluster.md "Routing").
+    // First, before anything is written under this node's name: is it free?
+    const auto claim = cluster::claim_node_id(store::parse_redis_url(cfg.redis_url), cfg.redis_prefix, cfg.node_id,
+                                              cfg.node_id_defaulted);
+    if (claim.renamed) {
+      log::warn("the host name, the default node_id, is in use by another live node on this Redis; "
+                "this node takes another name (set HERALD_NODE_ID to choose it)",
+                {{"host_name", cfg.node_id}, {"node_id", claim.node_id}});
+      d.config.node_id = claim.node_id;
+    }
     d.notify_channel = std::make_unique<cluster::NotifyChannel>(
         store::parse_redis_url(cfg.redis_url), cfg.redis_prefix, cfg.node_id,
         [&d](const std::vector<std::string>& users) {
