@@ -331,6 +331,41 @@ TEST_F(ClientTest, AfterGoingAwayNoRetryWaitsLongerThanTheRetryAfterUntilAWelcom
   ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
 }
 
+// Runs the io_context for `d`, whatever happens.
+void run_for(boost::asio::io_context& ioc, std::chrono::milliseconds d) {
+  run_until(ioc, [] { return false; }, d);
+}
+
+TEST_F(ClientTest, AServerThatClosesRightAfterItsWelcomeSeesTheBackoffGrow) {
+  // A welcome no longer resets the backoff; a connection that lasted
+  // backoff_reset_after does. Before, every wait was drawn from [0, 5 ms].
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1"));
+    c.close(4008, "unresponsive");
+  };
+  auto o = options();
+  o.backoff_max = 400ms;
+  auto client = start(o);
+  run_for(ioc_, 1500ms);
+  // Expected ~13 (caps 5, 10, 20, ... 400 ms, each wait uniform below its cap).
+  EXPECT_GE(server_.connections.size(), 3u);
+  EXPECT_LT(server_.connections.size(), 40u) << "jitter seed " << seed_;
+}
+
+TEST_F(ClientTest, ARetryAfterOfZeroDoesNotMakeALoopOfAttempts) {
+  auto o = options();
+  o.backoff_initial = 200ms;
+  o.backoff_max = 10s;
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  server_.refuse_next(503, R"({"error":{"code":"draining","message":"draining"}})", 100000);
+  conn(0).close(1001, "retry_after=0");
+  run_for(ioc_, 1000ms);
+  // Waits drawn from [0, 100 ms] after the first: ~20 attempts, not thousands.
+  EXPECT_GE(server_.refused, 2);
+  EXPECT_LT(server_.refused, 80) << "jitter seed " << seed_;
+}
+
 TEST_F(ClientTest, HeartbeatPingsCarryIdAndTsAndRttComesFromThePong) {
   auto o = options();
   o.heartbeat = 20ms;

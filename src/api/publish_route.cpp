@@ -45,7 +45,9 @@ void ApiHandler::publish(const HttpRequest& req, bool batch, transport::IoWorker
     respond(std::move(res));
   };
   if (ctx_.draining.load(std::memory_order_relaxed)) {
-    return reject(errc::draining, error(errc::draining, "server is draining"));
+    auto res = error(errc::draining, "server is draining");
+    res.set(http::field::retry_after, gateway::drain_retry_after_seconds(ctx_.config));
+    return reject(errc::draining, std::move(res));
   }
   std::string_view key = req[http::field::authorization];
   key.remove_prefix(std::min<std::size_t>(7, key.size()));

@@ -13,6 +13,8 @@ transport::HttpResponse ConnectHandler::refuse(RefuseReason why, errc code, std:
   transport::HttpResponse res{static_cast<http::status>(error_info(code).http_status), 11};
   res.set(http::field::content_type, "application/json");
   if (error_info(code).http_status == 429) res.set(http::field::retry_after, "1");
+  // Draining: the node (or its replacement) is back within drain_retry_after.
+  if (code == errc::draining) res.set(http::field::retry_after, drain_retry_after_seconds(ctx_.config));
   res.body() = error_body(code, message, field);
   return res;
 }

@@ -1,7 +1,9 @@
 #pragma once
 // What every connection and handler of one server shares. Built by the
 // server (the composition root); outlives all connections.
+#include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -54,5 +56,11 @@ struct GatewayContext {
   // Presence across nodes sharing Redis; null on a single node.
   cluster::Presence* presence = nullptr;
 };
+
+// Retry-After (whole seconds, at least 1) of a refusal while draining: the
+// node, or the one replacing it, is back within drain_retry_after.
+inline std::string drain_retry_after_seconds(const config::ServerConfig& c) {
+  return std::to_string(std::max<std::int64_t>(1, (c.drain_retry_after.count() + 999) / 1000));
+}
 
 }  // namespace herald::gateway

@@ -46,17 +46,19 @@ class ShutdownTest(unittest.TestCase):
             mute = RawWebSocket(s, device="mute", user="mute")
             s.proc.send_signal(signal.SIGTERM)
             time.sleep(0.3)
-            status, res, _ = s.request("POST", "/v1/publish", {"user": "u", "data": 1})
+            status, res, headers = s.request("POST", "/v1/publish", {"user": "u", "data": 1})
             self.assertEqual(status, 503)
             self.assertEqual(res["error"]["code"], "draining")
+            # When to come back: drain_retry_after_ms (default 5000) in seconds.
+            self.assertEqual(headers.get("Retry-After"), "5")
 
             async def connect():
                 try:
                     async with s.connect("late", device="a"):
-                        return 101
+                        return 101, None
                 except websockets.exceptions.InvalidStatusCode as e:
-                    return e.status_code
-            self.assertEqual(run(connect()), 503)
+                    return e.status_code, e.headers.get("Retry-After")
+            self.assertEqual(run(connect()), (503, "5"))
             self.assertEqual(s.proc.wait(15), 0)
             mute.close()
         finally:

@@ -531,7 +531,13 @@ export class HeraldClient {
       // After a 1001 the server said when it would be back: until the next
       // welcome no wait is longer than that, so a restart of a few seconds
       // does not leave clients in backoffMaxMs waits once it is up.
-      delay = Math.max(this._backoff.next(this._restartBound), info.retryAfterMs || 0);
+      // Never below 100 ms (or backoffInitialMs if smaller): a retry_after
+      // of 0 must not make a loop of attempts without a pause.
+      const bound =
+        this._restartBound === undefined
+          ? undefined
+          : Math.max(this._restartBound, Math.min(this._o.backoffInitialMs, 100));
+      delay = Math.max(this._backoff.next(bound), info.retryAfterMs || 0);
     }
     this._setState('waiting', { ...info, delay });
     if (this._state !== 'waiting') return; // a listener closed or reconnected

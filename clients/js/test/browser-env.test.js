@@ -555,14 +555,27 @@ test('1001 with retry_after: the wait is drawn from [0, retry_after], does not g
   assert.equal(states.at(-1).s, 'waiting');
   assert.equal(states.at(-1).delay, 30);
   await waitFor(() => sockets.length === 2);
-  sockets[1].serverClose(1006); // refused before the welcome: first backoff step, within retry_after
-  assert.equal(states.at(-1).delay, 30);
+  // Refused before the welcome: first backoff step, within retry_after or
+  // 100 ms, whichever is larger (a bound of a few ms would be a loop).
+  sockets[1].serverClose(1006);
+  assert.equal(states.at(-1).delay, 100);
   await waitFor(() => sockets.length === 3);
   sockets[2].welcome();
   // After a welcome the bound is gone; a connection that did not last (10 s)
   // does not reset the backoff: the second step.
   sockets[2].serverClose(1006);
   assert.equal(states.at(-1).delay, 200);
+});
+
+test('1001 with retry_after=0: later attempts still wait (up to 100 ms), no loop without a pause', async (t) => {
+  const { sockets, states } = setup(t, { random: () => 0.999999, backoffInitialMs: 200 });
+  await waitFor(() => sockets.length === 1);
+  sockets[0].welcome();
+  sockets[0].serverClose(1001, 'retry_after=0');
+  assert.equal(states.at(-1).delay, 0);
+  await waitFor(() => sockets.length === 2);
+  sockets[1].serverClose(1006); // still draining
+  assert.equal(states.at(-1).delay, 100);
 });
 
 test('backoff: a server that welcomes and closes at once sees the delays grow; a connection that lasts resets them', async (t) => {

@@ -81,6 +81,7 @@ struct Client::Connection {
   SteadyClock::time_point last_ack_sent{};
   bool upgraded = false;         // frames may be written
   bool welcomed = false;
+  SteadyClock::time_point welcomed_at{};
   bool close_requested = false;  // stop(): close 1000 once the queue is empty
   bool closing = false;          // async_close in flight
   // Before the welcome: the connect deadline. After: the heartbeat.
@@ -329,9 +330,12 @@ void Client::handle_welcome(const std::shared_ptr<Connection>& conn, const proto
     epoch_ = w.epoch;
   }
   if (++welcomes_ > 1) reconnects_.fetch_add(1);
-  backoff_.reset();
+  // The backoff starts again only once this connection has lasted
+  // (end_connection): a server that welcomes and then closes, or a handler
+  // that throws on the same message every time, must still see it grow.
   restart_bound_.reset();
   conn->welcomed = true;
+  conn->welcomed_at = SteadyClock::now();
   conn->heartbeat = opts_.heartbeat.count() > 0 ? opts_.heartbeat : milliseconds(w.heartbeat_ms);
   arm_heartbeat(conn);
   if (on_welcome_) on_welcome_(w);
@@ -519,6 +523,7 @@ void Client::end_connection(std::shared_ptr<Connection> conn, CloseInfo info,
   if (!opts_.auto_reconnect || info.code == 4010 || info.code == 4011) {
     return set_state(ClientState::closed, info);
   }
+  if (conn->welcomed && SteadyClock::now() - conn->welcomed_at >= opts_.backoff_reset_after) backoff_.reset();
   milliseconds delay{0};
   if (info.code == 1001) {
     // Draining: spread the reconnects over 0..retry_after (PROTOCOL.md 6).
@@ -528,7 +533,12 @@ void Client::end_connection(std::shared_ptr<Connection> conn, CloseInfo info,
     // After a 1001 the server said when it would be back: until the next
     // welcome no wait is longer than that bound, so a restart that takes a
     // few seconds does not leave clients in backoff_max waits once it is up.
-    delay = std::max(backoff_.next(restart_bound_.value_or(opts_.backoff_max)), min_delay);
+    // Never below 100 ms (or backoff_initial if smaller): a retry_after of 0
+    // must not make a loop of attempts without a pause.
+    const milliseconds ceiling =
+        restart_bound_ ? std::max(*restart_bound_, std::min(opts_.backoff_initial, milliseconds(100)))
+                       : opts_.backoff_max;
+    delay = std::max(backoff_.next(ceiling), min_delay);
   }
   set_state(ClientState::waiting_to_reconnect, info);
   if (state_.load() != ClientState::waiting_to_reconnect) return;

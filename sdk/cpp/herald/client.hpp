@@ -51,6 +51,10 @@ struct ClientOptions {
   bool auto_reconnect = true;
   std::chrono::milliseconds backoff_initial{200};  // a quick first retry after a blip
   std::chrono::milliseconds backoff_max{10000};    // bounds the wait once the server stays away
+  // A connection that lasted this long after its welcome starts the backoff
+  // again; shorter ones (a server closing right after welcome, a handler
+  // throwing on the same message every time) keep it growing.
+  std::chrono::milliseconds backoff_reset_after{10000};
   std::chrono::milliseconds heartbeat{0};          // 0: use welcome.heartbeat_ms
   bool auto_ack = true;                            // ack each message after on_message returns; a burst as one `ack upto`
   // auto_ack paces its frames: at most one per ack_interval (a lone message is acked at
