@@ -453,7 +453,9 @@ TEST_F(ClientTest, SameEpochKeepsDedupAcrossReconnects) {
       c.send_welcome(make_welcome("e1", 1));
       for (std::uint64_t s = 1; s <= 3; ++s) c.send_msg(s);
     } else {
-      c.send_welcome(make_welcome("e1", 2));  // the server's cursor is behind
+      auto w = make_welcome("e1", 2);  // the server's cursor is behind
+      w.head_seq = 4;
+      c.send_welcome(w);
       for (std::uint64_t s = 2; s <= 4; ++s) c.send_msg(s);
     }
   };
@@ -467,6 +469,24 @@ TEST_F(ClientTest, SameEpochKeepsDedupAcrossReconnects) {
   EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{1, 2, 3, 4}));
   EXPECT_EQ(conn(1).acknowledged(), (std::vector<std::uint64_t>{2, 3, 4}));
   EXPECT_EQ(client->duplicates(), 2u);
+}
+
+TEST_F(ClientTest, AnInboxThatLostItsTailInTheSameEpochHasItsNewMessagesHandedOut) {
+  // The client processed up to 10; the store came back from a backup at
+  // head 5, same epoch: 6, 7 are new messages, not duplicates.
+  server_.on_open = [](FakeConnection& c) {
+    c.send_welcome(make_welcome("e1", 6));
+    c.send_msg(6);
+    c.send_msg(7);
+  };
+  auto o = options();
+  o.last_seq = 10;
+  o.epoch = "e1";
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return messages_.size() == 2; })) << "duplicates " << client->duplicates();
+  EXPECT_EQ(seqs(), (std::vector<std::uint64_t>{6, 7}));
+  EXPECT_EQ(client->duplicates(), 0u);
+  EXPECT_EQ(client->last_seq(), 7u);
 }
 
 TEST_F(ClientTest, NewEpochMeansSeqsStartedAgainAndTheyAreHandedOut) {

@@ -323,6 +323,13 @@ void Client::handle_welcome(const std::shared_ptr<Connection>& conn, const proto
   // (PROTOCOL.md 1): take what the server sends from resume_from on.
   if (!resume_epoch_.empty() && w.epoch != resume_epoch_) {
     set_processed(w.resume_from > 0 ? std::optional<std::uint64_t>(w.resume_from - 1) : std::nullopt);
+  } else if (processed_ && w.head_seq < *processed_) {
+    // The same epoch, but the inbox ends below what we processed: its tail
+    // was lost (a restored backup, a Redis failover to a lagging replica,
+    // sync=none and a power cut) and the seqs after head_seq will be given
+    // to new messages. Dropping those as duplicates, and acking them, would
+    // lose them for good.
+    set_processed(w.head_seq > 0 ? std::optional<std::uint64_t>(w.head_seq) : std::nullopt);
   }
   resume_epoch_ = w.epoch;
   {
