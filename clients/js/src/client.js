@@ -671,17 +671,7 @@ export class HeraldClient {
     } catch (e) {
       // Still owed: like a failing message handler, the connection ends and
       // the next one (after a backoff) tells the app again.
-      this._handlerFailures++;
-      this._error('handler', `the 'resync' listener failed: ${errText(e)}`, e);
-      if (item.conn === this._conn) {
-        const reason = "'resync' listener failed";
-        try {
-          item.conn.sock.close(CLIENT_CLOSE, reason);
-        } catch {
-          // gone
-        }
-        this._end(item.conn, { code: 0, reason, handlerFailed: true });
-      }
+      this._handlerFailed(item.conn, `the 'resync' listener failed: ${errText(e)}`, "'resync' listener failed", e);
       return;
     }
     this._handlerFailures = 0;
@@ -689,6 +679,19 @@ export class HeraldClient {
       this._resyncOwed = null;
       this._persist();
     }
+  }
+
+  /** A listener failed: reported, and its connection ends (4000) to get the item again. */
+  _handlerFailed(conn, message, reason, cause) {
+    this._handlerFailures++;
+    this._error('handler', message, cause);
+    if (conn !== this._conn) return;
+    try {
+      conn.sock.close(CLIENT_CLOSE, reason);
+    } catch {
+      // gone
+    }
+    this._end(conn, { code: 0, reason, handlerFailed: true });
   }
 
   async _handle(item) {
@@ -714,17 +717,8 @@ export class HeraldClient {
       await this._emitAsync('message', msg);
     } catch (e) {
       // Not acked, not marked processed: it comes again on the next connection.
-      this._handlerFailures++;
-      this._error('handler', `the 'message' handler failed for seq ${seq}: ${errText(e)}`, e);
-      if (item.conn === this._conn) {
-        const reason = `message handler failed (seq ${seq})`;
-        try {
-          item.conn.sock.close(CLIENT_CLOSE, reason);
-        } catch {
-          // gone
-        }
-        this._end(item.conn, { code: 0, reason, handlerFailed: true });
-      }
+      const what = `the 'message' handler failed for seq ${seq}: ${errText(e)}`;
+      this._handlerFailed(item.conn, what, `message handler failed (seq ${seq})`, e);
       return;
     }
     this._handlerFailures = 0;
