@@ -290,6 +290,18 @@ TEST_P(ClientNoReconnectTest, DoesNotReconnectAfterThisCloseCode) {
   EXPECT_FALSE(saw_state(ClientState::waiting_to_reconnect, GetParam()));
 }
 
+TEST_P(ClientNoReconnectTest, KeepsTheCodeOfACloseFrameWhoseReplyCannotBeSent) {
+  // A server that sends its close and closes the socket before the client reads
+  // the frame: answering fails, yet the code is what the server said.
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  conn(0).close_and_vanish(GetParam(), "bye");
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::closed; }));
+  EXPECT_EQ(server_.connections.size(), 1u);
+  EXPECT_EQ(states_.back().second.code, GetParam());
+  EXPECT_EQ(states_.back().second.reason, "bye");
+}
+
 INSTANTIATE_TEST_SUITE_P(KickedAndReplaced, ClientNoReconnectTest, ::testing::Values(4010, 4011));
 
 TEST_F(ClientTest, RefusedUpgradeIsReportedWithItsHttpStatusAndRetried) {
@@ -621,9 +633,24 @@ TEST(ClientThreads, HandlersRunOneAtATimeWhenTheIoContextHasSeveralThreads) {
   for (auto& t : threads) t.join();
 }
 
+TEST_F(ClientTest, ATokenProviderThatThrowsAnythingFailsTheAttemptAndIsAskedAgain) {
+  auto o = options();
+  int asked = 0;
+  o.token_provider = [&asked]() -> std::string {
+    if (++asked == 1) throw 42;  // not a std::exception
+    return "tok";
+  };
+  auto client = start(o);
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  EXPECT_EQ(asked, 2);
+  EXPECT_EQ(conn(0).authorization, "Bearer tok");
+}
+
 TEST(ClientCreate, RefusesAUrlItCannotConnectTo) {
   boost::asio::io_context ioc;
   ClientOptions o;
+  o.url = "ws://127.0.0.1:99999/v1/ws";
+  EXPECT_THROW(Client::create(ioc.get_executor(), o), std::invalid_argument);
   o.url = "wss://example.com/v1/ws";
   EXPECT_THROW(Client::create(ioc.get_executor(), o), std::invalid_argument);
   o.url = "not a url";

@@ -32,6 +32,13 @@ TEST(ConnectEndpoint, ReplacesItsParametersAlreadyInTheUrlAndKeepsOthers) {
   EXPECT_EQ(ep->target, "/v1/ws?x=1&device=new&last_seq=7");
 }
 
+TEST(ConnectEndpoint, DropsAResumePositionWrittenIntoTheUrl) {
+  // The client passes its position through ClientOptions::last_seq and epoch.
+  auto ep = connect_endpoint("ws://h:1/v1/ws?last_seq=5&epoch=e0&attempt=x.1&x=1", "d1", std::nullopt, "");
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->target, "/v1/ws?x=1&device=d1");
+}
+
 TEST(ConnectEndpoint, PercentEncodesValues) {
   auto ep = connect_endpoint("ws://h:1/v1/ws", "d1", 0, "a b&c");
   ASSERT_TRUE(ep);
@@ -65,6 +72,18 @@ TEST(ParseEndpoint, RefusesTlsOtherSchemesAndNonUrls) {
   EXPECT_FALSE(parse_endpoint("ftp://example.com"));
   EXPECT_FALSE(parse_endpoint("not a url"));
   EXPECT_FALSE(parse_endpoint("ws:///v1/ws"));
+}
+
+TEST(ParseEndpoint, RefusesAPortOutOfRangeOrNotANumber) {
+  EXPECT_FALSE(parse_endpoint("ws://127.0.0.1:99999/v1/ws"));
+  EXPECT_FALSE(parse_endpoint("ws://127.0.0.1:0/v1/ws"));
+  EXPECT_FALSE(parse_endpoint("ws://127.0.0.1:abc/v1/ws"));
+  auto ep = parse_endpoint("ws://127.0.0.1:/v1/ws");  // empty: the default
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->port, "80");
+  ep = parse_endpoint("ws://127.0.0.1:0080/v1/ws");
+  ASSERT_TRUE(ep);
+  EXPECT_EQ(ep->port, "80");
 }
 
 }  // namespace

@@ -182,6 +182,10 @@ void Client::do_connect() {
   } catch (const std::exception& e) {
     end_connection(conn, CloseInfo{0, std::string("token provider failed: ") + e.what()});
     return;
+  } catch (...) {
+    // Whatever it threw must not escape into the application's io_context::run().
+    end_connection(conn, CloseInfo{0, "token provider failed"});
+    return;
   }
   // Resume from what this object processed, in the epoch that belongs to (PROTOCOL.md 2).
   // Numbered, so that the server never lets an attempt this object gave up
@@ -283,8 +287,11 @@ void Client::on_read(const std::shared_ptr<Connection>& conn, const error_code& 
   if (ec) {
     // Our own close is in flight and reads the server's answer itself: on_close ends it.
     if (conn->closing) return;
-    if (ec == websocket::error::closed) {
-      const auto& r = conn->ws.reason();
+    // The server's close frame arrived even when answering it failed (a server that
+    // closed the socket long before we read its frame): its code still decides
+    // what comes next (4010 and 4011 end the client).
+    const auto& r = conn->ws.reason();
+    if (ec == websocket::error::closed || r.code != websocket::close_code::none) {
       return end_connection(conn, CloseInfo{static_cast<int>(r.code), std::string(r.reason.c_str())});
     }
     return fail(conn, ec, "read");

@@ -73,6 +73,20 @@ void FakeConnection::drop() {
   ended = true;
 }
 
+void FakeConnection::close_and_vanish(int code, std::string_view reason) {
+  if (ended) return;
+  // RFC 6455 5.5.1: unmasked from a server, a 2-byte code then the reason.
+  std::string frame;
+  frame.push_back(static_cast<char>(0x88));
+  frame.push_back(static_cast<char>(2 + reason.size()));
+  frame.push_back(static_cast<char>((code >> 8) & 0xff));
+  frame.push_back(static_cast<char>(code & 0xff));
+  frame.append(reason);
+  beast::error_code ignored;
+  asio::write(beast::get_lowest_layer(ws).socket(), asio::buffer(frame), ignored);
+  drop();
+}
+
 void FakeConnection::do_write() {
   if (out_.empty() || ended) return;
   writing_ = true;

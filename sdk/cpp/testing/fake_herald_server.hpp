@@ -33,6 +33,9 @@ class FakeConnection : public std::enable_shared_from_this<FakeConnection> {
   void send_msg(std::uint64_t seq, std::uint32_t attempt = 1, std::string data_json = "{}");
   void close(int code, std::string reason = {});  // after queued frames
   void drop();                                    // TCP close, no close frame
+  // A close frame written straight to the socket, which is then closed without
+  // waiting for the answer: the client's reply meets a reset.
+  void close_and_vanish(int code, std::string_view reason = {});
 
   // Seqs of ack frames received ({"seq":N}), in order; upto acks are in acked_upto().
   std::vector<std::uint64_t> acked_seqs() const;
