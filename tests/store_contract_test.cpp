@@ -360,6 +360,38 @@ TEST_P(InboxStoreContract, AcksAboveTheCursorSpareMessagesFromTheDeadLetterLog) 
   EXPECT_EQ(store().state("u").max_lost_seq, 3u);
 }
 
+TEST_P(InboxStoreContract, ALostMarkIsTheHighestSeqThatLeftBeforeTheDeviceAckedIt) {
+  use_policy(StorePolicy{.retention_max_messages = 2});
+  store().register_device("u", "phone", 0);
+  store().register_device("u", "tablet", 0);
+  EXPECT_EQ(store().lost_mark("u", "phone"), 0u);
+  EXPECT_EQ(store().lost_mark("u", "laptop"), std::nullopt);  // not known
+  append_one(store(), msg("u", "m1"));
+  append_one(store(), msg("u", "m2"));
+  const std::vector<CursorUpdate> tablet_acks = {{"u", "tablet", 2}};
+  store().commit_cursors(tablet_acks);
+  append_one(store(), msg("u", "m3"));  // trims 1: the phone had not acked it
+  append_one(store(), msg("u", "m4"));  // trims 2
+  EXPECT_EQ(store().lost_mark("u", "phone"), 2u);
+  EXPECT_EQ(store().lost_mark("u", "tablet"), 0u);  // acked both before they left
+  // The phone's cursor passes the gap; its mark stays.
+  const std::vector<CursorUpdate> phone_acks = {{"u", "phone", 4}};
+  store().commit_cursors(phone_acks);
+  EXPECT_EQ(store().lost_mark("u", "phone"), 2u);
+  // A device registered later never acked what left before it existed.
+  store().register_device("u", "laptop", 4);
+  EXPECT_EQ(store().lost_mark("u", "laptop"), 2u);
+  // Expiry counts like trim, and a mark never goes down.
+  const std::vector<CursorUpdate> tablet_catches_up = {{"u", "tablet", 4}};
+  store().commit_cursors(tablet_catches_up);
+  append_one(store(), msg("u", "m5", {}, 1000));  // trims 3, acked by all
+  EXPECT_EQ(store().expire(kT0 + 5000, 10), 1u);  // seq 5, acked by nobody
+  EXPECT_EQ(store().lost_mark("u", "phone"), 5u);
+  EXPECT_EQ(store().lost_mark("u", "tablet"), 5u);
+  EXPECT_EQ(store().lost_mark("u", "laptop"), 5u);
+  EXPECT_EQ(store().dead_letters(0, 10).size(), 3u);  // 1, 2, 5
+}
+
 TEST_P(InboxStoreContract, ReadAfterSkipsExpiredMessagesBeforeExpireRuns) {
   append_one(store(), msg("u", "m1", {}, 1000));
   append_one(store(), msg("u", "m2", {}, 5000));

@@ -62,6 +62,18 @@ TEST(ResumePosition, LossAfterThePositionIsNotRecovered) {
   EXPECT_TRUE(decide_resume({30, "e1"}, inbox, 45, {}).recovered);
 }
 
+TEST(ResumePosition, TheLostMarkNotTheCursorSaysWhetherAResumeBelowTheCursorIsWhole) {
+  // 40 left before this device acked it; the device then acked up to 45.
+  store::InboxState inbox{"e1", 100, 40};
+  EXPECT_FALSE(decide_resume({30, "e1"}, inbox, 45, {}, 40).recovered);
+  EXPECT_TRUE(decide_resume({40, "e1"}, inbox, 45, {}, 40).recovered);
+  EXPECT_TRUE(decide_resume({}, inbox, 45, {}, 40).recovered);  // from the cursor
+  // Another device missed 40; this one had acked it (its mark stays lower).
+  EXPECT_TRUE(decide_resume({30, "e1"}, inbox, 45, {}, 0).recovered);
+  // A mark does not help a resume in another epoch.
+  EXPECT_FALSE(decide_resume({30, "e0"}, inbox, 45, {}, 0).recovered);
+}
+
 TEST(InflightWindow, CursorFollowsTheAckedPrefix) {
   InflightWindow w(10);  // max_inflight 3
   w.on_sent(msg(11), 0);

@@ -22,8 +22,10 @@ struct ResumeDecision {
   bool known_device = false;
 };
 
+// device_lost_mark: InboxStore::lost_mark() of a known device.
 ResumeDecision decide_resume(const ResumeRequest& req, const store::InboxState& inbox,
                              const std::optional<std::uint64_t>& device_cursor,
-                             const std::vector<store::DeviceCursor>& user_cursors);
+                             const std::vector<store::DeviceCursor>& user_cursors,
+                             const std::optional<std::uint64_t>& device_lost_mark = std::nullopt);
 
 }  // namespace herald::delivery

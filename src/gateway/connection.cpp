@@ -82,8 +82,14 @@ void Connection::send_welcome(const Opening& opening) {
     device_cursor = std::max(*device_cursor, replaced->info().cursor);
   }
   std::vector<store::DeviceCursor> user_cursors;
-  if (!device_cursor) user_cursors = ctx_.store.cursors(user_);
-  delivery::ResumeDecision d = delivery::decide_resume(opening.resume, inbox, device_cursor, user_cursors);
+  std::optional<std::uint64_t> lost_mark;
+  if (device_cursor) {
+    lost_mark = ctx_.store.lost_mark(user_, device_);
+  } else {
+    user_cursors = ctx_.store.cursors(user_);
+  }
+  delivery::ResumeDecision d =
+      delivery::decide_resume(opening.resume, inbox, device_cursor, user_cursors, lost_mark);
   if (!d.known_device) {
     // Known from its first welcome on (PROTOCOL.md 10).
     ctx_.store.register_device(user_, device_, d.position);

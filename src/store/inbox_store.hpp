@@ -97,9 +97,17 @@ class InboxStore {
   // Every known device of the user with its cursor.
   virtual std::vector<DeviceCursor> cursors(std::string_view user) = 0;
   // Registers a device (cursor kept if known) so that it is "known" from its
-  // first welcome on (PROTOCOL.md 10).
+  // first welcome on (PROTOCOL.md 10). Its lost mark starts at the inbox's
+  // max_lost_seq: what left before the device existed, it never acked.
   virtual void register_device(std::string_view user, std::string_view device,
                                std::uint64_t initial_cursor) = 0;
+  // The device's lost mark: the highest seq that left the inbox (expiry,
+  // trim) before this device acked it. Kept apart from the cursor, which
+  // passes such a gap: a client resuming below its cursor is told
+  // recovered:false only when a message it never acked is gone
+  // (PROTOCOL.md 10). nullopt: none recorded (a device registered by a
+  // version that kept no marks).
+  virtual std::optional<std::uint64_t> lost_mark(std::string_view user, std::string_view device) = 0;
   // Raises cursors; a cursor never moves backwards. Losing an update on a
   // crash causes a redelivery, never a loss.
   virtual void commit_cursors(std::span<const CursorUpdate> updates) = 0;

@@ -46,6 +46,9 @@ class MessageCache final : public InboxStore {
   std::optional<std::uint64_t> cursor(std::string_view user, std::string_view device) override {
     return backend_.cursor(user, device);
   }
+  std::optional<std::uint64_t> lost_mark(std::string_view user, std::string_view device) override {
+    return backend_.lost_mark(user, device);
+  }
   std::vector<DeviceCursor> cursors(std::string_view user) override { return backend_.cursors(user); }
   void release_idle(std::int64_t now_ms) override { backend_.release_idle(now_ms); }
   void register_device(std::string_view user, std::string_view device, std::uint64_t c) override {

@@ -39,6 +39,7 @@ class GatedStore final : public InboxStore {
   MessagePtr get(std::string_view u, std::uint64_t s) override { return inner_.get(u, s); }
   InboxState state(std::string_view u) override { return inner_.state(u); }
   std::optional<std::uint64_t> cursor(std::string_view u, std::string_view d) override { return inner_.cursor(u, d); }
+  std::optional<std::uint64_t> lost_mark(std::string_view u, std::string_view d) override { return inner_.lost_mark(u, d); }
   std::vector<DeviceCursor> cursors(std::string_view u) override { return inner_.cursors(u); }
   void register_device(std::string_view u, std::string_view d, std::uint64_t c) override { inner_.register_device(u, d, c); }
   void commit_cursors(std::span<const CursorUpdate> c) override { inner_.commit_cursors(c); }

@@ -110,7 +110,11 @@ void MemoryInboxStore::remove_locked(Inbox& inbox, const std::string& user, std:
   // device at all, nobody did.
   bool unacked = inbox.devices.empty();
   for (const auto& [device, cursor] : inbox.devices) {
-    if (!device_acked(user, device, cursor, seq)) unacked = true;
+    if (device_acked(user, device, cursor, seq)) continue;
+    unacked = true;
+    // A device without a mark yet is taken to have missed every earlier loss.
+    auto mark = inbox.lost_marks.try_emplace(device, inbox.max_lost_seq).first;
+    mark->second = std::max(mark->second, seq);
   }
   if (!unacked) return;
   inbox.max_lost_seq = std::max(inbox.max_lost_seq, seq);
@@ -167,6 +171,17 @@ std::optional<std::uint64_t> MemoryInboxStore::cursor(std::string_view user,
   return it->second;
 }
 
+std::optional<std::uint64_t> MemoryInboxStore::lost_mark(std::string_view user,
+                                                         std::string_view device) {
+  Shard& s = shard_of(user);
+  std::lock_guard lock(s.mu);
+  auto in = s.inboxes.find(std::string(user));
+  if (in == s.inboxes.end()) return std::nullopt;
+  auto it = in->second.lost_marks.find(device);
+  if (it == in->second.lost_marks.end()) return std::nullopt;
+  return it->second;
+}
+
 std::vector<DeviceCursor> MemoryInboxStore::cursors(std::string_view user) {
   std::vector<DeviceCursor> out;
   Shard& s = shard_of(user);
@@ -182,7 +197,9 @@ void MemoryInboxStore::register_device(std::string_view user, std::string_view d
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
   Inbox& inbox = inbox_locked(s, user);
-  inbox.devices.try_emplace(std::string(device), initial_cursor);
+  if (inbox.devices.try_emplace(std::string(device), initial_cursor).second) {
+    inbox.lost_marks.try_emplace(std::string(device), inbox.max_lost_seq);
+  }
 }
 
 void MemoryInboxStore::commit_cursors(std::span<const CursorUpdate> updates) {

@@ -30,6 +30,7 @@ class MemoryInboxStore final : public InboxStore, public ScheduleStore {
   MessagePtr get(std::string_view user, std::uint64_t seq) override;
   InboxState state(std::string_view user) override;
   std::optional<std::uint64_t> cursor(std::string_view user, std::string_view device) override;
+  std::optional<std::uint64_t> lost_mark(std::string_view user, std::string_view device) override;
   std::vector<DeviceCursor> cursors(std::string_view user) override;
   void register_device(std::string_view user, std::string_view device,
                        std::uint64_t initial_cursor) override;
@@ -60,6 +61,7 @@ class MemoryInboxStore final : public InboxStore, public ScheduleStore {
     std::deque<std::pair<std::int64_t, std::string>> dedup_order; // (accepted_ms, id), for pruning
     std::unordered_map<std::string, std::uint64_t> collapse;      // collapse_key -> seq
     std::map<std::string, std::uint64_t, std::less<>> devices;    // device -> cursor
+    std::map<std::string, std::uint64_t, std::less<>> lost_marks; // device -> lost mark
   };
   struct ExpiryEntry {
     std::int64_t expires_at_ms;

@@ -252,6 +252,14 @@ std::optional<std::uint64_t> RedisInboxStore::cursor(std::string_view user, std:
   return static_cast<std::uint64_t>(*v);
 }
 
+std::optional<std::uint64_t> RedisInboxStore::lost_mark(std::string_view user, std::string_view device) {
+  const auto r = link_.execute_one(
+      RedisCommand::keyed({"HGET", keys_.user(user, UserKey::lost_marks), std::string(device)}));
+  const auto v = reply_int(r.get());
+  if (!v) return std::nullopt;
+  return static_cast<std::uint64_t>(*v);
+}
+
 std::vector<DeviceCursor> RedisInboxStore::cursors(std::string_view user) {
   const auto r = link_.execute_one(RedisCommand::keyed({"HGETALL", keys_.user(user, UserKey::cursors)}));
   std::vector<DeviceCursor> out;

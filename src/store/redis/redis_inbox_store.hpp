@@ -57,6 +57,7 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
   // One pipeline of HGETs (no epoch is created).
   std::vector<std::uint64_t> head_seqs(std::span<const std::string> users) override;
   std::optional<std::uint64_t> cursor(std::string_view user, std::string_view device) override;
+  std::optional<std::uint64_t> lost_mark(std::string_view user, std::string_view device) override;
   std::vector<DeviceCursor> cursors(std::string_view user) override;
   void register_device(std::string_view user, std::string_view device,
                        std::uint64_t initial_cursor) override;

@@ -10,7 +10,7 @@ namespace {
 
 constexpr std::array<const char*, kUserKeys> kSuffix = {
     ":meta", ":inbox", ":expiry", ":dedup", ":dedup_at", ":collapse", ":cursors", ":dead_out",
-    ":acked"};
+    ":acked", ":lost_marks"};
 
 // '{', '}' and '%' escaped, so that the tag ends where the user ends and two
 // users never share a key name.

@@ -23,6 +23,7 @@ enum class UserKey : std::size_t {
   cursors,   // hash: device -> cursor
   dead_out,  // list: dead letters made here, until the global log has them
   acked,     // sorted set: "device\nseq" by seq, acks above the device's cursor
+  lost_marks,  // hash: device -> highest seq that left before the device acked it
   count_
 };
 inline constexpr std::size_t kUserKeys = static_cast<std::size_t>(UserKey::count_);

@@ -9,8 +9,8 @@ namespace {
 // Shared by the scripts over one user's keys. Numbers go back to Redis
 // through n2s: Lua would print a large one in exponent notation.
 constexpr const char* kUserPrelude = R"lua(
-local meta, inbox, expiry, dedup, dedup_at, collapse, cursors, dead_out, acked =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local meta, inbox, expiry, dedup, dedup_at, collapse, cursors, dead_out, acked, lost_marks =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local function n2s(x) return string.format('%d', x) end
 local dead = {}
 
@@ -18,21 +18,34 @@ local dead = {}
 -- and what is left of the old one goes: its seqs would collide with the new.
 local function ensure_epoch(candidate)
   if redis.call('HEXISTS', meta, 'epoch') == 1 then return end
-  redis.call('DEL', inbox, expiry, collapse, dedup, dedup_at, cursors, acked)
+  redis.call('DEL', inbox, expiry, collapse, dedup, dedup_at, cursors, acked, lost_marks)
   redis.call('HSET', meta, 'epoch', candidate, 'head', '0', 'lost', '0')
 end
 
--- With no device at all, nobody acked anything (PROTOCOL.md 10). A device
--- acked seq when its cursor passed it or it acked seq above a gap.
-local function acked_by_all(seq)
+-- The devices that had not acked seq; nil with no device at all: then
+-- nobody acked anything (PROTOCOL.md 10). A device acked seq when its
+-- cursor passed it or it acked seq above a gap.
+local function not_acked_by(seq)
   local all = redis.call('HGETALL', cursors)
-  if #all == 0 then return false end
+  if #all == 0 then return nil end
+  local out = {}
   for i = 1, #all, 2 do
     if tonumber(all[i + 1]) < seq and not redis.call('ZSCORE', acked, all[i] .. '\n' .. n2s(seq)) then
-      return false
+      out[#out + 1] = all[i]
     end
   end
-  return true
+  return out
+end
+
+-- seq left before these devices acked it: their lost marks rise to it. A
+-- device without a mark yet is taken to have missed every earlier loss.
+local function raise_lost_marks(devices, seq)
+  local before = tonumber(redis.call('HGET', meta, 'lost') or '0')
+  for _, device in ipairs(devices) do
+    local mark = tonumber(redis.call('HGET', lost_marks, device) or before)
+    if seq > mark then mark = seq end
+    redis.call('HSET', lost_marks, device, n2s(mark))
+  end
 end
 
 -- Removes one retained message. reason nil: collapsed, silently (PROTOCOL.md
@@ -49,7 +62,12 @@ local function remove(seq, reason, user, now)
   if m.ck ~= '' and redis.call('HGET', collapse, m.ck) == n2s(seq) then
     redis.call('HDEL', collapse, m.ck)
   end
-  local spared = reason == nil or acked_by_all(seq)
+  local spared = reason == nil
+  if not spared then
+    local missed = not_acked_by(seq)
+    spared = missed ~= nil and #missed == 0
+    if missed then raise_lost_marks(missed, seq) end
+  end
   redis.call('ZREMRANGEBYSCORE', acked, seq, seq)
   if spared then return true end
   if seq > tonumber(redis.call('HGET', meta, 'lost') or '0') then
@@ -168,7 +186,7 @@ end
 return 0
 )lua";
 
-// Acks above a gap (ARGV: device, seq pairs), kept for acked_by_all while
+// Acks above a gap (ARGV: device, seq pairs), kept for not_acked_by while
 // the message is retained and the device's cursor is below it. Not for an
 // inbox without an epoch (lost meanwhile: its seqs mean nothing now).
 constexpr const char* kMarkAcked = R"lua(
@@ -184,7 +202,10 @@ return 0
 
 constexpr const char* kRegisterDevice = R"lua(
 ensure_epoch(ARGV[1])
-redis.call('HSETNX', cursors, ARGV[2], ARGV[3])
+if redis.call('HSETNX', cursors, ARGV[2], ARGV[3]) == 1 then
+  -- What left before the device existed, it never acked.
+  redis.call('HSET', lost_marks, ARGV[2], redis.call('HGET', meta, 'lost') or '0')
+end
 return 0
 )lua";
 

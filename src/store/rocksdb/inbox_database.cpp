@@ -120,12 +120,14 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
   meta.write_buffer_size = kRewrittenFamilyMemtable;
   auto cursors = plain;
   cursors.write_buffer_size = kRewrittenFamilyMemtable;
+  auto lost_marks = bloom;  // read by point lookups, at connect
+  lost_marks.write_buffer_size = kRewrittenFamilyMemtable;
 
   rocksdb::DBOptions options;
   options.create_if_missing = true;
   options.create_missing_column_families = true;
   options.max_background_jobs = kBackgroundJobs;
-  // All memtables together; eleven column families must not each take 64 MiB.
+  // All memtables together; thirteen column families must not each take 64 MiB.
   options.db_write_buffer_size = memory.write_buffer_bytes;
   options.max_total_wal_size = kMaxWalBytes;
   options.keep_log_file_num = 4;  // rocksdb's own info LOG files
@@ -137,7 +139,8 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
       {layout::kCollapseCf, bloom},               {layout::kCursorsCf, cursors},
       {layout::kExpiryCf, expiry},                {layout::kDeadCf, plain},
       {layout::kScheduleCf, plain},               {layout::kScheduleIdsCf, bloom},
-      {layout::kScheduleKeysCf, bloom},          {layout::kDeadIndexCf, dead_index}};
+      {layout::kScheduleKeysCf, bloom},          {layout::kDeadIndexCf, dead_index},
+      {layout::kLostMarksCf, lost_marks}};
   const auto status = rocksdb::DB::Open(options, path_, families, &handles_, &db_);
   if (!status.ok()) {
     db_ = nullptr;

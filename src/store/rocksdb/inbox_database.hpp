@@ -19,7 +19,7 @@ namespace herald::store {
 // Column families, in the order they are opened.
 enum class Family : std::size_t {
   defaults, meta, messages, dedup, collapse, cursors, expiry, dead,
-  schedule, schedule_ids, schedule_keys, dead_index
+  schedule, schedule_ids, schedule_keys, dead_index, lost_marks
 };
 
 // What RocksDB may hold in memory: every memtable together, and the block

@@ -9,6 +9,7 @@
 //   dedup     user_prefix(user) + id                 -> be64(seq) + be64(accepted_ms)
 //   collapse  user_prefix(user) + collapse_key       -> be64(seq)
 //   cursors   user_prefix(user) + device             -> be64(cursor)
+//   lost_marks user_prefix(user) + device            -> be64(highest seq lost before the device acked it)
 //   expiry    be64(expires_at_ms, sign flipped) + user_prefix(user) + be64(seq) -> "" or be64(last)
 //             (the messages seq..last expire by expires_at_ms; "" is seq alone)
 //   dead      be64(id)                               -> dead-letter record
@@ -46,6 +47,7 @@ inline constexpr const char* kCursorsCf = "cursors";
 inline constexpr const char* kExpiryCf = "expiry";
 inline constexpr const char* kDeadCf = "dead";
 inline constexpr const char* kDeadIndexCf = "dead_index";
+inline constexpr const char* kLostMarksCf = "lost_marks";
 inline constexpr const char* kScheduleCf = "schedule";
 inline constexpr const char* kScheduleIdsCf = "schedule_ids";
 inline constexpr const char* kScheduleKeysCf = "schedule_keys";

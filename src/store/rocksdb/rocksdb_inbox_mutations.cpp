@@ -263,7 +263,9 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
   // device at all, nobody did.
   bool unacked = u.devices.empty();
   for (const auto& [device, cursor] : u.devices) {
-    if (!device_acked(u.user, device, cursor, seq)) unacked = true;
+    if (device_acked(u.user, device, cursor, seq)) continue;
+    unacked = true;
+    raise_lost_mark(m, u, device, seq);
   }
   if (!unacked) return true;
   u.meta.max_lost_seq = std::max(u.meta.max_lost_seq, seq);
@@ -274,6 +276,21 @@ bool RocksDbInboxStore::remove_message(Mutation& m, Staged& u, std::uint64_t seq
   if (d.id > max_dead_letters_) m.del(dead_cf_, layout::be64(d.id - max_dead_letters_));
   m.dead_written = true;
   return true;
+}
+
+void RocksDbInboxStore::raise_lost_mark(Mutation& m, Staged& u, const std::string& device,
+                                        std::uint64_t seq) {
+  const std::string key = layout::user_key(u.user, device);
+  auto it = u.lost_marks.find(device);
+  if (it == u.lost_marks.end()) {
+    // A device without a mark yet is taken to have missed every earlier loss.
+    std::uint64_t mark = u.meta.max_lost_seq;
+    std::string value;
+    if (m.get(lost_marks_cf_, key, &value) && value.size() == 8) mark = layout::get_be64(value);
+    it = u.lost_marks.emplace(device, mark).first;
+  }
+  it->second = std::max(it->second, seq);
+  m.put(lost_marks_cf_, key, layout::be64(it->second));
 }
 
 bool RocksDbInboxStore::commit(Mutation& m, bool sync) {
@@ -380,6 +397,8 @@ void RocksDbInboxStore::register_device(std::string_view user, std::string_view 
   if (Staged* st = stage(m, user, true)) {
     if (st->devices.try_emplace(std::string(device), initial_cursor).second) {
       m.put(cursors_cf_, layout::user_key(user, device), layout::be64(initial_cursor));
+      // What left before the device existed, it never acked.
+      m.put(lost_marks_cf_, layout::user_key(user, device), layout::be64(st->meta.max_lost_seq));
     }
   }
   commit(m, false);

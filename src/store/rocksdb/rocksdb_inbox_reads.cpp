@@ -111,6 +111,16 @@ std::optional<std::uint64_t> RocksDbInboxStore::cursor(std::string_view user,
   return layout::get_be64(value);
 }
 
+std::optional<std::uint64_t> RocksDbInboxStore::lost_mark(std::string_view user,
+                                                          std::string_view device) {
+  std::string value;
+  if (!db_->Get(rocksdb::ReadOptions(), lost_marks_cf_, layout::user_key(user, device), &value).ok() ||
+      value.size() != 8) {
+    return std::nullopt;
+  }
+  return layout::get_be64(value);
+}
+
 std::vector<DeviceCursor> RocksDbInboxStore::cursors(std::string_view user) {
   std::vector<DeviceCursor> out;
   Shard& s = shard_of(user);

@@ -59,6 +59,9 @@ struct RocksDbInboxStore::Staged {
   std::string user;
   layout::UserMeta meta;
   rocks::DeviceMap devices;
+  // Lost marks read or raised by this mutation (a trim or expiry of several
+  // seqs raises one device's mark more than once).
+  rocks::DeviceMap lost_marks;
   bool created = false;     // no inbox before this mutation (no cache entry pinned)
   bool pinned = false;      // this mutation holds a pin on the user's cache entry
   bool meta_dirty = false;  // meta must be written

@@ -95,6 +95,7 @@ RocksDbInboxStore::RocksDbInboxStore(std::string path, StorePolicy policy, SyncM
       schedule_ids_cf_(database_->family(Family::schedule_ids)),
       schedule_keys_cf_(database_->family(Family::schedule_keys)),
       dead_index_cf_(database_->family(Family::dead_index)),
+      lost_marks_cf_(database_->family(Family::lost_marks)),
       default_cf_(database_->family(Family::defaults)),
       shards_(std::make_unique<Shard[]>(kShards)),
       max_scheduled_(max_scheduled) {

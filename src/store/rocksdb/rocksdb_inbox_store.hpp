@@ -84,6 +84,7 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   // The epoch of a new inbox is made and written here on first use.
   InboxState state(std::string_view user) override;
   std::optional<std::uint64_t> cursor(std::string_view user, std::string_view device) override;
+  std::optional<std::uint64_t> lost_mark(std::string_view user, std::string_view device) override;
   std::vector<DeviceCursor> cursors(std::string_view user) override;
   void register_device(std::string_view user, std::string_view device,
                        std::uint64_t initial_cursor) override;
@@ -155,6 +156,8 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   void flush_expiry(Mutation& m, Staged& u);
   // Removes a retained message; unacked ones become dead letters when a
   // reason is given (collapse gives none). False when it was not retained.
+  // Raises the device's lost mark to seq, which left before the device acked it.
+  void raise_lost_mark(Mutation& m, Staged& u, const std::string& device, std::uint64_t seq);
   bool remove_message(Mutation& m, Staged& u, std::uint64_t seq,
                       std::optional<DeadReason> reason, std::int64_t now_ms);
   std::optional<std::uint64_t> oldest_seq(Mutation& m, const Staged& u);
@@ -188,6 +191,7 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   rocksdb::ColumnFamilyHandle* const schedule_ids_cf_;
   rocksdb::ColumnFamilyHandle* const schedule_keys_cf_;
   rocksdb::ColumnFamilyHandle* const dead_index_cf_;
+  rocksdb::ColumnFamilyHandle* const lost_marks_cf_;
   rocksdb::ColumnFamilyHandle* const default_cf_;
 
   std::mutex write_mu_;                        // serializes mutations
