@@ -95,3 +95,98 @@ test('the dashboard shows the live connection and counts rising as messages are 
   await screenshot(page, 'dashboard-live');
   assert.deepEqual(problems, []);
 });
+
+async function signedIn(t, server) {
+  const { page, problems } = await openDashboard(t, server);
+  await page.fill('#key', API_KEY);
+  await page.click('#signin button[type=submit]');
+  await page.waitForSelector('#app:not([hidden])');
+  return { page, problems };
+}
+
+async function lookUp(page, user) {
+  await page.fill('#lookup-user', user);
+  await page.click('#lookup-form button');
+}
+
+// One more poll of /v1/stats (the uptime shown changes every second).
+async function nextTick(page) {
+  const uptime = await page.locator('#uptime').innerText();
+  await page.waitForFunction((u) => document.getElementById('uptime').textContent !== u, uptime, { timeout: 10000 });
+}
+
+test('a lookup the server refuses or a browser cannot ask stays in the lookup panel', async (t) => {
+  const server = await new Server().start();
+  t.after(() => server.cleanup());
+  const user = uniqueUser('look');
+  await server.publish(user, { n: 1 });
+  const { page, problems } = await signedIn(t, server);
+  await lookUp(page, user);
+  await page.waitForSelector('#messages tr:has-text("1")');
+
+  // Each case clears the previous user's data and leaves the rest of the page live.
+  const cases = [
+    ['..', /cannot be looked up from a browser/],
+    ['.', /cannot be looked up from a browser/],
+    ['x'.repeat(129), /1\.\.128 bytes of UTF-8; this one is 129/],
+    ['é'.repeat(65), /this one is 130/],
+    ['bell\u0007', /refused: .*user must be 1\.\.128 bytes/],
+  ];
+  for (const [bad, message] of cases) {
+    await lookUp(page, bad);
+    await page.waitForFunction((m) => new RegExp(m).test(document.getElementById('lookup-empty').textContent), message.source);
+    assert.equal(await page.locator('#lookup-result').isHidden(), true, bad);
+    assert.equal(await page.locator('#devices tr').count(), 0);
+    await nextTick(page);
+    await nextTick(page);
+    assert.equal(await page.locator('#live').innerText(), 'Live', bad);
+    assert.equal(await page.locator('#banner').isHidden(), true, bad);
+    assert.match(await page.locator('#lookup-empty').innerText(), message, 'the message stays');
+  }
+  // A user id with spaces around it is that user id, not a trimmed one.
+  const spaced = ` ${user} `;
+  await server.publish(spaced, { n: 'spaced' });
+  await server.publish(spaced, { n: 'spaced' });
+  await lookUp(page, spaced);
+  await page.waitForFunction(() => document.querySelectorAll('#messages tr').length === 2);
+  assert.deepEqual(problems.filter((p) => !p.includes('400')), []);
+});
+
+test('after a restart of a memory store the charts and the lookup start over with the new process', async (t) => {
+  const server = await new Server({ HERALD_STORE: 'memory' }).start();
+  t.after(() => server.cleanup());
+  const user = uniqueUser('again');
+  const client = new HeraldClient({ url: server.wsUrl, token: () => makeToken(user), device: 'phone' });
+  t.after(() => client.close());
+  const got = [];
+  client.on('message', (m) => got.push(m.seq));
+  await waitFor(() => client.state === 'open', 10000, 'client open');
+  for (let i = 1; i <= 30; i++) await server.publish(user, { n: i });
+  await server.publish(uniqueUser('gone'), 1, { ttl_ms: 1 }); // a dead letter
+  await waitFor(() => got.length === 30, 10000, 'the client got all 30');
+
+  const { page, problems } = await signedIn(t, server);
+  await lookUp(page, user);
+  await page.waitForSelector('#messages tr:first-child:has-text("30")');
+  await page.waitForFunction(() => document.querySelector('[data-kpi="dead"] .value').textContent === '1', null, { timeout: 10000 });
+  await nextTick(page);
+
+  await server.stop();
+  await server.start(); // same port, a new epoch with nothing in it
+  await waitFor(() => client.state === 'open', 20000, 'client open again');
+  const before = got.length;
+  for (let i = 1; i <= 3; i++) await server.publish(user, { after: i });
+  await waitFor(() => got.length === before + 3, 10000, 'the client got the new 3');
+
+  // The lookup shows the new inbox, seqs from 1, not "no retained messages".
+  await page.waitForFunction(() => document.querySelectorAll('#messages tr').length === 3, null, { timeout: 15000 });
+  assert.match(await page.locator('#messages tr').first().innerText(), /^3\s/);
+  await nextTick(page);
+  await nextTick(page);
+  // Nothing computed across the two processes: no negative latency or count.
+  const legends = await page.locator('.legend b').allInnerTexts();
+  assert.ok(legends.every((v) => !v.startsWith('-')), legends.join(' | '));
+  assert.match(await kpiFoot(page, 'dead'), /^0 in the last minute/);
+  assert.equal(await page.locator('#live').innerText(), 'Live');
+  assert.deepEqual(problems.filter((p) => !/ERR_CONNECTION_REFUSED|Failed to fetch/.test(p)), []);
+});

@@ -111,6 +111,51 @@ test('the demo page gets every message exactly once across a server crash and re
   assert.deepEqual(problems.filter((p) => !expectedWhileDown(p)), []);
 });
 
+test('the demo page starts over without false duplicates for a new epoch and for another user', async (t) => {
+  // Memory store: a restart is a new epoch, seqs count from 1 again.
+  const server = await demoServer(t, { HERALD_STORE: 'memory' });
+  const user = uniqueUser('demo');
+  const { page, problems } = await openDemo(t, server, user);
+  for (let i = 1; i <= 3; i++) await server.publish(user, { n: i });
+  await waitReceived(page, range(1, 3));
+
+  await server.stop();
+  await server.start(); // same port
+  await page.waitForFunction(() => window.heraldDemo.welcomes.length >= 2, null, { timeout: 30000 });
+  for (let i = 1; i <= 2; i++) await server.publish(user, { again: i });
+  await page.waitForFunction(() => window.heraldDemo.received.length >= 5, null, { timeout: 20000 });
+  assert.deepEqual((await seen(page)).received, [1, 2, 3, 1, 2]);
+  await page.waitForSelector('#log li:has-text("new epoch")');
+  assert.equal(await page.locator('#log li:has-text("Duplicate")').count(), 0);
+  assert.equal(await page.locator('#dups').innerText(), '0');
+
+  // Another user on the same page: its own counts and messages.
+  await page.click('#disconnect');
+  const other = uniqueUser('demo');
+  await page.fill('#user', other);
+  await page.click('#connect');
+  await page.waitForFunction(() => window.heraldDemo.state === 'open');
+  assert.equal(await page.locator('#connections').innerText(), '1');
+  assert.equal(await page.locator('#messages tr').count(), 0);
+  // Raw JSON text goes out as typed: no rounding of big integers.
+  await page.fill('#data', '{"big": 9007199254740993}');
+  await page.click('#publish');
+  await waitReceived(page, [1]);
+  assert.equal(await page.locator('#log li:has-text("Duplicate")').count(), 0);
+  const stored = await (await fetch(`${server.url}/v1/users/${other}/messages?after=0`, {
+    headers: { Authorization: `Bearer ${API_KEY}` },
+  })).text();
+  assert.match(stored, /"data":\{"big":9007199254740993\}/);
+
+  // A user id over 128 bytes (but under 128 characters) is refused on the page.
+  await page.click('#disconnect');
+  await page.fill('#user', 'é'.repeat(100));
+  await page.click('#connect');
+  await page.waitForSelector('#log li:has-text("this one is 200")');
+  assert.equal(await page.locator('#connect').isVisible(), true);
+  assert.deepEqual(problems.filter((p) => !expectedWhileDown(p)), []);
+});
+
 test('the demo page and its routes do not exist unless demo mode is on', async (t) => {
   const server = await new Server().start();
   t.after(() => server.cleanup());

@@ -4,7 +4,7 @@
 // a counter reset.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { quantile, windowPercentiles, ratePerSecond } from '../../web/dashboard/metrics.js';
+import { isRestart, quantile, windowPercentiles, ratePerSecond } from '../../web/dashboard/metrics.js';
 
 test('quantile interpolates inside the bucket as the server does', () => {
   const bounds = [1, 2, 4];
@@ -32,6 +32,27 @@ test('window percentiles count only what was observed between two snapshots', ()
   assert.ok(p99 > 99 && p99 <= 100);
   assert.deepEqual(windowPercentiles(then, then), [null, null, null]);
   assert.deepEqual(windowPercentiles(undefined, then), [null, null, null]);
+});
+
+test('a window across a restart counts only what the new process observed', () => {
+  const then = { bounds_ms: [1, 10, 100], cumulative_counts: [100, 200, 300, 300] };
+  const now = { bounds_ms: [1, 10, 100], cumulative_counts: [0, 10, 10, 10] };
+  // Subtracting would give negative counts and invented percentiles.
+  assert.deepEqual(windowPercentiles(now, then), windowPercentiles(now, null));
+  const [p50, , p99] = windowPercentiles(now, then);
+  assert.ok(p50 > 1 && p50 <= 10 && p99 <= 10);
+});
+
+test('a restart is told by uptime, node name or any counter going down', () => {
+  const snap = (node, uptime, published = 5, acked = 5) => ({
+    node, uptime_ms: uptime, messages: { published, delivered: 5, acked, dead_letters: 0 },
+  });
+  assert.equal(isRestart(snap('a', 2000), null), false);
+  assert.equal(isRestart(snap('a', 2000), snap('a', 1000)), false);
+  assert.equal(isRestart(snap('a', 500), snap('a', 1000)), true);
+  assert.equal(isRestart(snap('b', 2000), snap('a', 1000)), true);
+  assert.equal(isRestart(snap('a', 2000, 1), snap('a', 1000)), true);
+  assert.equal(isRestart(snap('a', 2000, 5, 1), snap('a', 1000)), true);
 });
 
 test('rates are per second and a restarted counter counts from zero', () => {

@@ -5,7 +5,7 @@
 // of the server's counters and histogram buckets. Everything from the server
 // is put in the page as text, never as HTML.
 import { LineChart } from './charts.js';
-import { ratePerSecond, windowPercentiles } from './metrics.js';
+import { isRestart, ratePerSecond, windowPercentiles } from './metrics.js';
 
 const KEY_STORAGE = 'herald.dashboard.key';
 const POLL_MS = 1000;
@@ -82,6 +82,12 @@ function h(tag, props = {}, ...children) {
 // ---- the API -----------------------------------------------------------------------
 
 class Unauthorized extends Error {}
+class ApiError extends Error {
+  constructor(message, status) {
+    super(message);
+    this.status = status;
+  }
+}
 
 async function api(path) {
   const res = await fetch(path, { headers: { Authorization: `Bearer ${key}` }, cache: 'no-store' });
@@ -93,7 +99,7 @@ async function api(path) {
     } catch {
       // not JSON
     }
-    throw new Error(`${path}: ${msg}`);
+    throw new ApiError(`${path}: ${msg}`, res.status);
   }
   return res.json();
 }
@@ -115,6 +121,12 @@ function showSignIn(message = '') {
 }
 
 async function signIn(candidate) {
+  // A header value cannot carry other characters: fetch would throw before
+  // asking the server, which is not "cannot reach the server".
+  if (!/^[\x21-\x7e]+$/.test(candidate)) {
+    showSignIn('API keys are printable ASCII without spaces; this one has other characters.');
+    return;
+  }
   key = candidate;
   try {
     await api('/v1/stats');
@@ -168,7 +180,7 @@ function startPolling() {
     });
     charts.load = new LineChart($('chart-load'), {
       label: 'connections and in flight', format: num, integer: true,
-      series: [{ label: 'connections' }, { label: 'in flight' }, { label: 'offline backlog' }],
+      series: [{ label: 'connections' }, { label: 'in flight' }, { label: 'unacked backlog' }],
     });
     const lat = [{ label: 'p50' }, { label: 'p90' }, { label: 'p99' }];
     charts.push = new LineChart($('chart-push'), { label: 'push latency', format: ms, series: lat });
@@ -188,8 +200,10 @@ async function tick() {
   try {
     const stats = await api('/v1/stats');
     onStats(stats);
-    await Promise.all([refreshDeadLetters(stats), lookupUser ? refreshLookup() : null]);
-    setLive('ok', 'Live');
+    const user = lookupUser;
+    await Promise.all([refreshDeadLetters(stats), user ? refreshLookup().catch((err) => lookupFailed(err, user)) : null]);
+    if (stats.draining) setLive('warn', 'Draining');
+    else setLive('ok', 'Live');
     $('banner').hidden = true;
   } catch (e) {
     if (e instanceof Unauthorized) return showSignIn('The server no longer accepts this key.');
@@ -208,6 +222,12 @@ function setLive(cls, text) {
 
 function onStats(s) {
   const t = Date.now();
+  if (isRestart(s, history[history.length - 1]?.stats)) {
+    // Another process: its counters start from zero, nothing before compares.
+    history.length = 0;
+    lastDeadCount = null;
+    tailAfter = null; // a memory store's inbox starts over too
+  }
   const prev = history[history.length - 1];
   const m = s.messages;
   let r = { publish: null, deliver: null, ack: null, redeliver: null };
@@ -233,7 +253,6 @@ function onStats(s) {
 
   $('node').textContent = s.node;
   $('uptime').textContent = duration(s.uptime_ms);
-  if (s.draining) setLive('warn', 'Draining');
 
   const lastMinute = history.find((hst) => hst.t >= t - 60000) || history[0];
   const deadLastMinute = m.dead_letters - lastMinute.stats.messages.dead_letters;
@@ -242,7 +261,7 @@ function onStats(s) {
   kpi('deliver', rate(r.deliver), `${num(m.delivered)} delivered · ${num(m.redelivered)} redelivered`, '/s');
   kpi('ack', rate(r.ack), `${num(m.acked)} acked`, '/s');
   kpi('inflight', num(m.inflight), `awaiting ack · ${plural(s.ack_timeouts, 'timeout', 'timeouts')}`);
-  kpi('backlog', num(s.offline_backlog?.messages), `for ${plural(s.offline_backlog?.users, 'offline user', 'offline users')}`);
+  kpi('backlog', num(s.offline_backlog?.messages), `not acked by every device · ${plural(s.offline_backlog?.users, 'user', 'users')}`);
   kpi('dead', num(m.dead_letters), `${num(deadLastMinute)} in the last minute`);
   $('app').querySelector('[data-kpi="dead"] .value').classList.toggle('bad-text', m.dead_letters > 0);
 
@@ -265,14 +284,19 @@ function kpi(name, value, foot, unit) {
 
 // ---- dead letters --------------------------------------------------------------------
 
+let deadShown = []; // the newest dead letters, newest first
+
 async function refreshDeadLetters(stats) {
   const count = stats.messages.dead_letters;
-  if (count === lastDeadCount) return;
-  // Ids are consecutive from 1: the newest are after count - N.
-  const after = Math.max(0, count - DEAD_LETTERS_SHOWN);
-  const page = await api(`/v1/dead-letters?after=${after}&limit=${DEAD_LETTERS_SHOWN}`);
-  lastDeadCount = count;
-  const rows = page.dead_letters.slice().reverse().map((d) =>
+  if (count !== lastDeadCount) {
+    // Ids are consecutive from 1: the newest are after count - N.
+    const after = Math.max(0, count - DEAD_LETTERS_SHOWN);
+    const page = await api(`/v1/dead-letters?after=${after}&limit=${DEAD_LETTERS_SHOWN}`);
+    lastDeadCount = count;
+    deadShown = page.dead_letters.slice().reverse();
+  }
+  // Drawn every tick: "dead since" moves on without new letters.
+  const rows = deadShown.map((d) =>
     h('tr', {},
       h('td', {}, num(d.id)),
       h('td', {}, h('a', { href: '#', 'data-user': d.user }, d.user)),
@@ -297,33 +321,48 @@ $('dead').addEventListener('click', (e) => {
 
 // ---- user lookup ---------------------------------------------------------------------
 
-let tailAfter = 0; // messages are read from here on each refresh
+const MAX_USER_BYTES = 128;
+// Messages are read from here on each refresh; null: find the inbox's tail first.
+let tailAfter = null;
 
-async function startLookup(user) {
-  lookupUser = user;
-  tailAfter = 0;
-  // Find the tail of the inbox: page forward, keep the last RECENT_MESSAGES.
+function usersPath(user) {
+  return `/v1/users/${encodeURIComponent(user)}`;
+}
+
+/** The seq to read after so that the latest RECENT_MESSAGES retained messages come back. */
+async function findTail(user) {
   let after = 0;
   let recent = [];
   for (let pages = 0; pages < 20; pages++) {
-    const page = await api(`/v1/users/${encodeURIComponent(user)}/messages?after=${after}&limit=1000`);
+    const page = await api(`${usersPath(user)}/messages?after=${after}&limit=1000`);
     recent = recent.concat(page.messages).slice(-RECENT_MESSAGES);
     if (page.messages.length < 1000) break;
     after = page.next_after;
   }
-  tailAfter = recent.length ? recent[0].seq - 1 : after;
-  $('lookup-card').scrollIntoView({ behavior: 'smooth', block: 'nearest' });
-  await refreshLookup();
+  return recent.length ? recent[0].seq - 1 : after;
 }
 
 async function refreshLookup() {
   const user = lookupUser;
-  const enc = encodeURIComponent(user);
-  const [presence, msgs] = await Promise.all([
-    api(`/v1/users/${enc}/presence`),
-    api(`/v1/users/${enc}/messages?after=${tailAfter}&limit=1000`),
-  ]);
+  if (tailAfter === null) {
+    const tail = await findTail(user);
+    if (user !== lookupUser) return;
+    tailAfter = tail;
+  }
+  const readMessages = () => api(`${usersPath(user)}/messages?after=${tailAfter}&limit=1000`);
+  let [presence, msgs] = await Promise.all([api(`${usersPath(user)}/presence`), readMessages()]);
   if (user !== lookupUser) return;
+  if (!msgs.messages.length && tailAfter > 0) {
+    // What we showed has left: expired, trimmed, or the inbox started over
+    // in another epoch (seqs from 1 again). Look for the tail again.
+    const tail = await findTail(user);
+    if (user !== lookupUser) return;
+    if (tail < tailAfter) {
+      tailAfter = tail;
+      msgs = await readMessages();
+      if (user !== lookupUser) return;
+    }
+  }
   const messages = msgs.messages.slice(-RECENT_MESSAGES);
   if (messages.length) tailAfter = messages[0].seq - 1;
 
@@ -357,24 +396,70 @@ async function refreshLookup() {
       h('td', { class: 'data', title: preview(msg.data) }, preview(msg.data))));
   $('messages').replaceChildren(...(mrows.length ? mrows : [h('tr', {}, h('td', { colspan: 6 }, 'No retained messages.'))]));
   $('messages-hint').textContent = messages.length ? `latest ${messages.length}, newest first` : '';
+  $('lookup-error').hidden = true;
   $('lookup-empty').hidden = true;
   $('lookup-result').hidden = false;
 }
 
+/**
+ * A failed lookup is shown in the lookup panel: it says nothing about the
+ * server's health (the live pill and banner do). A refused user id (4xx)
+ * stops the refreshes; anything else is retried with the next tick.
+ */
+function lookupFailed(err, user = lookupUser) {
+  if (err instanceof Unauthorized) return showSignIn('The server no longer accepts this key.');
+  if (user !== lookupUser) return;
+  const refused = err instanceof ApiError && err.status >= 400 && err.status < 500;
+  if (refused) {
+    lookupUser = null;
+    $('lookup-result').hidden = true;
+    $('lookup-empty').hidden = false;
+    $('lookup-empty').textContent = `Lookup of “${user}” refused: ${err.message}`;
+  } else {
+    $('lookup-error').textContent = `Lookup failed (${err.message}); retrying every second.`;
+    $('lookup-error').hidden = false;
+  }
+}
+
 function runLookup(user) {
   $('lookup-user').value = user;
-  startLookup(user).catch((err) => {
-    if (err instanceof Unauthorized) showSignIn('The server no longer accepts this key.');
-    else {
-      $('lookup-empty').textContent = `Lookup failed: ${err.message}`;
-      $('lookup-empty').hidden = false;
-    }
-  });
+  // Nothing of the previous user stays on screen.
+  lookupUser = null;
+  tailAfter = null;
+  $('lookup-result').hidden = true;
+  $('lookup-error').hidden = true;
+  $('devices').replaceChildren();
+  $('messages').replaceChildren();
+  $('lookup-empty').hidden = false;
+  const problem = userIdProblem(user);
+  if (problem) {
+    $('lookup-empty').textContent = problem;
+    return;
+  }
+  $('lookup-empty').textContent = `Looking up “${user}”…`;
+  lookupUser = user;
+  refreshLookup()
+    .then(() => $('lookup-card').scrollIntoView({ behavior: 'smooth', block: 'nearest' }))
+    .catch((err) => lookupFailed(err, user));
+}
+
+/** Why `user` cannot be looked up from here, or null. */
+function userIdProblem(user) {
+  const bytes = new TextEncoder().encode(user).length;
+  if (bytes > MAX_USER_BYTES) return `User ids are 1..${MAX_USER_BYTES} bytes of UTF-8; this one is ${bytes}.`;
+  // A browser resolves "." and ".." in a URL path (also written %2E) as
+  // steps to the current or parent folder, so no request can name them.
+  if (user === '.' || user === '..') {
+    return `“${user}” cannot be looked up from a browser: URLs read it as a folder step. ` +
+      `Use curl --path-as-is with /v1/users/${user}/messages.`;
+  }
+  return null;
 }
 
 $('lookup-form').addEventListener('submit', (e) => {
   e.preventDefault();
-  const user = $('lookup-user').value.trim();
+  // Not trimmed: spaces are part of a user id.
+  const user = $('lookup-user').value;
   if (user) runLookup(user);
 });
 

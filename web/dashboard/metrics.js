@@ -30,9 +30,24 @@ export function quantile(bounds, cumulative, q) {
  */
 export function windowPercentiles(now, then) {
   if (!now || !now.cumulative_counts) return [null, null, null];
-  const base = then && then.cumulative_counts ? then.cumulative_counts : [];
+  let base = then && then.cumulative_counts ? then.cumulative_counts : [];
+  // Counts that went down belong to an earlier process (a restart): what the
+  // new one observed is all there is to count.
+  if (base.length !== now.cumulative_counts.length || now.cumulative_counts.some((c, i) => c < base[i])) base = [];
   const delta = now.cumulative_counts.map((c, i) => c - (base[i] || 0));
   return [0.5, 0.9, 0.99].map((q) => quantile(now.bounds_ms, delta, q));
+}
+
+/**
+ * Whether `now` comes from another server process than `prev` (two /v1/stats
+ * snapshots): a restart resets uptime and every counter, another node behind
+ * the same address has another name.
+ */
+export function isRestart(now, prev) {
+  if (!prev) return false;
+  if (now.node !== prev.node || now.uptime_ms < prev.uptime_ms) return true;
+  const m = now.messages, pm = prev.messages;
+  return ['published', 'delivered', 'acked', 'dead_letters'].some((k) => m[k] < pm[k]);
 }
 
 /** Per-second rate of a counter between two readings; a reset (restart) counts from 0. */

@@ -40,6 +40,9 @@ class DemoSocket extends WebSocket {
     this.addEventListener('message', (e) => {
       if (typeof e.data !== 'string') return;
       const f = JSON.parse(e.data);
+      // Seen here, before the SDK reads the frame: the msg frames after it
+      // belong to the new epoch.
+      if (f.type === 'welcome') noteEpoch(f.epoch);
       if (f.type === 'msg' && seen.has(f.seq)) {
         demo.duplicates++;
         $('dups').textContent = demo.duplicates;
@@ -95,9 +98,27 @@ function showState(s, info) {
 }
 
 let wasOpen = false;
-const seen = new Set();
+const seen = new Set(); // seqs processed in the current epoch
 const rows = new Map();
 let replayUpTo = 0; // seqs up to this were waiting when the page reconnected
+let epoch = null; // of the last welcome
+
+function noteEpoch(e) {
+  if (epoch !== null && e !== epoch) {
+    // The inbox started over (a memory store restarted, Redis lost it):
+    // seqs count from 1 again, and the SDK starts over with them.
+    startOver();
+    log(`The inbox is in a new epoch (${e}): seqs start over`, 'bad');
+  }
+  epoch = e;
+}
+
+/** Forgets what was seen: another user, or the same inbox in a new epoch (seqs from 1 again). */
+function startOver() {
+  seen.clear();
+  rows.clear();
+  replayUpTo = 0;
+}
 
 function addRow(m) {
   const status = h('span', { class: 'badge info' }, 'processing');
@@ -129,16 +150,43 @@ function markAcked(f) {
 // ---- the client --------------------------------------------------------------------
 
 let client = null;
-let connections = 0;
+let connections = 0; // of this client (this user)
+const MAX_USER_BYTES = 128;
 
+/** POSTs `body`: an object, or JSON text sent as it is. */
 async function demoPost(path, body) {
-  const res = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  const res = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: text });
   const json = await res.json();
   if (!res.ok) throw new Error(json.error ? json.error.message : `${res.status}`);
   return json;
 }
 
+/** A new client (maybe of another user) has its own counts and messages. */
+function resetCounts() {
+  startOver();
+  connections = 0;
+  epoch = null;
+  demo.received.length = 0;
+  demo.acked.length = 0;
+  demo.welcomes.length = 0;
+  demo.duplicates = 0;
+  $('connections').textContent = '0';
+  $('dups').textContent = '0';
+  $('last-seq').textContent = '–';
+  $('epoch').textContent = '–';
+  $('messages').replaceChildren();
+  $('messages-empty').hidden = false;
+  $('count').textContent = 'none yet';
+}
+
 function connect(user) {
+  const bytes = new TextEncoder().encode(user).length;
+  if (bytes > MAX_USER_BYTES) {
+    log(`User ids are 1..${MAX_USER_BYTES} bytes of UTF-8; this one is ${bytes}.`, 'bad');
+    return;
+  }
+  resetCounts();
   sessionStorage.heraldDemoUser = user;
   $('dashboard-link').href = `/dashboard#user=${encodeURIComponent(user)}`;
   client = new HeraldClient({
@@ -198,23 +246,35 @@ async function disconnect() {
 
 async function publish(count = 1, tag = '') {
   const user = $('user').value.trim();
+  // The text goes out as typed: parsed here only to check it, since a
+  // round trip through JavaScript numbers would round 9007199254740993.
+  const raw = $('data').value;
   let data;
   try {
-    data = JSON.parse($('data').value);
+    data = JSON.parse(raw);
   } catch {
     $('publish-result').textContent = 'Data is not valid JSON.';
     return [];
   }
   const seqs = [];
   for (let i = 0; i < count; i++) {
-    const body = { user, event: $('event').value.trim() || undefined, data: count > 1 || tag ? { ...wrap(data), n: i + 1, ...(tag ? { note: tag } : {}) } : data };
+    const head = JSON.stringify({ user, event: $('event').value.trim() || undefined }).slice(0, -1);
+    const body = `${head},"data":${count > 1 || tag ? withFields(raw, data, { n: i + 1, ...(tag ? { note: tag } : {}) }) : raw}}`;
     const r = await demoPost('/demo/publish', body);
     seqs.push(r.results[0].seq);
   }
   $('publish-result').textContent = `Accepted: seq ${seqs.join(', ')}`;
   return seqs;
 }
-const wrap = (d) => (d !== null && typeof d === 'object' && !Array.isArray(d) ? d : { value: d });
+
+/** JSON text of `raw` (parsed: `data`) with `extra` fields added: into an object, or beside `value`. */
+function withFields(raw, data, extra) {
+  const add = JSON.stringify(extra).slice(1, -1);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) return `{"value":${raw},${add}}`;
+  const keys = Object.keys(data);
+  if (keys.some((k) => k in extra)) return JSON.stringify({ ...data, ...extra }); // no duplicate keys
+  return keys.length ? `${raw.trim().slice(0, -1)},${add}}` : `{${add}}`;
+}
 
 async function drop() {
   if (!socket) return;
