@@ -72,6 +72,9 @@ TEST(ResumePosition, TheLostMarkNotTheCursorSaysWhetherAResumeBelowTheCursorIsWh
   EXPECT_TRUE(decide_resume({30, "e1"}, inbox, 45, {}, 0).recovered);
   // A mark does not help a resume in another epoch.
   EXPECT_FALSE(decide_resume({30, "e0"}, inbox, 45, {}, 0).recovered);
+  // Nor a mark that was not raised (an older node removed 40 unacked): the
+  // cursor below the loss still tells.
+  EXPECT_FALSE(decide_resume({30, "e1"}, inbox, 35, {}, 0).recovered);
 }
 
 TEST(InflightWindow, CursorFollowsTheAckedPrefix) {

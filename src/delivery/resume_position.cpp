@@ -22,16 +22,17 @@ ResumeDecision decide_resume(const ResumeRequest& req, const store::InboxState& 
   d.position = std::min(d.position, inbox.head_seq);
   if (!epoch_matches) {
     d.recovered = false;
-  } else if (device_cursor && device_lost_mark) {
-    // Something after the position left by expiry or trim before this device
-    // acked it. The mark, not the cursor: a cursor passes such a gap once the
-    // device acks past it, and a position below the cursor is behind it again.
-    d.recovered = *device_lost_mark <= d.position;
   } else {
-    // No mark: what left above the cursor had not been acked; below it, the
-    // device is taken to have acked it.
+    // What left above the cursor had not been acked; below it, the device
+    // is taken to have acked it...
     const std::uint64_t acked = std::max(d.position, device_cursor.value_or(0));
     d.recovered = inbox.max_lost_seq <= acked;
+    // ...unless its lost mark says otherwise: a cursor passes a gap once the
+    // device acks past it, and a position below the cursor is behind the gap
+    // again. Both must agree, so that a node of an older version, which
+    // removes messages without raising marks (a rolling upgrade on redis),
+    // cannot make a stale mark claim a whole inbox.
+    if (device_cursor && device_lost_mark && *device_lost_mark > d.position) d.recovered = false;
   }
   return d;
 }
