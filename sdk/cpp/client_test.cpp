@@ -459,6 +459,48 @@ TEST_F(ClientTest, StopSendsTheAcksThatWaitForTheIntervalBeforeClosing) {
   EXPECT_EQ(conn(0).acknowledged(), (std::vector<std::uint64_t>{1, 2, 3}));
 }
 
+TEST_F(ClientTest, StopCutsTheSocketAfterCloseTimeoutWhenTheServerNeverAnswersTheClose) {
+  server_.on_open = [](FakeConnection& c) {
+    c.stop_reading = true;  // reads the client's ack of 1, then nothing more
+    c.send_welcome(make_welcome("e1"));
+    c.send_msg(1);
+  };
+  auto o = options();
+  o.connect_timeout = 60s;  // the close waited for this before
+  o.close_timeout = 200ms;
+  auto client = start(o);
+  ASSERT_TRUE(wait_connections(1));
+  ASSERT_TRUE(run_until(ioc_, [&] { return conn(0).acked_seqs().size() == 1; }));
+  client->stop();
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::closed; }));
+  EXPECT_EQ(states_.back().second.code, 1000);
+  EXPECT_NE(states_.back().second.reason.find("close_timeout"), std::string::npos);
+  ioc_.restart();
+  ioc_.poll();
+  EXPECT_EQ(server_.connections.size(), 1u);
+}
+
+TEST_F(ClientTest, StartRightAfterStopConnectsAgainOnceTheCloseEnds) {
+  auto client = start(options());
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::open; }));
+  client->stop();
+  client->start();
+  ASSERT_TRUE(run_until(ioc_, [&] {
+    return server_.connections.size() == 2 && client->state() == ClientState::open;
+  }));
+  EXPECT_TRUE(conn(0).ended);
+  EXPECT_EQ(conn(0).client_close_code, 1000);
+  EXPECT_TRUE(saw_state(ClientState::closed, 1000));
+  // stop(), start(), stop(): the last word holds.
+  client->stop();
+  client->start();
+  client->stop();
+  ASSERT_TRUE(run_until(ioc_, [&] { return client->state() == ClientState::closed; }));
+  ioc_.restart();
+  ioc_.poll();
+  EXPECT_EQ(server_.connections.size(), 2u);
+}
+
 TEST_F(ClientTest, SameEpochKeepsDedupAcrossReconnects) {
   server_.on_open = [this](FakeConnection& c) {
     if (server_.connections.size() == 1) {

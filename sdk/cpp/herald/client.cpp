@@ -153,19 +153,32 @@ std::uint64_t Client::duplicates() const { return duplicates_.load(); }
 // ---- lifecycle ----------------------------------------------------------------
 
 void Client::do_start() {
+  if (stopping_) {
+    // The close of the stop() before is under way: connect once it ends.
+    start_after_stop_ = true;
+    return;
+  }
   if (state_.load() != ClientState::closed) return;
-  stopping_ = false;
   do_connect();
 }
 
 void Client::do_stop() {
+  start_after_stop_ = false;
   if (state_.load() == ClientState::closed) return;
   stopping_ = true;
   reconnect_timer_.cancel();
   if (!conn_) {
+    stopping_ = false;
     set_state(ClientState::closed, CloseInfo{1000, "stopped"});
   } else if (conn_->upgraded) {
+    if (conn_->close_requested) return;
     conn_->close_requested = true;  // do_write sends what waits (acks too), then closes
+    // Replaces the heartbeat (or connect deadline): a server that stopped
+    // reading would hold the writes and the close handshake forever.
+    conn_->timer.expires_after(opts_.close_timeout);
+    conn_->timer.async_wait([self = shared_from_this(), conn = conn_](const error_code& ec) {
+      self->on_close_deadline(conn, ec);
+    });
     if (!conn_->writing && !conn_->closing) do_write(conn_);
   } else {
     end_connection(conn_, CloseInfo{0, "stopped while connecting"});
@@ -269,8 +282,13 @@ void Client::on_handshake(const std::shared_ptr<Connection>& conn, const error_c
   do_read(conn);
 }
 
+void Client::on_close_deadline(const std::shared_ptr<Connection>& conn, const error_code& ec) {
+  if (ec || conn != conn_) return;
+  end_connection(conn, CloseInfo{1000, "stopped; the server did not answer the close within close_timeout"});
+}
+
 void Client::on_connect_deadline(const std::shared_ptr<Connection>& conn, const error_code& ec) {
-  if (ec || conn != conn_ || conn->welcomed) return;
+  if (ec || conn != conn_ || conn->welcomed || conn->close_requested) return;
   end_connection(conn, CloseInfo{0, "no welcome within connect_timeout"});
 }
 
@@ -438,6 +456,7 @@ void Client::handle_pong(const std::shared_ptr<Connection>& conn, const protocol
 // ---- heartbeat ------------------------------------------------------------------
 
 void Client::arm_heartbeat(const std::shared_ptr<Connection>& conn) {
+  if (conn->close_requested) return;  // the timer holds the close deadline
   if (conn->heartbeat.count() <= 0) {
     conn->timer.cancel();  // also ends the connect deadline
     return;
@@ -531,7 +550,12 @@ void Client::end_connection(std::shared_ptr<Connection> conn, CloseInfo info,
 
   if (stopping_) {
     stopping_ = false;
-    return set_state(ClientState::closed, info);
+    set_state(ClientState::closed, info);
+    if (start_after_stop_ && state_.load() == ClientState::closed) {
+      start_after_stop_ = false;
+      do_connect();
+    }
+    return;
   }
   // PROTOCOL.md 6: 4010 kicked and 4011 replaced must not reconnect by themselves.
   if (!opts_.auto_reconnect || info.code == 4010 || info.code == 4011) {

@@ -63,6 +63,9 @@ struct ClientOptions {
   std::chrono::microseconds ack_interval{1000};
   std::size_t ack_batch = 32;
   std::chrono::milliseconds connect_timeout{5000};  // resolve + connect + upgrade + welcome
+  // stop(): how long the queued frames and the close handshake may take
+  // before the socket is cut (a server that stopped reading never answers).
+  std::chrono::milliseconds close_timeout{2000};
   std::size_t max_message_bytes = 16u << 20;        // larger frames from the server end the connection
   std::optional<std::uint64_t> jitter_seed;         // backoff randomness; unset: from std::random_device
   // Source address to bind before connecting ("127.0.0.2"); empty: the kernel picks. A
@@ -154,6 +157,7 @@ class Client : public std::enable_shared_from_this<Client> {
   void handle_pong(const std::shared_ptr<Connection>& conn, const protocol::PongFrame& p);
   void arm_heartbeat(const std::shared_ptr<Connection>& conn);
   void on_heartbeat(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec);
+  void on_close_deadline(const std::shared_ptr<Connection>& conn, const boost::system::error_code& ec);
   void enqueue(const std::shared_ptr<Connection>& conn, std::string frame);
   void queue_auto_ack(const std::shared_ptr<Connection>& conn, std::uint64_t seq);
   bool ack_due(const Connection& conn) const;
@@ -185,6 +189,7 @@ class Client : public std::enable_shared_from_this<Client> {
   Timer reconnect_timer_;
   ReconnectBackoff backoff_;
   bool stopping_ = false;                  // stop() asked; the next end is final
+  bool start_after_stop_ = false;          // start() came while a stop was under way
   // Since a 1001 close, until the next welcome: the retry_after bound, the
   // longest reconnect wait (see end_connection).
   std::optional<std::chrono::milliseconds> restart_bound_;

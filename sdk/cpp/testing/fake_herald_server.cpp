@@ -124,7 +124,7 @@ void FakeConnection::start_read() {
         }
       }
     }
-    self->start_read();
+    if (!self->stop_reading) self->start_read();
   });
 }
 

@@ -55,6 +55,9 @@ class FakeConnection : public std::enable_shared_from_this<FakeConnection> {
   std::vector<std::string> received;      // text frames from the client, in order
   std::vector<std::uint64_t> sent_seqs;   // seqs of msg frames sent, in order
   bool answer_pings = true;               // answer ping frames with pong (PROTOCOL.md 3)
+  // Read no more after the next frame: a server that stopped reading (its
+  // socket stays open; a close from the client is never answered).
+  bool stop_reading = false;
   bool ended = false;                     // the socket is gone
   std::optional<int> client_close_code;   // the close code the client sent, if it closed
 
