@@ -160,26 +160,26 @@ InboxState MemoryInboxStore::state(std::string_view user) {
   return InboxState{in->second.epoch, in->second.head_seq, in->second.max_lost_seq};
 }
 
-std::optional<std::uint64_t> MemoryInboxStore::cursor(std::string_view user,
-                                                      std::string_view device) {
+std::optional<std::uint64_t> MemoryInboxStore::device_value(DeviceMap Inbox::*map, std::string_view user,
+                                                            std::string_view device) {
   Shard& s = shard_of(user);
   std::lock_guard lock(s.mu);
   auto in = s.inboxes.find(std::string(user));
   if (in == s.inboxes.end()) return std::nullopt;
-  auto it = in->second.devices.find(device);
-  if (it == in->second.devices.end()) return std::nullopt;
+  const DeviceMap& values = in->second.*map;
+  auto it = values.find(device);
+  if (it == values.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<std::uint64_t> MemoryInboxStore::cursor(std::string_view user,
+                                                      std::string_view device) {
+  return device_value(&Inbox::devices, user, device);
 }
 
 std::optional<std::uint64_t> MemoryInboxStore::lost_mark(std::string_view user,
                                                          std::string_view device) {
-  Shard& s = shard_of(user);
-  std::lock_guard lock(s.mu);
-  auto in = s.inboxes.find(std::string(user));
-  if (in == s.inboxes.end()) return std::nullopt;
-  auto it = in->second.lost_marks.find(device);
-  if (it == in->second.lost_marks.end()) return std::nullopt;
-  return it->second;
+  return device_value(&Inbox::lost_marks, user, device);
 }
 
 std::vector<DeviceCursor> MemoryInboxStore::cursors(std::string_view user) {

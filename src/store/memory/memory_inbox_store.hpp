@@ -52,6 +52,7 @@ class MemoryInboxStore final : public InboxStore, public ScheduleStore {
     std::uint64_t seq;
     std::int64_t accepted_ms;
   };
+  using DeviceMap = std::map<std::string, std::uint64_t, std::less<>>;
   struct Inbox {
     std::string epoch;
     std::uint64_t head_seq = 0;
@@ -60,8 +61,8 @@ class MemoryInboxStore final : public InboxStore, public ScheduleStore {
     std::unordered_map<std::string, DedupEntry> dedup;            // id -> original seq
     std::deque<std::pair<std::int64_t, std::string>> dedup_order; // (accepted_ms, id), for pruning
     std::unordered_map<std::string, std::uint64_t> collapse;      // collapse_key -> seq
-    std::map<std::string, std::uint64_t, std::less<>> devices;    // device -> cursor
-    std::map<std::string, std::uint64_t, std::less<>> lost_marks; // device -> lost mark
+    DeviceMap devices;                                            // device -> cursor
+    DeviceMap lost_marks;                                         // device -> lost mark
   };
   struct ExpiryEntry {
     std::int64_t expires_at_ms;
@@ -77,6 +78,9 @@ class MemoryInboxStore final : public InboxStore, public ScheduleStore {
   static constexpr std::size_t kShards = 64;
 
   Shard& shard_of(std::string_view user);
+  // One device's entry in one of the inbox's per-device maps.
+  std::optional<std::uint64_t> device_value(DeviceMap Inbox::*map, std::string_view user,
+                                            std::string_view device);
   Inbox& inbox_locked(Shard& s, std::string_view user);
   AppendResult append_locked(Shard& s, const NewMessage& m, std::int64_t now_ms);
   // Removes a retained message; unacked ones go to the dead-letter log.

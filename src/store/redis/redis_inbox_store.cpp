@@ -244,20 +244,20 @@ std::vector<std::uint64_t> RedisInboxStore::head_seqs(std::span<const std::strin
   return out;
 }
 
-std::optional<std::uint64_t> RedisInboxStore::cursor(std::string_view user, std::string_view device) {
-  const auto r = link_.execute_one(
-      RedisCommand::keyed({"HGET", keys_.user(user, UserKey::cursors), std::string(device)}));
+std::optional<std::uint64_t> RedisInboxStore::device_value(UserKey hash, std::string_view user,
+                                                           std::string_view device) {
+  const auto r = link_.execute_one(RedisCommand::keyed({"HGET", keys_.user(user, hash), std::string(device)}));
   const auto v = reply_int(r.get());
   if (!v) return std::nullopt;
   return static_cast<std::uint64_t>(*v);
 }
 
+std::optional<std::uint64_t> RedisInboxStore::cursor(std::string_view user, std::string_view device) {
+  return device_value(UserKey::cursors, user, device);
+}
+
 std::optional<std::uint64_t> RedisInboxStore::lost_mark(std::string_view user, std::string_view device) {
-  const auto r = link_.execute_one(
-      RedisCommand::keyed({"HGET", keys_.user(user, UserKey::lost_marks), std::string(device)}));
-  const auto v = reply_int(r.get());
-  if (!v) return std::nullopt;
-  return static_cast<std::uint64_t>(*v);
+  return device_value(UserKey::lost_marks, user, device);
 }
 
 std::vector<DeviceCursor> RedisInboxStore::cursors(std::string_view user) {

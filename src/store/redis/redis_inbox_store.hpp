@@ -97,6 +97,8 @@ class RedisInboxStore final : public InboxStore, public ScheduleStore {
 
   RedisCommand user_script(const RedisScript& script, std::string_view user,
                            std::vector<std::string> argv) const;
+  // One device's field of a per-device hash of the user (cursors, lost marks).
+  std::optional<std::uint64_t> device_value(UserKey hash, std::string_view user, std::string_view device);
   // Appends to the global log, then drops them from the users' dead_out.
   void move_dead_letters(const DeadBatch& batch);
   // Which messages of the batch have their (user, id) in the schedule.
