@@ -154,10 +154,10 @@ class RocksDbInboxStore final : public InboxStore, public ScheduleStore {
   std::optional<std::uint64_t> find_generated_id(Mutation& m, const Staged& u, std::string_view id,
                                                  std::int64_t now_ms);
   void flush_expiry(Mutation& m, Staged& u);
-  // Removes a retained message; unacked ones become dead letters when a
-  // reason is given (collapse gives none). False when it was not retained.
   // Raises the device's lost mark to seq, which left before the device acked it.
   void raise_lost_mark(Mutation& m, Staged& u, const std::string& device, std::uint64_t seq);
+  // Removes a retained message; unacked ones become dead letters when a
+  // reason is given (collapse gives none). False when it was not retained.
   bool remove_message(Mutation& m, Staged& u, std::uint64_t seq,
                       std::optional<DeadReason> reason, std::int64_t now_ms);
   std::optional<std::uint64_t> oldest_seq(Mutation& m, const Staged& u);
