@@ -145,6 +145,7 @@ std::vector<OptionSpec> build_table() {
   t.push_back(num("max_connections_per_ip", "10000", "429 before the upgrade beyond this many connections from one IP", &C::max_connections_per_ip, 1, 100000000));
   t.push_back(num("max_connections", "1000000", "429 before the upgrade beyond this many connections in total", &C::max_connections, 1, 100000000));
   t.push_back(num("max_send_queue_bytes", "1048576", "bytes queued to one client; new messages wait while it is full, and a frame that cannot wait (a redelivery, a pong) closes a client that stopped reading with 4009", &C::max_send_queue_bytes, 1024, 1LL << 32));
+  t.push_back(ms("send_timeout_ms", "30000", "a frame to a client that waits this long for the socket (the client stopped reading and the kernel's buffers are full) closes it with 4009; checked with the heartbeat, so within this plus heartbeat_ms", &C::send_timeout, 1000));
   t.push_back({"client_frame_rate", "100", "frames per second one connection may send (burst twice that) before close 4029",
                [](C& c, std::string_view v) { c.client_frame_rate = parse_double("client_frame_rate", v, 0.001); },
                "0.001 or more"});

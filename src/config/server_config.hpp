@@ -63,6 +63,7 @@ struct ServerConfig {
   std::uint32_t max_connections_per_ip = 10000;
   std::uint32_t max_connections = 1000000;
   std::size_t max_send_queue_bytes = 1048576;
+  milliseconds send_timeout{30000};  // a write to a client stuck this long closes it 4009
   double client_frame_rate = 100;  // frames/s per connection, burst twice that
   double publish_rate = 0;         // requests/s per API key, 0 = no limit
   std::size_t max_http_body_bytes = 32u << 20;  // a full batch of small messages fits

@@ -377,7 +377,12 @@ milliseconds Connection::next_liveness_check() const {
   const auto silent = std::chrono::duration_cast<milliseconds>(SteadyClock::now() - last_activity_);
   const auto& cfg = ctx_.config;
   const milliseconds next_ping = silent < cfg.heartbeat ? cfg.heartbeat - silent : cfg.heartbeat;
-  return std::max(milliseconds(1), std::min(cfg.idle_timeout - silent, next_ping));
+  milliseconds next = std::min(cfg.idle_timeout - silent, next_ping);
+  // A write in flight is looked at again when it would have stalled too long.
+  if (const milliseconds stalled = write_stalled_for(); stalled.count() > 0) {
+    next = std::min(next, cfg.send_timeout - stalled);
+  }
+  return std::max(milliseconds(1), next);
 }
 
 void Connection::on_owner_timer() {
@@ -391,6 +396,14 @@ void Connection::on_owner_timer() {
   const auto& cfg = ctx_.config;
   if (silent >= cfg.idle_timeout) {
     close(CloseReason::unresponsive, "idle timeout");
+    return;
+  }
+  // A client that keeps sending (acks, pings) but stopped reading: once its
+  // messages leave the inbox (collapse, trim) nothing would ever overflow
+  // the queue, so a write that makes no progress ends it.
+  if (write_stalled_for() >= cfg.send_timeout) {
+    ctx_.metrics.send_timeouts.inc();
+    close(CloseReason::slow_consumer, "send timed out");
     return;
   }
   // PROTOCOL.md 5: a WebSocket ping whenever the client has been silent

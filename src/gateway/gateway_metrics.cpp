@@ -53,7 +53,10 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
       cursor_commits(r.counter("herald_cursor_commits_total", "Cursor updates written to the store")),
       send_queue_waits(r.counter("herald_send_queue_waits_total",
                                  "Deliveries held back until a connection's send queue drained to half of "
-                                 "max_send_queue_bytes (a backlog or a message larger than the queue)")) {
+                                 "max_send_queue_bytes (a backlog or a message larger than the queue)")),
+      send_timeouts(r.counter("herald_send_timeouts_total",
+                              "Connections closed 4009 because a write waited send_timeout_ms for the socket "
+                              "(a client that stopped reading)")) {
   // The codes a publish can be answered with; any other counts as internal.
   for (const errc code : {errc::bad_request, errc::invalid_json, errc::unauthorized, errc::payload_too_large,
                           errc::rate_limited, errc::draining, errc::store_unavailable, errc::overloaded,

@@ -45,6 +45,7 @@ struct GatewayMetrics {
   metrics::Counter& cursor_commits;
   std::array<metrics::Counter*, kErrcCount> publish_rejected{};  // by errc; registered for publish's codes
   metrics::Counter& send_queue_waits;  // deliveries held back until the send queue drained
+  metrics::Counter& send_timeouts;     // connections closed 4009 for a write stuck send_timeout_ms
 
   transport::WsCounters ws;
   transport::HttpCounters http;

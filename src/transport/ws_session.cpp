@@ -36,6 +36,13 @@ void bump(metrics::Counter* c, std::uint64_t n = 1) {
   if (c != nullptr) c->inc(n);
 }
 
+// Steady milliseconds cut to 32 bits: deadlines and write starts, each
+// compared only with times within days of it.
+std::uint32_t ms32(timers::TimingWheel::Clock::time_point t) {
+  return static_cast<std::uint32_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
+}
+
 // Asio recycles handler memory per thread, so a new operation lands in a
 // block that an earlier one left, whatever its size: a parked connection's
 // readability wait would sit in the ~800 bytes of a Beast write. An
@@ -237,6 +244,7 @@ bool WsSession::has_send_room(std::size_t frame_bytes) {
 void WsSession::do_write() {
   writing_ = true;
   io_since_check_ = true;
+  ws_->write_started = ms32(worker_.wheel().now());
   ws_->text(true);
   ws_->async_write(boost::asio::buffer(*ws_->sends.frames.front()),
                   [self = shared_from_this()](boost::system::error_code ec, std::size_t) {
@@ -298,6 +306,7 @@ void WsSession::do_ping() {
   ping_wanted_ = false;
   pinging_ = true;
   io_since_check_ = true;
+  ws_->write_started = ms32(worker_.wheel().now());
   ws_->async_ping({}, [self = shared_from_this()](boost::system::error_code ec) {
     self->pinging_ = false;
     if (ec) return self->fail(ec, "ping");
@@ -378,15 +387,16 @@ namespace {
 
 constexpr std::chrono::milliseconds kMaxTimerDelay{std::int64_t{1} << 30};  // ~12 days, well inside int32 ms
 
-std::uint32_t ms32(timers::TimingWheel::Clock::time_point t) {
-  return static_cast<std::uint32_t>(
-      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count());
-}
-
 // a at or after b, for deadlines within 24 days of each other.
 bool not_before(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) >= 0; }
 
 }  // namespace
+
+std::chrono::milliseconds WsSession::write_stalled_for() const {
+  if (!ws_ || (!writing_ && !pinging_)) return std::chrono::milliseconds(0);
+  const auto since = static_cast<std::int32_t>(ms32(worker_.wheel().now()) - ws_->write_started);
+  return std::chrono::milliseconds(std::max(0, since));
+}
 
 void WsSession::arm_timer(TimerFor what, std::chrono::milliseconds after) {
   timer_for_ = what;

@@ -77,6 +77,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   // queued first (drain); otherwise the queue is dropped.
   void close(CloseReason reason, std::string text = {}, bool flush = false);
 
+  // How long the frame (or ping) being written has been waiting for the
+  // socket; zero when nothing is being written. A client that stopped
+  // reading holds a write here for good once the kernel's buffers are full.
+  std::chrono::milliseconds write_stalled_for() const;
+
   bool closing() const { return closing_; }
   bool parked() const { return parked_; }
   IoWorker& worker() { return worker_; }
@@ -125,6 +130,7 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     std::array<char, 128> read_chunk;
     std::string message;  // empty (and holding no memory) between messages
     SendQueue sends;
+    std::uint32_t write_started = 0;  // wheel ms (cut to 32 bits) of the write or ping in flight
   };
   // The session's own deadline, by phase: the handshake deadline until open,
   // then the park check, then the close deadline once closing. It shares

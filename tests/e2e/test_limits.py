@@ -186,6 +186,33 @@ class SlowConsumerTest(ServerTest):
         self.assertEqual(closed, 1)
 
 
+class SendTimeoutTest(ServerTest):
+    """A client that keeps sending acks but reads nothing, with no redelivery
+    to overflow its queue (the ack timeout is far off): the write that waits
+    send_timeout_ms for the socket closes it with 4009."""
+    ENV = {"HERALD_MAX_SEND_QUEUE_BYTES": 65536, "HERALD_MAX_INFLIGHT": 4000,
+           "HERALD_ACK_TIMEOUT_MS": 600000, "HERALD_SEND_TIMEOUT_MS": 1000,
+           "HERALD_HEARTBEAT_MS": 500, "HERALD_IDLE_TIMEOUT_MS": 60000}
+
+    def test_a_client_that_sends_but_never_reads_is_closed_with_4009(self):
+        s = self.server
+        raw = RawWebSocket(s, device="mole", user="mole")
+        raw.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        blob = "x" * 60000
+        # More than the kernel's socket buffers hold, so a write stalls.
+        for _ in range(2):
+            status, _, _ = s.request("POST", "/v1/publish/batch",
+                                     {"messages": [{"user": "mole", "data": blob} for _ in range(100)]})
+            self.assertEqual(status, 200)
+        deadline = time.time() + 20
+        while time.time() < deadline and metric(s, "herald_send_timeouts_total") < 1:
+            raw.send_frame(0x1, json.dumps({"type": "ack", "seq": 999999}).encode())  # activity
+            time.sleep(0.2)
+        raw.close()
+        self.assertEqual(metric(s, "herald_send_timeouts_total"), 1)
+        self.assertEqual(metric(s, 'herald_connections_closed_total{reason="slow_consumer"}'), 1)
+
+
 
 def receive_all(server, user, count, timeout=30):
     """Connects as (user, "d") and acks each message until count arrived:
