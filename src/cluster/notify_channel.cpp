@@ -303,7 +303,7 @@ void NotifyChannel::run_subscriber() {
       if (stop_) break;
     }
     const auto& node = endpoints_.nodes[next++ % endpoints_.nodes.size()];
-    auto conn = store::RedisConnection::open(node, 1000ms, 2000ms);
+    auto conn = store::RedisConnection::open(node, endpoints_.credentials, 1000ms, 2000ms);
     if (!conn || !conn->send({"SUBSCRIBE", channel_, node_channel_})) {
       backoff = std::min(backoff.count() == 0 ? 50ms : backoff * 2, kBackoffMax);
       continue;

@@ -114,7 +114,7 @@ std::vector<OptionSpec> build_table() {
                  else throw ConfigError("sync: expected always, batch or none, got '" + std::string(v) + "'");
                }});
   t.push_back(ms("sync_batch_ms", "5", "longest fsync delay under sync=batch", &C::sync_batch));
-  t.push_back(str("redis_url", "", "redis://host:port (standalone) or redis+cluster://host:port,host:port (Redis Cluster seed nodes) for the redis store", &C::redis_url));
+  t.push_back(str("redis_url", "", "redis://host:port (standalone) or redis+cluster://host:port,host:port (Redis Cluster seed nodes) for the redis store; a password as redis://:password@host:port or redis://user:password@host:port (ACL user), percent-encoded, sent with AUTH and never logged", &C::redis_url));
   t.push_back(str("redis_prefix", "herald:", "prefix of every Redis key of the redis store (no braces)", &C::redis_prefix));
   t.push_back(str("node_id", "(host name)", "this node's name in presence", &C::node_id));
   t.push_back({"drop_node_notifications", "false", "test switch: send no notifications to the other nodes (redis store), so only the catch-up pass delivers their devices", [](C& c, std::string_view v) {
@@ -291,8 +291,10 @@ void validate(const ServerConfig& c) {
   }
   if (!c.redis_url.empty() && !c.redis_url.starts_with("redis://") &&
       !c.redis_url.starts_with("redis+cluster://")) {
-    throw ConfigError("redis_url: expected redis://host:port or redis+cluster://host:port,..., got '" +
-                      c.redis_url + "'");
+    // Only the scheme: the rest may hold a password.
+    const auto scheme = c.redis_url.substr(0, c.redis_url.find("://"));
+    throw ConfigError("redis_url: expected redis://host:port or redis+cluster://host:port,..., got scheme '" +
+                      scheme + "'");
   }
   if (c.retry_max < c.retry_initial) {
     throw ConfigError("retry_max_ms must be >= retry_initial_ms");

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <stdexcept>
+#include <utility>
 
 #include <boost/json.hpp>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -51,10 +52,22 @@ void write(spdlog::level::level_enum level, std::string_view message, boost::jso
   if (!enabled(level)) return;
   boost::json::object line;
   line["ts"] = iso_now();
-  line["level"] = spdlog::level::to_string_view(level).data();
+  // spdlog calls it "warning"; log_level spells it "warn", and so do we.
+  line["level"] = level == spdlog::level::warn ? "warn" : spdlog::level::to_string_view(level).data();
   line["msg"] = message;
   for (auto& [k, v] : fields) line[k] = std::move(v);
   logger()->log(level, boost::json::serialize(line));
+}
+
+std::optional<std::uint64_t> Throttle::admit() {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  if (now < next_) {
+    ++held_;
+    return std::nullopt;
+  }
+  next_ = now + every_;
+  return std::exchange(held_, 0);
 }
 
 }  // namespace herald::log

@@ -2,6 +2,10 @@
 // Structured logs: one JSON object per line on stderr, with a level, a
 // message and fields (trace_id where there is one). A thin layer over
 // spdlog so the line is valid JSON whatever the message holds.
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string_view>
 
 #include <boost/json/object.hpp>
@@ -20,5 +24,25 @@ inline void error(std::string_view m, boost::json::object f = {}) { write(spdlog
 inline void debug(std::string_view m, boost::json::object f = {}) {
   if (enabled(spdlog::level::debug)) write(spdlog::level::debug, m, std::move(f));
 }
+
+// At most one line per `every` from one call site, for events a client or a
+// failing dependency can repeat at will (a log must not fill the disk):
+//
+//   static log::Throttle throttle(std::chrono::seconds(10));
+//   if (auto held = throttle.admit()) log::warn("...", {{"suppressed", *held}});
+//
+// admit() gives the number of lines held back since the last one written,
+// or nullopt when this one is to be held back too. Thread-safe.
+class Throttle {
+ public:
+  explicit Throttle(std::chrono::milliseconds every) : every_(every) {}
+  std::optional<std::uint64_t> admit();
+
+ private:
+  const std::chrono::milliseconds every_;
+  std::mutex mu_;
+  std::chrono::steady_clock::time_point next_{};
+  std::uint64_t held_ = 0;
+};
 
 }  // namespace herald::log

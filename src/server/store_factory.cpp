@@ -54,7 +54,8 @@ Stores open_redis(const config::ServerConfig& c, store::StorePolicy policy, metr
   counter("herald_redis_connect_failures_total", "Failed connects to Redis", stats->connect_failures);
   counter("herald_redis_redirects_total", "Redis Cluster MOVED and ASK redirections followed", stats->redirects);
   if (!backend->healthy()) {
-    log::warn("redis is not reachable yet; not ready until it is", {{"redis_url", c.redis_url}});
+    log::warn("redis is not reachable yet; not ready until it is",
+              {{"redis_url", store::redact_redis_url(c.redis_url)}});
   } else if (const auto persistence = backend->persistence()) {
     // A 200 means what Redis' AOF policy makes it mean (docs/storage.md).
     const char* wanted = c.sync == config::SyncPolicy::always  ? "appendonly=yes appendfsync=always"

@@ -515,6 +515,88 @@ class CatchUpTest(unittest.TestCase):
             redis.cleanup()
 
 
+class RedisPasswordTest(unittest.TestCase):
+    """redis_url carries credentials as redis-cli takes them: every connection
+    (the store's, the notification subscriber's) sends AUTH, and the password
+    appears in no log line or error."""
+    PASSWORD = "p@ss:w/rd,1"
+    ENCODED = "p%40ss%3Aw%2Frd%2C1"
+
+    def test_nodes_authenticate_and_the_password_is_never_shown(self):
+        redis = RedisServer("--appendonly", "yes", "--requirepass", self.PASSWORD,
+                            "--user", "herald", "on", ">" + self.PASSWORD, "~*", "&*", "+@all").start()
+        nodes = []
+        try:
+            port = redis.port
+            # The default user (requirepass) on one node, an ACL user on the other.
+            for name, userinfo in (("a", ":" + self.ENCODED), ("b", "herald:" + self.ENCODED)):
+                url = "redis://%s@127.0.0.1:%d" % (userinfo, port)
+                nodes.append(Server(HERALD_STORE="redis", HERALD_REDIS_URL=url, HERALD_NODE_ID=name).start())
+            a, b = nodes
+            for n in nodes:
+                self.assertTrue(wait_for(lambda: "herald_node_notifications_subscribed 1" in
+                                         n.request("GET", "/metrics", key=None)[1]), n.logs())
+
+            async def deliver():
+                async with b.connect("pw", device="phone") as phone:
+                    await recv_json(phone)
+                    self.assertEqual(a.publish("pw", {"n": 1})["seq"], 1)
+                    return (await recv_type(phone, "msg"))["data"]
+            self.assertEqual(run(deliver()), {"n": 1})
+
+            # A wrong password: never ready, and the log says why, without it.
+            wrong = Server(HERALD_STORE="redis", HERALD_NODE_ID="c",
+                           HERALD_REDIS_URL="redis://:wrong-%s@127.0.0.1:%d" % (self.ENCODED, port))
+            nodes.append(wrong)
+            wrong.spawn()
+            self.assertTrue(wait_for(lambda: "redis refused the credentials" in wrong.logs(), timeout=10),
+                            wrong.logs())
+            self.assertFalse(os.path.exists(wrong.ready_file))
+            for n in nodes:
+                n.stop()
+                self.assertNotIn("p@ss", n.logs())
+                self.assertNotIn(self.ENCODED, n.logs())
+            self.assertIn("***", wrong.logs())
+        finally:
+            for n in nodes:
+                n.cleanup()
+            redis.cleanup()
+
+    def test_a_bad_redis_url_error_does_not_show_its_password(self):
+        s = Server(HERALD_STORE="memory")
+        env = dict(s.env, HERALD_STORE="redis", HERALD_REDIS_URL="redis://:%s@127.0.0.1:99999" % self.ENCODED)
+        try:
+            p = run_herald(["serve"], env, capture_output=True, text=True, timeout=20)
+        finally:
+            s.cleanup()
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("bad port", p.stderr + p.stdout)
+        self.assertIn("***", p.stderr + p.stdout)
+        self.assertNotIn(self.ENCODED, p.stderr + p.stdout)
+
+
+class RedisRefusalLogTest(unittest.TestCase):
+    def test_a_redis_that_refuses_writes_gives_a_line_now_and_then_not_one_per_message(self):
+        redis = RedisServer("--maxmemory", "3mb", "--maxmemory-policy", "noeviction").start()
+        s = Server(HERALD_STORE="redis", HERALD_REDIS_URL=redis.url).start()
+        try:
+            blob = "x" * 2000
+            for _ in range(20):
+                status, _, _ = s.request("POST", "/v1/publish/batch",
+                                         {"messages": [{"user": "full", "data": blob} for _ in range(100)]})
+                self.assertIn(status, (200, 503))
+            _, text, _ = s.request("GET", "/metrics", key=None)
+            errors = sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith("herald_redis_errors_total"))
+            self.assertGreater(errors, 100)  # Redis did refuse (OOM)
+            lines = [l for l in s.logs().splitlines() if "redis append failed" in l]
+            self.assertGreaterEqual(len(lines), 1)
+            self.assertLessEqual(len(lines), 3, lines)
+            self.assertIn("OOM", lines[0])
+        finally:
+            s.cleanup()
+            redis.cleanup()
+
+
 class RedisConfigTest(unittest.TestCase):
     def run_serve(self, **env):
         s = Server(HERALD_STORE="memory")

@@ -19,15 +19,38 @@ timeval to_timeval(std::chrono::milliseconds ms) {
 
 }  // namespace
 
-std::unique_ptr<RedisConnection> RedisConnection::open(const NodeAddress& node,
+std::unique_ptr<RedisConnection> RedisConnection::open(const NodeAddress& node, const RedisCredentials& credentials,
                                                        std::chrono::milliseconds connect_timeout,
-                                                       std::chrono::milliseconds command_timeout) {
+                                                       std::chrono::milliseconds command_timeout,
+                                                       std::string* error) {
+  const auto fail = [error](redisContext* ctx, std::string why) -> std::unique_ptr<RedisConnection> {
+    if (error != nullptr) *error = std::move(why);
+    if (ctx != nullptr) redisFree(ctx);
+    return nullptr;
+  };
   const auto [host, port] = split_address(node);
   redisContext* ctx = redisConnectWithTimeout(host.c_str(), port, to_timeval(connect_timeout));
-  if (ctx == nullptr) return nullptr;
-  if (ctx->err != 0 || redisSetTimeout(ctx, to_timeval(command_timeout)) != REDIS_OK) {
-    redisFree(ctx);
-    return nullptr;
+  if (ctx == nullptr) return fail(nullptr, "out of memory");
+  if (ctx->err != 0) return fail(ctx, ctx->errstr);
+  if (redisSetTimeout(ctx, to_timeval(command_timeout)) != REDIS_OK) return fail(ctx, "cannot set the timeout");
+  if (!credentials.password.empty()) {
+    std::vector<const char*> argv{"AUTH"};
+    std::vector<std::size_t> argvlen{4};
+    if (!credentials.username.empty()) {
+      argv.push_back(credentials.username.data());
+      argvlen.push_back(credentials.username.size());
+    }
+    argv.push_back(credentials.password.data());
+    argvlen.push_back(credentials.password.size());
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), argvlen.data()));
+    if (reply == nullptr) return fail(ctx, "no answer to AUTH");
+    const bool refused = reply->type == REDIS_REPLY_ERROR;
+    // Redis' answer (WRONGPASS..., or "AUTH <password> called without any
+    // password configured") names no secret.
+    std::string why = refused ? "AUTH refused: " + std::string(reply->str, reply->len) : std::string();
+    freeReplyObject(reply);
+    if (refused) return fail(ctx, std::move(why));
   }
   return std::unique_ptr<RedisConnection>(new RedisConnection(ctx, node));
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "store/redis/redis_command.hpp"
+#include "store/redis/redis_endpoints.hpp"
 #include "store/redis/slot_map.hpp"
 
 struct redisContext;
@@ -19,10 +20,13 @@ namespace herald::store {
 
 class RedisConnection {
  public:
-  // nullptr when the node cannot be reached within connect_timeout.
-  static std::unique_ptr<RedisConnection> open(const NodeAddress& node,
+  // nullptr when the node cannot be reached within connect_timeout, or
+  // refuses the credentials (AUTH, sent when a password is set); `error`,
+  // when given, then says which.
+  static std::unique_ptr<RedisConnection> open(const NodeAddress& node, const RedisCredentials& credentials,
                                                std::chrono::milliseconds connect_timeout,
-                                               std::chrono::milliseconds command_timeout);
+                                               std::chrono::milliseconds command_timeout,
+                                               std::string* error = nullptr);
   ~RedisConnection();
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;

@@ -1,6 +1,8 @@
 #include "store/redis/redis_endpoints.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <optional>
 
 namespace herald::store {
 
@@ -8,10 +10,47 @@ namespace {
 
 constexpr int kDefaultPort = 6379;  // Redis' own default
 
+std::invalid_argument bad_url(std::string_view url, const std::string& what) {
+  return std::invalid_argument("redis_url '" + redact_redis_url(url) + "': " + what);
+}
+
+// Where the hosts start: after the scheme and the credentials, if any.
+std::size_t scheme_length(std::string_view url) {
+  if (url.starts_with("redis://")) return 8;
+  if (url.starts_with("redis+cluster://")) return 16;
+  return 0;
+}
+
+// The userinfo part ("user:password") of the url, when it has one.
+std::optional<std::string_view> userinfo(std::string_view url) {
+  const std::size_t start = scheme_length(url);
+  const std::string_view rest = url.substr(start);
+  const auto at = rest.rfind('@');
+  if (at == std::string_view::npos) return std::nullopt;
+  return rest.substr(0, at);
+}
+
+std::string percent_decoded(std::string_view text, std::string_view url) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out.push_back(text[i]);
+      continue;
+    }
+    unsigned value = 0;
+    const char* first = text.data() + i + 1;
+    const char* last = text.data() + std::min(text.size(), i + 3);
+    auto [p, ec] = std::from_chars(first, last, value, 16);
+    if (ec != std::errc{} || p != first + 2) throw bad_url(url, "bad percent-encoding in the credentials");
+    out.push_back(static_cast<char>(value));
+    i += 2;
+  }
+  return out;
+}
+
 NodeAddress parse_node(std::string_view text, std::string_view url) {
-  const auto bad = [&](const std::string& what) {
-    return std::invalid_argument("redis_url '" + std::string(url) + "': " + what);
-  };
+  const auto bad = [&](const std::string& what) { return bad_url(url, what); };
   if (text.empty()) throw bad("empty host");
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos) return std::string(text) + ":" + std::to_string(kDefaultPort);
@@ -30,15 +69,17 @@ NodeAddress parse_node(std::string_view text, std::string_view url) {
 
 RedisEndpoints parse_redis_url(std::string_view url) {
   RedisEndpoints out;
-  std::string_view rest = url;
-  if (rest.starts_with("redis://")) {
-    rest.remove_prefix(8);
-  } else if (rest.starts_with("redis+cluster://")) {
-    rest.remove_prefix(16);
-    out.cluster = true;
-  } else {
-    throw std::invalid_argument("redis_url '" + std::string(url) +
-                                "': expected redis://host:port or redis+cluster://host:port,...");
+  const std::size_t scheme = scheme_length(url);
+  if (scheme == 0) throw bad_url(url, "expected redis://host:port or redis+cluster://host:port,...");
+  out.cluster = url.starts_with("redis+cluster://");
+  std::string_view rest = url.substr(scheme);
+  if (const auto info = userinfo(url)) {
+    const auto colon = info->find(':');
+    if (colon == std::string_view::npos) throw bad_url(url, "credentials must be user:password or :password");
+    out.credentials.username = percent_decoded(info->substr(0, colon), url);
+    out.credentials.password = percent_decoded(info->substr(colon + 1), url);
+    if (out.credentials.password.empty()) throw bad_url(url, "empty password");
+    rest.remove_prefix(info->size() + 1);
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   while (true) {
@@ -47,11 +88,17 @@ RedisEndpoints parse_redis_url(std::string_view url) {
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);
   }
-  if (!out.cluster && out.nodes.size() != 1) {
-    throw std::invalid_argument("redis_url '" + std::string(url) +
-                                "': several hosts need redis+cluster://");
-  }
+  if (!out.cluster && out.nodes.size() != 1) throw bad_url(url, "several hosts need redis+cluster://");
   return out;
+}
+
+std::string redact_redis_url(std::string_view url) {
+  const auto info = userinfo(url);
+  if (!info) return std::string(url);
+  const auto colon = info->find(':');
+  if (colon == std::string_view::npos) return std::string(url);  // no password in it
+  const std::size_t password_at = scheme_length(url) + colon + 1;
+  return std::string(url.substr(0, password_at)) + "***" + std::string(url.substr(password_at + info->size() - colon - 1));
 }
 
 std::pair<std::string, int> split_address(const NodeAddress& address) {

@@ -114,6 +114,8 @@ std::vector<AppendOutcome> RedisInboxStore::append(std::span<const NewMessage> b
   std::vector<RedisCommand> index;
   DeadBatch dead;
   std::size_t next_reply = 0;
+  std::size_t refused = 0;  // messages Redis answered with an error (OOM, READONLY...)
+  std::string first_error;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (scheduled[i]) {
       out.emplace_back(AppendResult{0, batch[i].id, true, true});
@@ -122,7 +124,7 @@ std::vector<AppendOutcome> RedisInboxStore::append(std::span<const NewMessage> b
     const redisReply* r = replies[next_reply++].get();
     const auto seq = reply_int(reply_at(r, 0));
     if (!reply_ok(r) || !seq) {
-      if (r != nullptr) log::warn("redis append failed", {{"error", reply_error(r)}});
+      if (r != nullptr && refused++ == 0) first_error = reply_error(r);
       out.emplace_back(errc::store_unavailable);
       continue;
     }
@@ -136,6 +138,15 @@ std::vector<AppendOutcome> RedisInboxStore::append(std::span<const NewMessage> b
       for (std::size_t j = 3; j < reply_size(r); ++j) {
         dead.back().second.push_back(reply_string(reply_at(r, j)).value_or(""));
       }
+    }
+  }
+  if (refused > 0) {
+    // One line per batch, and at most one every 10 s: each refused message
+    // is counted in herald_redis_errors_total and answered 503 already.
+    static log::Throttle throttle(std::chrono::seconds(10));
+    if (const auto held = throttle.admit()) {
+      log::warn("redis append failed",
+                {{"error", first_error}, {"messages", refused}, {"suppressed", *held}});
     }
   }
   if (!index.empty()) link_.execute(index);
@@ -179,7 +190,11 @@ void RedisInboxStore::move_dead_letters(const DeadBatch& batch) {
       scripts::add_dead_letters(), {keys_.dead_log(), keys_.dead_next(), keys_.dead_index()}, std::move(argv)));
   if (!reply_ok(added.get())) {
     // They stay in the users' dead_out lists (docs/cluster.md "Failure modes").
-    log::warn("redis dead-letter log write failed", {{"error", reply_error(added.get())}});
+    static log::Throttle throttle(std::chrono::seconds(10));
+    if (const auto held = throttle.admit()) {
+      log::warn("redis dead-letter log write failed",
+                {{"error", reply_error(added.get())}, {"suppressed", *held}});
+    }
     return;
   }
   std::vector<RedisCommand> drop;

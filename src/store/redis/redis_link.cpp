@@ -6,6 +6,7 @@
 #include <string_view>
 #include <thread>
 
+#include "core/log.hpp"
 #include "store/redis/redis_connection.hpp"
 
 namespace herald::store {
@@ -52,7 +53,17 @@ std::unique_ptr<RedisConnection> RedisLink::acquire(const NodeAddress& address) 
     }
     if (std::chrono::steady_clock::now() < n.retry_at) return nullptr;  // backing off
   }
-  auto c = RedisConnection::open(address, options_.connect_timeout, options_.command_timeout);
+  std::string error;
+  auto c = RedisConnection::open(address, endpoints_.credentials, options_.connect_timeout,
+                                 options_.command_timeout, &error);
+  if (!c && error.starts_with("AUTH")) {
+    // Not an outage: the server will stay unready until the operator fixes
+    // redis_url, so say why (an unreachable Redis is told by the health check).
+    static log::Throttle throttle(std::chrono::seconds(10));
+    if (const auto held = throttle.admit()) {
+      log::warn("redis refused the credentials of redis_url", {{"error", error}, {"node", address}, {"suppressed", *held}});
+    }
+  }
   std::lock_guard lock(n.mu);
   if (!c) {
     stats_.connect_failures.fetch_add(1, std::memory_order_relaxed);

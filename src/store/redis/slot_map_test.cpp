@@ -143,6 +143,33 @@ TEST(RedisUrl, RejectsWhatItCannotUse) {
   EXPECT_THROW(parse_redis_url("redis://h:x"), std::invalid_argument);
   EXPECT_THROW(parse_redis_url("redis://a:1,b:2"), std::invalid_argument);
   EXPECT_THROW(parse_redis_url("redis+cluster://a:1,,b:2"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://justuser@h:1"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://:@h:1"), std::invalid_argument);
+  EXPECT_THROW(parse_redis_url("redis://:bad%zz@h:1"), std::invalid_argument);
+}
+
+TEST(RedisUrl, CredentialsAsRedisCliTakesThem) {
+  const auto plain = parse_redis_url("redis://:s3cret@127.0.0.1:6380");
+  EXPECT_EQ(plain.credentials.username, "");
+  EXPECT_EQ(plain.credentials.password, "s3cret");
+  EXPECT_EQ(plain.nodes, (std::vector<NodeAddress>{"127.0.0.1:6380"}));
+  const auto acl = parse_redis_url("redis+cluster://herald:p%40ss%3Aw%2Frd@a:1,b:2");
+  EXPECT_EQ(acl.credentials.username, "herald");
+  EXPECT_EQ(acl.credentials.password, "p@ss:w/rd");
+  EXPECT_EQ(acl.nodes, (std::vector<NodeAddress>{"a:1", "b:2"}));
+  EXPECT_TRUE(parse_redis_url("redis://h:1").credentials.password.empty());
+}
+
+TEST(RedisUrl, ShownWithoutItsPassword) {
+  EXPECT_EQ(redact_redis_url("redis://:s3cret@h:1"), "redis://:***@h:1");
+  EXPECT_EQ(redact_redis_url("redis+cluster://u:p%40w@a:1,b:2"), "redis+cluster://u:***@a:1,b:2");
+  EXPECT_EQ(redact_redis_url("redis://h:1"), "redis://h:1");
+  try {
+    parse_redis_url("redis://:s3cret@h:99999");
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_EQ(std::string(e.what()).find("s3cret"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
