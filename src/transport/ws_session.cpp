@@ -107,7 +107,17 @@ void WsSession::configure_stream() {
     }
     if (finished_) return;
     on_activity();
-    if (kind == websocket::frame_type::close) return;
+    if (kind == websocket::frame_type::close) {
+      // The client closes: Beast answers and then waits for the client to
+      // close TCP. Bound that wait, and count the end as the client's, not
+      // as an idle timeout (a client that never closes its socket).
+      if (!closing_) {
+        closing_ = true;
+        close_reason_ = CloseReason::normal;
+        arm_timer(TimerFor::close, limits_.close_timeout);
+      }
+      return;
+    }
     if (kind == websocket::frame_type::pong) on_pong();
     on_control_frame();
   });

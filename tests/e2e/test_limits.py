@@ -158,6 +158,28 @@ class LivenessTest(ServerTest):
         run(go())
 
 
+class CloseWithoutTcpCloseTest(ServerTest):
+    ENV = {"HERALD_IDLE_TIMEOUT_MS": 60000}
+
+    def test_a_client_close_frame_ends_the_connection_even_if_its_socket_stays_open(self):
+        s = self.server
+        raw = RawWebSocket(s, device="ghost", user="ghost")
+        try:
+            self.assertTrue(wait_until(lambda: metric(s, "herald_connections_active") == 1, 5))
+            raw.send_frame(0x8, (1000).to_bytes(2, "big"))  # close 1000, and the socket stays open
+            # Released within close_timeout (3 s), as the client's normal end,
+            # not at the idle timeout as an unresponsive one.
+            deadline = time.time() + 10
+            while time.time() < deadline and metric(s, "herald_connections_active") != 0:
+                time.sleep(0.1)
+            self.assertEqual(metric(s, "herald_connections_active"), 0)
+            self.assertEqual(metric(s, 'herald_connections_closed_total{reason="normal"}'), 1)
+            self.assertEqual(metric(s, 'herald_connections_closed_total{reason="unresponsive"}'), 0)
+            self.assertEqual(s.request("GET", "/v1/users/ghost/presence")[1]["devices"], [])
+        finally:
+            raw.close()
+
+
 class SlowConsumerTest(ServerTest):
     ENV = {"HERALD_MAX_SEND_QUEUE_BYTES": 65536, "HERALD_MAX_INFLIGHT": 4000,
            "HERALD_MAX_MESSAGE_BYTES": 65536}
