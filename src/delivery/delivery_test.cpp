@@ -75,6 +75,9 @@ TEST(ResumePosition, TheLostMarkNotTheCursorSaysWhetherAResumeBelowTheCursorIsWh
   // Nor a mark that was not raised (an older node removed 40 unacked): the
   // cursor below the loss still tells.
   EXPECT_FALSE(decide_resume({30, "e1"}, inbox, 35, {}, 0).recovered);
+  // A mark above every loss of the inbox is left from an earlier epoch.
+  store::InboxState fresh{"e2", 10, 0};
+  EXPECT_TRUE(decide_resume({2, "e2"}, fresh, 5, {}, 3).recovered);
 }
 
 TEST(InflightWindow, CursorFollowsTheAckedPrefix) {

@@ -32,7 +32,10 @@ ResumeDecision decide_resume(const ResumeRequest& req, const store::InboxState& 
     // again. Both must agree, so that a node of an older version, which
     // removes messages without raising marks (a rolling upgrade on redis),
     // cannot make a stale mark claim a whole inbox.
-    if (device_cursor && device_lost_mark && *device_lost_mark > d.position) d.recovered = false;
+    // A mark above the inbox's highest lost seq is from an earlier epoch (an
+    // older node re-created the inbox and left the marks): it says nothing.
+    const bool mark_holds = device_lost_mark && *device_lost_mark <= inbox.max_lost_seq;
+    if (device_cursor && mark_holds && *device_lost_mark > d.position) d.recovered = false;
   }
   return d;
 }

@@ -13,6 +13,7 @@
 #include <memory>
 #include <stdexcept>
 
+#include "core/log.hpp"
 #include "store/rocksdb/inbox_layout.hpp"
 
 namespace herald::store {
@@ -131,6 +132,7 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
   options.db_write_buffer_size = memory.write_buffer_bytes;
   options.max_total_wal_size = kMaxWalBytes;
   options.keep_log_file_num = 4;  // rocksdb's own info LOG files
+  options.max_log_file_size = 16u << 20;  // ...each at most 16 MiB (unbounded by default)
 
   // Same order as Family.
   const std::vector<rocksdb::ColumnFamilyDescriptor> families = {
@@ -141,6 +143,22 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
       {layout::kScheduleCf, plain},               {layout::kScheduleIdsCf, bloom},
       {layout::kScheduleKeysCf, bloom},          {layout::kDeadIndexCf, dead_index},
       {layout::kLostMarksCf, lost_marks}};
+  // A directory of an earlier version gets the column families it lacks;
+  // after that, that version cannot open it (rocksdb refuses unknown ones).
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(options, path_, &existing).ok() && !existing.empty()) {
+    std::vector<std::string> added;
+    for (const auto& f : families) {
+      if (std::find(existing.begin(), existing.end(), f.name) == existing.end()) added.push_back(f.name);
+    }
+    if (!added.empty()) {
+      std::string names;
+      for (const auto& n : added) names += (names.empty() ? "" : ",") + n;
+      log::warn("rocksdb store: adding column families to a data directory of an earlier version; "
+                "earlier versions cannot open it afterwards",
+                {{"path", path_}, {"column_families", names}});
+    }
+  }
   const auto status = rocksdb::DB::Open(options, path_, families, &handles_, &db_);
   if (!status.ok()) {
     db_ = nullptr;
@@ -148,6 +166,8 @@ InboxDatabase::InboxDatabase(std::string path, const rocksdb::CompactionFilter* 
     std::string why = status.ToString();
     if (why.find("lock") != std::string::npos || why.find("LOCK") != std::string::npos) {
       why += " (the data directory is in use by another herald store)";
+    } else if (why.find("Column families not opened") != std::string::npos) {
+      why += " (the data directory was written by a later version of herald: run that version)";
     }
     fail(why);
   }
