@@ -94,6 +94,7 @@ void ApiHandler::handle(HttpRequest req, const transport::RequestContext& rctx,
   // ---- everything under /v1/ needs a key (PROTOCOL.md 7, 8)
   auto auth = req.find(http::field::authorization);
   if (auth == req.end() || !keys_.check_authorization(auth->value())) {
+    ctx_.metrics.api_unauthorized.inc();
     if (path == "/v1/publish" || path == "/v1/publish/batch") {
       ctx_.metrics.publish_requests.inc();
       ctx_.metrics.count_publish_rejected(errc::unauthorized);

@@ -56,7 +56,9 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
                                  "max_send_queue_bytes (a backlog or a message larger than the queue)")),
       send_timeouts(r.counter("herald_send_timeouts_total",
                               "Connections closed 4009 because a write waited send_timeout_ms for the socket "
-                              "(a client that stopped reading)")) {
+                              "(a client that stopped reading)")),
+      api_unauthorized(r.counter("herald_api_unauthorized_total",
+                                 "HTTP API requests answered 401: no API key or a wrong one, on any route")) {
   // The codes a publish can be answered with; any other counts as internal.
   for (const errc code : {errc::bad_request, errc::invalid_json, errc::unauthorized, errc::payload_too_large,
                           errc::rate_limited, errc::draining, errc::store_unavailable, errc::overloaded,
@@ -89,6 +91,9 @@ GatewayMetrics::GatewayMetrics(metrics::Registry& r)
   http.open = &r.gauge("herald_http_connections", "Open HTTP connections (before upgrade)");
   http.refused = &r.counter("herald_http_connections_refused_total",
                             "HTTP connections answered 429 and closed: max_http_connections were open");
+  http.accept_errors = &r.counter("herald_accept_errors_total",
+                                  "Failed accepts of new connections (out of file descriptors, mostly: "
+                                  "retried every 50 ms)");
 }
 
 void GatewayMetrics::count_publish_rejected(errc code) {

@@ -46,6 +46,7 @@ struct GatewayMetrics {
   std::array<metrics::Counter*, kErrcCount> publish_rejected{};  // by errc; registered for publish's codes
   metrics::Counter& send_queue_waits;  // deliveries held back until the send queue drained
   metrics::Counter& send_timeouts;     // connections closed 4009 for a write stuck send_timeout_ms
+  metrics::Counter& api_unauthorized;  // HTTP API requests refused 401 (missing or wrong API key)
 
   transport::WsCounters ws;
   transport::HttpCounters http;

@@ -1,5 +1,6 @@
 #include "server/server.hpp"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -95,6 +96,28 @@ void write_ready_file(const std::string& path, const std::string& url) {
 
 // Before anything starts: a ready file that cannot be written is bad
 // configuration (exit 2 with one line), not a failure after listening.
+// Every connection is a descriptor, and the soft limit is often 1024 while
+// the hard one allows far more: take what the hard limit allows, as nginx
+// (worker_rlimit_nofile) and Go programs do, and say so when even that is
+// below the configured HTTP connection limit.
+void raise_open_file_limit(std::size_t max_http_connections) {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised = lim;
+    raised.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  // Room for the store's files, the listener and the threads besides.
+  constexpr rlim_t kReserve = 256;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < max_http_connections + kReserve) {
+    log::warn("the open file limit is below max_http_connections: connections beyond it wait unaccepted "
+              "(herald_accept_errors_total); raise it (ulimit -n, LimitNOFILE=)",
+              {{"limit", static_cast<std::uint64_t>(lim.rlim_cur)},
+               {"max_http_connections", max_http_connections}});
+  }
+}
+
 void check_ready_file_path(const std::string& path) {
   if (path.empty()) return;
   const std::filesystem::path p(path);
@@ -242,6 +265,13 @@ Server::Server(config::ServerConfig config) {
               {{"heartbeat_ms", std::to_string(cfg.heartbeat.count())},
                {"idle_timeout_ms", std::to_string(cfg.idle_timeout.count())}});
   }
+
+  if (cfg.jwt_alg == "HS256" && cfg.jwt_secret.size() < 32) {
+    // RFC 7518 3.2: a key of at least the hash's size (256 bits).
+    log::warn("jwt_secret is shorter than 32 bytes: tokens signed with it can be forged by brute force",
+              {{"bytes", cfg.jwt_secret.size()}});
+  }
+  raise_open_file_limit(cfg.max_http_connections);
 
   Stores stores = make_store(cfg, d.registry);
   d.backend = std::move(stores.inbox);

@@ -34,6 +34,7 @@ struct HttpCounters {
   metrics::Counter* bad_requests = nullptr;
   metrics::Gauge* open = nullptr;
   metrics::Counter* refused = nullptr;  // connections over HttpLimits::max_connections
+  metrics::Counter* accept_errors = nullptr;  // accept() failures (out of descriptors, mostly)
 };
 
 // How many HttpSessions are open, shared by the listener (which counts a

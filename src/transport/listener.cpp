@@ -2,6 +2,7 @@
 
 #include <boost/asio/post.hpp>
 
+#include "core/log.hpp"
 #include "transport/http_refusal.hpp"
 
 namespace herald::transport {
@@ -41,7 +42,13 @@ void Listener::do_accept() {
                                                            TcpSocket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
     if (ec) {
-      // Typically EMFILE: wait a little instead of spinning.
+      // Typically EMFILE: wait a little instead of spinning. Told, since
+      // clients then only see their connects hang in the backlog.
+      if (counters_ != nullptr && counters_->accept_errors != nullptr) counters_->accept_errors->inc();
+      static log::Throttle throttle(std::chrono::seconds(10));
+      if (const auto held = throttle.admit()) {
+        log::warn("cannot accept connections", {{"error", ec.message()}, {"suppressed", *held}});
+      }
       retry_timer_.expires_after(std::chrono::milliseconds(50));
       retry_timer_.async_wait([this](boost::system::error_code e) {
         if (!e) do_accept();

@@ -210,6 +210,13 @@ class PublishRefusalsTest(ServerTest):
         self.assertEqual(stats["publish_requests"]["rejected"], 3 + len(refused))
         self.assertEqual(stats["publish_requests"]["total"], 8)
 
+        # Wrong keys on the other routes are counted too (someone guessing keys).
+        for method, path in (("GET", "/v1/stats"), ("GET", "/v1/users/u/presence"),
+                             ("DELETE", "/v1/users/u/connections"), ("GET", "/v1/dead-letters")):
+            self.assertEqual(s.request(method, path, key="guess")[0], 401, path)
+        self.assertEqual(s.request("GET", "/v1/stats", key=None)[0], 401)
+        self.assertEqual(s.metrics()["herald_api_unauthorized_total"], 1 + 5)
+
 
 class ExpectContinueTest(ServerTest):
     """RFC 9110 10.1.1: a client that sends `Expect: 100-continue` (curl does

@@ -1,11 +1,13 @@
 """Limits and liveness (issue: gateway core; PROTOCOL.md 5, 6, 9, 10)."""
 import asyncio
 import json
+import os
+import resource
 import socket
 import time
 import unittest
 
-from harness import RawWebSocket, ServerTest, close_code, make_token, recv_json, recv_type, run, wait_until
+from harness import RawWebSocket, Server, ServerTest, close_code, make_token, recv_json, recv_type, run, wait_until
 
 
 class SizeAndRateTest(ServerTest):
@@ -320,6 +322,41 @@ class HttpConnectionLimitTest(ServerTest):
             return status == 200
         self.assertTrue(wait_until(read_refused, 5))
         self.assertGreaterEqual(refused[-1], 1)
+
+
+class OutOfDescriptorsTest(ServerTest):
+    def test_running_out_of_file_descriptors_is_counted_logged_and_survived(self):
+        s = self.server
+        pid = s.proc.pid
+        in_use = len(os.listdir("/proc/%d/fd" % pid))
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 16, in_use + 16))
+        socks = []
+        try:
+            for _ in range(64):
+                socks.append(socket.create_connection((s.host, s.port)))
+            self.assertTrue(wait_until(lambda: "cannot accept connections" in s.logs(), 5), s.logs())
+        finally:
+            for sock in socks:
+                sock.close()
+        # Back once the descriptors are free, with the failures counted.
+        self.assertTrue(wait_until(lambda: s.request("GET", "/healthz", key=None)[0] == 200, 10))
+        self.assertGreater(metric(s, "herald_accept_errors_total"), 0)
+        self.assertEqual(sum("cannot accept connections" in l for l in s.logs().splitlines()), 1)
+
+    def test_a_connection_limit_above_the_open_file_limit_is_warned_of_at_startup(self):
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > 10000000:
+            self.skipTest("no finite open file limit below 10,000,000 here")
+        other = Server(HERALD_MAX_HTTP_CONNECTIONS=10000000).start()
+        try:
+            self.assertIn("the open file limit is below max_http_connections", other.logs())
+            # ...and the server took the hard limit as its own.
+            with open("/proc/%d/limits" % other.proc.pid) as f:
+                line = next(l for l in f if l.startswith("Max open files"))
+            self.assertEqual(line.split()[3], line.split()[4], line)
+        finally:
+            other.cleanup()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
