@@ -1,5 +1,9 @@
 #include "gateway/connect_handler.hpp"
 
+#include <algorithm>
+#include <cctype>
+#include <optional>
+
 #include "core/clock.hpp"
 #include "gateway/connection.hpp"
 #include "protocol/connect_request.hpp"
@@ -20,6 +24,15 @@ transport::HttpResponse ConnectHandler::refuse(RefuseReason why, errc code, std:
 }
 
 namespace {
+
+// RFC 6455 4.1: 16 random bytes in base64, so 22 characters of its
+// alphabet and "==". Checked for shape only: the value is echoed hashed.
+bool is_websocket_key(std::optional<std::string_view> key) {
+  if (!key || key->size() != 24 || !key->ends_with("==")) return false;
+  return std::all_of(key->begin(), key->end() - 2, [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '/';
+  });
+}
 
 transport::WsLimits ws_limits_from(const config::ServerConfig& config) {
   transport::WsLimits l;
@@ -44,6 +57,18 @@ std::variant<std::shared_ptr<transport::WsSession>, transport::HttpResponse> Con
                                                   header(http::field::cookie));
   if (!cr.path_ok) {
     return refuse(RefuseReason::not_found, errc::not_found, "no WebSocket endpoint here");
+  }
+  // What Beast's accept would refuse with a text body (RFC 6455 4.2.1):
+  // answered here, as JSON like every refusal, and counted as one.
+  if (header(http::field::sec_websocket_version) != std::optional<std::string_view>("13")) {
+    auto res = refuse(RefuseReason::bad_request, errc::upgrade_required,
+                      "Sec-WebSocket-Version must be 13", "Sec-WebSocket-Version");
+    res.set(http::field::sec_websocket_version, "13");
+    return res;
+  }
+  if (!is_websocket_key(header(http::field::sec_websocket_key))) {
+    return refuse(RefuseReason::bad_request, errc::bad_request,
+                  "Sec-WebSocket-Key must be 16 bytes in base64", "Sec-WebSocket-Key");
   }
   if (ctx_.draining.load(std::memory_order_relaxed)) {
     return refuse(RefuseReason::draining, errc::draining, "server is draining");

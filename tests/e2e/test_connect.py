@@ -72,6 +72,20 @@ class ConnectTest(ServerTest):
             self.assertEqual(status, 401, tok)
             self.assertEqual(body["error"]["code"], "unauthorized")
 
+    def test_a_malformed_websocket_handshake_is_a_json_refusal_counted_as_one(self):
+        s = self.server
+        tok = {"Authorization": "Bearer " + make_token("hs")}
+        for headers, status, field in (({"Sec-WebSocket-Key": ""}, 400, "Sec-WebSocket-Key"),
+                                       ({"Sec-WebSocket-Key": "c2hvcnQ="}, 400, "Sec-WebSocket-Key"),
+                                       ({"Sec-WebSocket-Version": "8"}, 426, "Sec-WebSocket-Version")):
+            got, body = s.upgrade_status("", dict(tok, **headers))
+            self.assertEqual(got, status, headers)
+            self.assertEqual(body["error"]["field"], field)
+        m = s.metrics()
+        self.assertEqual(m['herald_connections_refused_total{reason="bad_request"}'], 3)
+        self.assertEqual(m.get('herald_connections_closed_total{reason="transport_error"}', 0), 0)
+        self.assertEqual(s.upgrade_status("", tok)[0], 101)
+
     def test_missing_exp_is_refused(self):
         import base64, hashlib, hmac, json
         def b64(d):
