@@ -1,4 +1,6 @@
 // The herald command: serve, publish, tail, token, bench.
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -87,7 +89,10 @@ int run_serve(const std::string& config_file, const config::FlagValues& flags) {
   }
   const std::string url = srv->url();
   const std::string ws = "ws" + url.substr(4) + "/v1/ws";
-  std::cout << "Herald is running at " << url << " (node " << cfg.node_id << ", data in "
+  log::info("listening", {{"url", url}, {"node", cfg.node_id}, {"data_dir", cfg.data_dir}});
+  // The how-to lines are for a person at a terminal; under a supervisor
+  // (docker, systemd) stdout holds nothing but the JSON log on stderr does.
+  if (isatty(STDOUT_FILENO) != 0) std::cout << "Herald is running at " << url << " (node " << cfg.node_id << ", data in "
             << cfg.data_dir << ")\n"
             << "  connect:  herald tail --url " << ws << " --user alice --data-dir " << cfg.data_dir << "\n"
             << "  publish:  herald publish --url " << url << " --data-dir " << cfg.data_dir

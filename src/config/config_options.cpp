@@ -286,6 +286,10 @@ void validate(const ServerConfig& c) {
     // The demo page's tokens are minted with the HS256 secret.
     throw ConfigError("demo needs jwt_alg HS256 (the /demo page mints its tokens with jwt_secret)");
   }
+  if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" && c.log_level != "warn" &&
+      c.log_level != "error") {
+    throw ConfigError("log_level: expected trace, debug, info, warn or error, got '" + c.log_level + "'");
+  }
   if (c.store == StoreKind::redis && c.redis_url.empty()) {
     throw ConfigError("store=redis needs redis_url (HERALD_REDIS_URL=redis://host:port)");
   }

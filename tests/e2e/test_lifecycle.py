@@ -78,6 +78,16 @@ class ShutdownTest(unittest.TestCase):
         p = run_herald(["serve", "--demo"], env, capture_output=True, text=True, timeout=20)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("demo needs jwt_alg HS256", p.stderr)
+        # A bad log level is a configuration error, found before any secret
+        # is generated into the data directory.
+        with tempfile.TemporaryDirectory() as data:
+            env = dict(os.environ, HERALD_LOG_LEVEL="verbose", HERALD_LISTEN="127.0.0.1:0", HERALD_DATA_DIR=data)
+            env.pop("HERALD_JWT_SECRET", None)
+            env.pop("HERALD_API_KEYS", None)
+            p = run_herald(["serve"], env, capture_output=True, text=True, timeout=20)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("configuration error: log_level", p.stderr)
+            self.assertEqual(os.listdir(data), [])
 
     def test_an_unwritable_ready_file_a_missing_config_file_or_a_bad_flag_exit_2(self):
         tmp = tempfile.mkdtemp(prefix="herald-e2e-")
