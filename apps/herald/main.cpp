@@ -89,7 +89,6 @@ int run_serve(const std::string& config_file, const config::FlagValues& flags) {
   }
   const std::string url = srv->url();
   const std::string ws = "ws" + url.substr(4) + "/v1/ws";
-  log::info("listening", {{"url", url}, {"node", cfg.node_id}, {"data_dir", cfg.data_dir}});
   // The how-to lines are for a person at a terminal; under a supervisor
   // (docker, systemd) stdout holds nothing but the JSON log on stderr does.
   if (isatty(STDOUT_FILENO) != 0) std::cout << "Herald is running at " << url << " (node " << cfg.node_id << ", data in "

@@ -7,7 +7,7 @@ import socket
 import time
 import unittest
 
-from harness import RawWebSocket, Server, ServerTest, close_code, make_token, recv_json, recv_type, run, wait_until
+from harness import RawWebSocket, Server, ServerTest, under_sanitizer, close_code, make_token, recv_json, recv_type, run, wait_until
 
 
 class SizeAndRateTest(ServerTest):
@@ -325,6 +325,10 @@ class HttpConnectionLimitTest(ServerTest):
 
 
 class OutOfDescriptorsTest(ServerTest):
+    # Not under sanitizers: their runtime checks whether memory is readable
+    # through a pipe, and with no descriptor left UBSan's vptr check then
+    # reports every object it looks at as invalid (a false report).
+    @unittest.skipIf(under_sanitizer(), "sanitizer runtimes need descriptors of their own")
     def test_running_out_of_file_descriptors_is_counted_logged_and_survived(self):
         s = self.server
         pid = s.proc.pid
