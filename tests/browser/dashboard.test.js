@@ -34,15 +34,21 @@ test('the dashboard shows no data until a valid API key is entered', async (t) =
   assert.deepEqual(problems.filter((p) => !p.includes('401')), []);
 });
 
-test('the dashboard shows the live connection and counts rising as messages are published', async (t) => {
-  const server = await new Server({ HERALD_STORE: 'rocksdb' }).start();
+/** A server of `store` and one connected JS SDK client (device "phone") of a new user. */
+async function serverWithClient(t, store, prefix) {
+  const server = await new Server({ HERALD_STORE: store }).start();
   t.after(() => server.cleanup());
-  const user = uniqueUser('dash');
+  const user = uniqueUser(prefix);
   const client = new HeraldClient({ url: server.wsUrl, token: () => makeToken(user), device: 'phone' });
   t.after(() => client.close());
   const got = [];
   client.on('message', (m) => got.push(m.seq));
   await waitFor(() => client.state === 'open', 10000, 'client open');
+  return { server, user, client, got };
+}
+
+test('the dashboard shows the live connection and counts rising as messages are published', async (t) => {
+  const { server, user, client, got } = await serverWithClient(t, 'rocksdb', 'dash');
 
   const { page, problems } = await openDashboard(t, server);
   await page.fill('#key', API_KEY);
@@ -153,14 +159,7 @@ test('a lookup the server refuses or a browser cannot ask stays in the lookup pa
 });
 
 test('after a restart of a memory store the charts and the lookup start over with the new process', async (t) => {
-  const server = await new Server({ HERALD_STORE: 'memory' }).start();
-  t.after(() => server.cleanup());
-  const user = uniqueUser('again');
-  const client = new HeraldClient({ url: server.wsUrl, token: () => makeToken(user), device: 'phone' });
-  t.after(() => client.close());
-  const got = [];
-  client.on('message', (m) => got.push(m.seq));
-  await waitFor(() => client.state === 'open', 10000, 'client open');
+  const { server, user, client, got } = await serverWithClient(t, 'memory', 'again');
   for (let i = 1; i <= 30; i++) await server.publish(user, { n: i });
   await server.publish(uniqueUser('gone'), 1, { ttl_ms: 1 }); // a dead letter
   await waitFor(() => got.length === 30, 10000, 'the client got all 30');
