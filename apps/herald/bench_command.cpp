@@ -131,7 +131,8 @@ int BenchCommand::run() {
       return 1;
     }
   }
-  return 0;
+  for (const auto& p : report.problems()) std::cerr << "herald bench: " << p << "\n";
+  return report.problems().empty() ? 0 : 1;
 }
 
 }  // namespace herald::cli

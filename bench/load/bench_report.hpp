@@ -22,6 +22,11 @@ struct BenchRow {
 class BenchReport {
  public:
   void add(BenchRow row) { rows_.push_back(std::move(row)); }
+  // A run that measured nothing (no device connected, no publish accepted):
+  // the rows are still printed, but the command fails, so that a script
+  // does not publish zeros as results.
+  void problem(std::string what) { problems_.push_back(std::move(what)); }
+  const std::vector<std::string>& problems() const { return problems_; }
   const std::vector<BenchRow>& rows() const { return rows_; }
   // One block per row: parameters, values, then a percentile table in ms.
   void print(std::ostream& out) const;
@@ -29,6 +34,7 @@ class BenchReport {
 
  private:
   std::vector<BenchRow> rows_;
+  std::vector<std::string> problems_;
 };
 
 std::string format_number(double v);

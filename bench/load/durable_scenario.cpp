@@ -1,4 +1,5 @@
 // `herald bench durable`: closed-loop publishers against each sync policy.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -120,7 +121,15 @@ BenchRow run_one(BenchTarget& target, const DurableOptions& opts, const std::str
 void run_durable(const TargetOptions& target, const DurableOptions& opts, BenchReport& report) {
   for (const auto& sync : opts.syncs) {
     BenchTarget t(target, {{"HERALD_STORE", opts.store}, {"HERALD_SYNC", sync}});
-    for (const int p : opts.publishers) report.add(run_one(t, opts, sync, p));
+    for (const int p : opts.publishers) {
+      BenchRow row = run_one(t, opts, sync, p);
+      const auto accepted = std::find_if(row.values.begin(), row.values.end(),
+                                         [](const auto& v) { return v.first == "accepted"; });
+      if (accepted != row.values.end() && accepted->second == 0) {
+        report.problem("durable sync=" + sync + " publishers=" + std::to_string(p) + ": no publish was accepted");
+      }
+      report.add(std::move(row));
+    }
   }
 }
 

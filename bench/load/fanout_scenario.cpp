@@ -318,6 +318,8 @@ void run_fanout(const TargetOptions& target, const FanoutOptions& opts, BenchRep
     cpu.add_values(row.values, received);
     row.latencies = {{"publish -> client", delivered}, {"publish -> 200", publish_latency}};
     report.add(std::move(row));
+    if (open.load() == 0) report.problem("fanout: no device connected to " + t.describe());
+    if (accepted == 0) report.problem("fanout rate=" + format_number(rate) + ": no publish was accepted");
   }
 
   for (auto& c : clients) c->stop();

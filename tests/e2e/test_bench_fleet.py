@@ -41,6 +41,13 @@ class BenchFleet(unittest.TestCase):
         self.assertGreaterEqual(v["server_fds"], 200)
         self.assertEqual(row["latency"]["connect -> welcome"]["count"], 200)
 
+    def test_a_run_that_measured_nothing_fails_instead_of_reporting_zeros(self):
+        proc = subprocess.run([HERALD, "bench", "--url", "http://127.0.0.1:1", "--api-key", "k", "--secret", "s",
+                               "durable", "--sync", "none", "--publishers", "1", "--duration", "0.5"],
+                              capture_output=True, text=True, timeout=120)
+        self.assertEqual(proc.returncode, 1, proc.stderr)
+        self.assertIn("no publish was accepted", proc.stderr)
+
     def check_storm(self, *extra):
         row, err = bench("storm", "--connections", "200", "--per-worker", "100", "--rate", "1000",
                          "--messages-before", "2", "--messages-after", "3", "--timeout", "60", *extra,
