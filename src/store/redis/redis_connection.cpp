@@ -33,26 +33,20 @@ std::unique_ptr<RedisConnection> RedisConnection::open(const NodeAddress& node, 
   if (ctx == nullptr) return fail(nullptr, "out of memory");
   if (ctx->err != 0) return fail(ctx, ctx->errstr);
   if (redisSetTimeout(ctx, to_timeval(command_timeout)) != REDIS_OK) return fail(ctx, "cannot set the timeout");
+  auto conn = std::unique_ptr<RedisConnection>(new RedisConnection(ctx, node));
   if (!credentials.password.empty()) {
-    std::vector<const char*> argv{"AUTH"};
-    std::vector<std::size_t> argvlen{4};
-    if (!credentials.username.empty()) {
-      argv.push_back(credentials.username.data());
-      argvlen.push_back(credentials.username.size());
-    }
-    argv.push_back(credentials.password.data());
-    argvlen.push_back(credentials.password.size());
-    auto* reply = static_cast<redisReply*>(
-        redisCommandArgv(ctx, static_cast<int>(argv.size()), argv.data(), argvlen.data()));
-    if (reply == nullptr) return fail(ctx, "no answer to AUTH");
-    const bool refused = reply->type == REDIS_REPLY_ERROR;
+    std::vector<std::string> auth{"AUTH"};
+    if (!credentials.username.empty()) auth.push_back(credentials.username);
+    auth.push_back(credentials.password);
+    const std::vector<std::string>* commands[] = {&auth};
+    const auto replies = conn->pipeline(commands);
+    if (!replies) return fail(nullptr, "no answer to AUTH");  // conn frees the context
+    const redisReply* reply = replies->front().get();
     // Redis' answer (WRONGPASS..., or "AUTH <password> called without any
     // password configured") names no secret.
-    std::string why = refused ? "AUTH refused: " + std::string(reply->str, reply->len) : std::string();
-    freeReplyObject(reply);
-    if (refused) return fail(ctx, std::move(why));
+    if (reply->type == REDIS_REPLY_ERROR) return fail(nullptr, "AUTH refused: " + std::string(reply->str, reply->len));
   }
-  return std::unique_ptr<RedisConnection>(new RedisConnection(ctx, node));
+  return conn;
 }
 
 RedisConnection::~RedisConnection() { redisFree(ctx_); }

@@ -1,8 +1,9 @@
 #include "store/redis/redis_endpoints.hpp"
 
-#include <algorithm>
 #include <charconv>
 #include <optional>
+
+#include <boost/url/pct_string_view.hpp>
 
 namespace herald::store {
 
@@ -31,22 +32,10 @@ std::optional<std::string_view> userinfo(std::string_view url) {
 }
 
 std::string percent_decoded(std::string_view text, std::string_view url) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] != '%') {
-      out.push_back(text[i]);
-      continue;
-    }
-    unsigned value = 0;
-    const char* first = text.data() + i + 1;
-    const char* last = text.data() + std::min(text.size(), i + 3);
-    auto [p, ec] = std::from_chars(first, last, value, 16);
-    if (ec != std::errc{} || p != first + 2) throw bad_url(url, "bad percent-encoding in the credentials");
-    out.push_back(static_cast<char>(value));
-    i += 2;
-  }
-  return out;
+  const auto encoded = boost::urls::make_pct_string_view(text);
+  if (!encoded) throw bad_url(url, "bad percent-encoding in the credentials");
+  const auto decoded = encoded->decode();
+  return std::string(decoded.begin(), decoded.end());
 }
 
 NodeAddress parse_node(std::string_view text, std::string_view url) {
